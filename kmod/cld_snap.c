@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-thread snapshot, taken by the frozen thread itself in cld_park():
+ * there task_pt_regs() holds the complete user register set, the live
+ * segment bases are the thread's own, and the FPU state can be flushed to
+ * memory with kernel_fpu_begin()/end().  Everything is read from current,
+ * so no lock against a concurrent exit is needed.
+ */
+#include <linux/compiler.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/cputime.h>
+#include <linux/slab.h>
+#include <linux/signal.h>
+#include <linux/unistd.h>
+
+#include <asm/fpu/api.h>
+#include <asm/fpu/types.h>
+#include <asm/msr.h>
+#include <asm/ptrace.h>
+#include <asm/segment.h>
+
+#include "cld_internal.h"
+
+#ifndef ERESTARTSYS
+#define ERESTARTSYS 512
+#define ERESTARTNOINTR 513
+#define ERESTARTNOHAND 514
+#define ERESTART_RESTARTBLOCK 516
+#endif
+
+static void cld_snap_regs(struct cld_thr *th, struct pt_regs *regs)
+{
+	struct cld_regs *r = &th->regs;
+	unsigned long v;
+	u16 sel;
+
+	r->r15 = regs->r15;
+	r->r14 = regs->r14;
+	r->r13 = regs->r13;
+	r->r12 = regs->r12;
+	r->rbp = regs->bp;
+	r->rbx = regs->bx;
+	r->r11 = regs->r11;
+	r->r10 = regs->r10;
+	r->r9 = regs->r9;
+	r->r8 = regs->r8;
+	r->rax = regs->ax;
+	r->rcx = regs->cx;
+	r->rdx = regs->dx;
+	r->rsi = regs->si;
+	r->rdi = regs->di;
+	r->orig_rax = regs->orig_ax;
+	r->rip = regs->ip;
+	r->cs = regs->cs;
+	r->eflags = regs->flags;
+	r->rsp = regs->sp;
+	r->ss = regs->ss;
+	/*
+	 * In kernel mode the user FS base is live in MSR_FS_BASE and the user
+	 * GS base sits in MSR_KERNEL_GS_BASE (swapgs); the data selectors are
+	 * untouched by kernel entry.  Reading them here, as the thread, is
+	 * exact even when user space changed them with WRFSBASE.
+	 */
+	rdmsrl(MSR_FS_BASE, v);
+	r->fs_base = v;
+	rdmsrl(MSR_KERNEL_GS_BASE, v);
+	r->gs_base = v;
+	savesegment(ds, sel);
+	r->ds = sel;
+	savesegment(es, sel);
+	r->es = sel;
+	savesegment(fs, sel);
+	r->fs = sel;
+	savesegment(gs, sel);
+	r->gs = sel;
+
+	/*
+	 * The thread is parked from get_signal(), before the arch code
+	 * rewinds an interrupted restartable system call.  Record it the way
+	 * the kernel will restart it (no handler runs for our wakeup), so a
+	 * restored copy reissues the call.
+	 */
+	th->rec.orig_syscall = (long)regs->orig_ax >= 0 ? (long)regs->orig_ax : -1;
+	th->rec.orig_result = (long)regs->ax;
+	if ((long)regs->orig_ax < 0) {
+		th->rec.syscall_state = CLD_SYSCALL_NONE;
+		return;
+	}
+	switch ((long)regs->ax) {
+	case -ERESTARTSYS:
+	case -ERESTARTNOINTR:
+	case -ERESTARTNOHAND:
+		r->rax = regs->orig_ax;
+		r->rip -= 2;
+		th->rec.syscall_state = CLD_SYSCALL_RESTART;
+		break;
+	case -ERESTART_RESTARTBLOCK:
+		r->rax = __NR_restart_syscall;
+		r->rip -= 2;
+		th->rec.syscall_state = CLD_SYSCALL_RESTART;
+		break;
+	default:
+		th->rec.syscall_state = CLD_SYSCALL_DONE;
+	}
+}
+
+/*
+ * The 512-byte FXSAVE image NT_FPREGSET carries, as PTRACE_GETREGSET
+ * reports it.  With XSAVE, a component in its init state is not written
+ * to memory (its header bit is clear), so substitute the init values the
+ * way the kernel's own conversion does.
+ */
+static void cld_snap_fpu(struct cld_thr *th)
+{
+	struct fpstate *fps;
+	struct fxregs_state *fx = (struct fxregs_state *)th->fxsave;
+
+	BUILD_BUG_ON(sizeof(th->fxsave) != sizeof(struct fxregs_state));
+	/* Flush the live user FPU registers into current's fpstate. */
+	kernel_fpu_begin_mask(0);
+	kernel_fpu_end();
+
+	fps = current->thread.fpu.fpstate;
+	memcpy(fx, &fps->regs.fxsave, sizeof(*fx));
+	if (boot_cpu_has(X86_FEATURE_XSAVE)) {
+		u64 bv = fps->regs.xsave.header.xfeatures;
+
+		if (!(bv & XFEATURE_MASK_FP)) {
+			memset(fx, 0, offsetof(struct fxregs_state, mxcsr));
+			memset(fx->st_space, 0, sizeof(fx->st_space));
+			fx->cwd = 0x37f;
+		}
+		if (!(bv & (XFEATURE_MASK_SSE | XFEATURE_MASK_YMM)))
+			fx->mxcsr = 0x1f80; /* MXCSR_DEFAULT */
+		if (!(bv & XFEATURE_MASK_SSE))
+			memset(fx->xmm_space, 0, sizeof(fx->xmm_space));
+		memset(fx->padding, 0, sizeof(fx->padding));
+		memset(fx->sw_reserved, 0, sizeof(fx->sw_reserved));
+	}
+}
+
+static void cld_snap_signals(struct cld_thr *th, struct pt_regs *regs)
+{
+	struct sighand_struct *sh = current->sighand;
+	struct cld_siginfo *q = NULL;
+	struct sigqueue *sq;
+	unsigned int n = 0, want;
+
+	/* Size the queue copy outside the lock, then copy what still fits. */
+	spin_lock_irq(&sh->siglock);
+	list_for_each_entry(sq, &current->pending.list, list)
+		n++;
+	spin_unlock_irq(&sh->siglock);
+	want = min_t(unsigned int, n, CLD_MAX_SIGQ);
+	if (want) {
+		q = kcalloc(want, sizeof(*q), GFP_KERNEL);
+		if (!q)
+			th->snap_err = -ENOMEM;
+	}
+
+	spin_lock_irq(&sh->siglock);
+	th->rec.blocked = current->blocked.sig[0];
+	th->rec.pending = current->pending.signal.sig[0];
+	n = 0;
+	if (q) {
+		list_for_each_entry(sq, &current->pending.list, list) {
+			if (n == want)
+				break;
+			/* The user siginfo: kernel_siginfo, zero padded. */
+			memcpy(q[n].bytes, &sq->info,
+			       min(sizeof(q[n].bytes), sizeof(sq->info)));
+			n++;
+		}
+	}
+	spin_unlock_irq(&sh->siglock);
+	th->queue = q;
+	th->rec.nr_queue = n;
+
+	/* As sigaltstack(NULL, &old) would report it. */
+	th->rec.sas_sp = current->sas_ss_sp;
+	th->rec.sas_size = current->sas_ss_size;
+	th->rec.sas_flags = sas_ss_flags(regs->sp) | current->sas_ss_flags;
+}
+
+void cld_snap_thread(struct cld_thr *th)
+{
+	struct pt_regs *regs = task_pt_regs(current);
+	u64 ut, st;
+
+	th->rec.tid = 0; /* in the freezer's namespace: filled at build */
+	if (!user_64bit_mode(regs)) {
+		/* The format is x86_64 only. */
+		th->snap_err = -EOPNOTSUPP;
+		return;
+	}
+	cld_snap_regs(th, regs);
+	cld_snap_fpu(th);
+	cld_snap_signals(th, regs);
+
+#ifdef CONFIG_RSEQ
+	th->rec.rseq_addr = (unsigned long)current->rseq;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	th->rec.rseq_len = current->rseq ? current->rseq_len : 0;
+#else
+	th->rec.rseq_len = current->rseq ? sizeof(struct rseq) : 0;
+#endif
+	th->rec.rseq_sig = current->rseq ? current->rseq_sig : 0;
+#endif
+	th->rec.tid_address = (unsigned long)current->clear_child_tid;
+#ifdef CONFIG_FUTEX
+	th->rec.robust_list = (unsigned long)current->robust_list;
+	th->rec.robust_len = current->robust_list ?
+			     sizeof(struct robust_list_head) : 0;
+#endif
+	task_cputime_adjusted(current, &ut, &st);
+	th->utime_ns = ut;
+	th->stime_ns = st;
+	th->snapped = true;
+}
+
+void cld_thr_free_snap(struct cld_thr *th)
+{
+	kfree(th->queue);
+	th->queue = NULL;
+}

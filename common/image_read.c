@@ -659,8 +659,13 @@ static int decode_notes(const uint8_t *buf, size_t len, struct cld_proc *p, stru
 	if (ret)
 		return ret;
 	ret = cld_proc_validate(p, err);
-	if (ret)
-		return cld_err_prefix(err, "inconsistent image");
+	if (ret) {
+		/* In a file, an invalid description is a malformed image. */
+		if (ret == -EINVAL && err)
+			err->code = -EBADMSG;
+		cld_err_prefix(err, "inconsistent image");
+		return ret == -EINVAL ? -EBADMSG : ret;
+	}
 	if (p->hdr.nr_dumped != cld_proc_nr_dumped(p))
 		return cld_err_set(err, -EBADMSG, "header says %llu dumped pages, runs add up to %llu",
 				   (unsigned long long)p->hdr.nr_dumped,
@@ -968,8 +973,7 @@ int cld_rimage_open_buf(const void *buf, size_t len, struct cld_rimage **out, st
 		free(m);
 		return ret;
 	}
-	(*out)->src.ctx = m;
-	(*out)->src.pread = buf_pread;
+	(*out)->src_owned = m;
 	return 0;
 }
 
@@ -977,8 +981,7 @@ void cld_rimage_free(struct cld_rimage *ri)
 {
 	if (!ri)
 		return;
-	if (ri->src.pread == buf_pread)
-		free(ri->src.ctx);
+	free(ri->src_owned);
 	cld_proc_release(&ri->proc);
 	cld_layout_release(&ri->layout);
 	free(ri);

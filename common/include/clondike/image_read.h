@@ -26,6 +26,7 @@ struct cld_rimage {
 	struct cld_layout layout;
 	struct cld_src src;
 	uint64_t digests_off; /* file offset of the first digest */
+	void *src_owned; /* freed with the image (open_buf's context) */
 };
 
 /* Parse and validate the headers and all notes of the first PT_NOTE and

@@ -519,8 +519,10 @@ static int dec_core(struct dec *d, uint32_t type, const uint8_t *s, size_t len)
 		d->file_len = len;
 		return ret;
 	case CLD_NT_FPREGSET:
-		if (!p->nr_threads || d->nr_fpregs >= p->nr_threads)
-			return cld_err_set(d->err, -EBADMSG, "NT_FPREGSET before its NT_PRSTATUS");
+		/* One per thread, right after that thread's NT_PRSTATUS. */
+		if (!p->nr_threads || d->nr_fpregs != p->nr_threads - 1)
+			return cld_err_set(d->err, -EBADMSG,
+					   "NT_FPREGSET not paired with its thread's NT_PRSTATUS");
 		if (len != sizeof(p->threads[0].fpregs))
 			return cld_err_set(d->err, -EBADMSG, "NT_FPREGSET of %zu bytes", len);
 		memcpy(p->threads[p->nr_threads - 1].fpregs, s, len);
@@ -578,6 +580,9 @@ static int check_file_note(struct dec *d)
 
 		if (!(v->rec.flags & CLD_VMA_FILE))
 			continue;
+		if (!v->name)
+			return cld_err_set(d->err, -EBADMSG, "mapping %u: file mapping without path",
+					   i);
 		memcpy(e, s + 16 + 24 * (size_t)k++, 24);
 		nl = strlen(v->name) + 1;
 		if (e[0] != v->rec.start || e[1] != v->rec.end || e[2] != v->rec.pgoff / PAGE ||

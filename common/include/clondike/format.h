@@ -200,7 +200,7 @@ struct cld_creds_rec {
 #define CLD_VMA_GROWSDOWN 0x0004u
 #define CLD_VMA_HEAP 0x0008u /* [heap] */
 #define CLD_VMA_STACK 0x0010u /* [stack] */
-#define CLD_VMA_VDSO 0x0020u /* [vdso]: never dumped, remapped */
+#define CLD_VMA_VDSO 0x0020u /* [vdso]: dumped for gdb, never written back */
 #define CLD_VMA_VVAR 0x0040u /* [vvar]: never dumped, remapped */
 #define CLD_VMA_VSYSCALL 0x0080u /* [vsyscall]: neither dumped nor restored */
 #define CLD_VMA_DELETED 0x0100u /* the file was unlinked */
@@ -224,7 +224,7 @@ struct cld_vma_rec {
 	__u64 nr_dumped; /* pages of this VMA with data in the image */
 };
 
-/* Array notes (VMAS, PAGES, FDS, DIGESTS) start with this header. */
+/* Array notes (VMAS, PAGES, FDS) start with this header. */
 struct cld_array_hdr {
 	__u32 rec_size; /* >= the size this version defines; extra ignored */
 	__u32 count;

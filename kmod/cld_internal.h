@@ -59,7 +59,13 @@ struct cld_frz {
 	struct user_namespace *user_ns; /* of the first freezer (creds) */
 
 	spinlock_t lock;
-	wait_queue_head_t wq; /* parking progress and thaw */
+	/*
+	 * Two queues, so that an arrival does not wake every parked thread:
+	 * wq for the freezer and sharers (arrivals, departures, state),
+	 * thaw_wq for the parked threads.
+	 */
+	wait_queue_head_t wq;
+	wait_queue_head_t thaw_wq;
 	int state; /* enum cld_kabi_state_val */
 	int err; /* why a freeze failed, for sharers */
 	bool thaw; /* parked threads may leave */
@@ -88,11 +94,13 @@ int cld_img_build(struct cld_frz *frz);
 void cld_img_free(struct cld_img *img);
 u64 cld_img_size(const struct cld_img *img);
 u64 cld_img_nr_dumped(const struct cld_img *img);
+u64 cld_img_data_bytes(const struct cld_img *img);
 ssize_t cld_img_read(struct cld_frz *frz, char __user *buf, size_t len,
 		     loff_t off);
 loff_t cld_img_seek_data(struct cld_frz *frz, loff_t off, int whence);
 
 /* cld_xxh3.c */
 u64 cld_xxh3_page(const void *page);
+u64 cld_xxh3(const void *data, size_t len);
 
 #endif /* CLD_INTERNAL_H */

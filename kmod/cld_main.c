@@ -21,7 +21,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
-#include <linux/anon_inodes.h>
+#include <linux/pseudo_fs.h>
 #include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -112,9 +112,11 @@ static void cld_park(struct callback_head *cb)
 	/*
 	 * TASK_KILLABLE: only SIGKILL ends the wait early.  Other signals stay
 	 * pending and are delivered after the thaw, as for a stopped task.  A
-	 * killable sleep is not reported by the hung task detector.
+	 * killable sleep is not reported by the hung task detector, and
+	 * TASK_FREEZABLE lets system suspend freeze a parked thread as it is.
 	 */
-	if (wait_event_killable(frz->wq, READ_ONCE(frz->thaw)))
+	if (wait_event_state(frz->thaw_wq, READ_ONCE(frz->thaw),
+			     (TASK_KILLABLE | TASK_FREEZABLE)))
 		killed = true;
 
 	spin_lock(&frz->lock);
@@ -139,7 +141,7 @@ out:
 static void cld_thaw(struct cld_frz *frz)
 {
 	WRITE_ONCE(frz->thaw, true);
-	wake_up_all(&frz->wq);
+	wake_up_all(&frz->thaw_wq);
 }
 
 static int cld_grow_thr(struct cld_frz *frz, unsigned int want)
@@ -244,22 +246,34 @@ static int cld_do_freeze(struct cld_frz *frz, struct task_struct *task,
 	long left;
 	int n;
 
+	/*
+	 * Wait for every known thread to park, then look for threads we do
+	 * not know yet.  Only a thread that has not parked can clone, and it
+	 * links the child into the thread list before its clone() returns,
+	 * so once all known threads are parked an enumeration that finds no
+	 * newcomer is complete.
+	 */
+	n = cld_enqueue_new(frz, task);
+	if (n < 0)
+		return n;
 	for (;;) {
+		if (!cld_all_arrived(frz)) {
+			left = (long)(deadline - jiffies);
+			if (left <= 0)
+				return -ETIMEDOUT;
+			left = wait_event_interruptible_timeout(frz->wq,
+								cld_all_arrived(frz),
+								left);
+			if (left < 0)
+				return -EINTR;
+			if (left == 0 && !cld_all_arrived(frz))
+				return -ETIMEDOUT;
+		}
 		n = cld_enqueue_new(frz, task);
 		if (n < 0)
 			return n;
-		if (n == 0 && cld_all_arrived(frz))
+		if (n == 0)
 			break;
-		left = (long)(deadline - jiffies);
-		if (left <= 0)
-			return -ETIMEDOUT;
-		left = wait_event_interruptible_timeout(frz->wq,
-							cld_all_arrived(frz),
-							left);
-		if (left < 0)
-			return -EINTR;
-		if (left == 0 && !cld_all_arrived(frz))
-			return -ETIMEDOUT;
 	}
 
 	spin_lock(&frz->lock);
@@ -313,17 +327,6 @@ static bool cld_may_attach(struct task_struct *task)
 	return ok;
 }
 
-static struct cld_frz *cld_find_locked(struct pid *tgid)
-{
-	struct cld_frz *frz;
-
-	lockdep_assert_held(&cld_lock);
-	list_for_each_entry(frz, &cld_frozen, node)
-		if (frz->tgid == tgid)
-			return frz;
-	return NULL;
-}
-
 static void cld_unlist_locked(struct cld_frz *frz)
 {
 	lockdep_assert_held(&cld_lock);
@@ -333,6 +336,26 @@ static void cld_unlist_locked(struct cld_frz *frz)
 	frz->listed = false;
 	cld_thaw(frz);
 	cld_frz_put(frz);
+}
+
+static struct cld_frz *cld_find_locked(struct pid *tgid)
+{
+	struct cld_frz *frz, *tmp;
+
+	lockdep_assert_held(&cld_lock);
+	list_for_each_entry_safe(frz, tmp, &cld_frozen, node) {
+		/*
+		 * A persistent freeze whose process died has nobody to thaw
+		 * and no fd to read it: forget it on the way.
+		 */
+		if (READ_ONCE(frz->state) == CLD_KSTATE_DEAD && !frz->nr_files) {
+			cld_unlist_locked(frz);
+			continue;
+		}
+		if (frz->tgid == tgid)
+			return frz;
+	}
+	return NULL;
 }
 
 /* Drop one open-file reference; thaw on the last unless persistent. */
@@ -481,23 +504,72 @@ static const struct file_operations cld_img_fops = {
 	.release = cld_img_release,
 };
 
+/*
+ * Image files live on a private pseudo filesystem rather than the shared
+ * anon inode: each has its own inode, so fstat() reports the image's size
+ * and, in st_blocks, its non-hole bytes (what cp and the freezer library
+ * use for sizing and progress).
+ */
+#define CLD_FS_MAGIC 0x434c444bu /* "CLDK" */
+
+static struct vfsmount *cld_mnt;
+
+static int cld_fs_init_fs_context(struct fs_context *fc)
+{
+	return init_pseudo(fc, CLD_FS_MAGIC) ? 0 : -ENOMEM;
+}
+
+/*
+ * No .owner: a kern_mount() would pin the module for good.  Open image
+ * files pin it through cld_img_fops instead, and the exit path unmounts.
+ */
+static struct file_system_type cld_fs_type = {
+	.name = "clondikefs",
+	.init_fs_context = cld_fs_init_fs_context,
+	.kill_sb = kill_anon_super,
+};
+
 /* Consumes one file reference of frz (nr_files and kref) on failure. */
 static int cld_install_fd(struct cld_frz *frz)
 {
+	struct inode *inode;
 	struct file *file;
 	int fd;
 
 	fd = get_unused_fd_flags(O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		goto err;
-	file = anon_inode_getfile("[clondike]", &cld_img_fops, frz,
-				  O_RDONLY | O_CLOEXEC);
+	inode = alloc_anon_inode(cld_mnt->mnt_sb);
+	if (IS_ERR(inode)) {
+		put_unused_fd(fd);
+		fd = PTR_ERR(inode);
+		goto err;
+	}
+	inode->i_mode = S_IFREG | 0400;
+	inode->i_uid = current_fsuid();
+	inode->i_gid = current_fsgid();
+	if (frz->img) {
+		inode->i_size = cld_img_size(frz->img);
+		inode->i_blocks = DIV_ROUND_UP(cld_img_data_bytes(frz->img), 512);
+	}
+	/*
+	 * alloc_file_pseudo() does not take a reference on fops->owner, but
+	 * the final fput() drops one: take it here (anon_inode_getfile()
+	 * would have).  The caller holds /dev/clondike open, so it cannot
+	 * fail.
+	 */
+	__module_get(THIS_MODULE);
+	file = alloc_file_pseudo(inode, cld_mnt, "clondike-image", O_RDONLY,
+				 &cld_img_fops);
 	if (IS_ERR(file)) {
+		module_put(THIS_MODULE);
+		iput(inode);
 		put_unused_fd(fd);
 		fd = PTR_ERR(file);
 		goto err;
 	}
-	/* anon inode files are not seekable by default; the image is. */
+	file->private_data = frz;
+	/* Pseudo files are not seekable by default; the image is. */
 	file->f_mode |= FMODE_PREAD;
 #ifdef FMODE_LSEEK
 	file->f_mode |= FMODE_LSEEK;
@@ -523,6 +595,7 @@ static struct cld_frz *cld_frz_new(struct pid *tgid)
 	frz->user_ns = get_user_ns(current_user_ns());
 	spin_lock_init(&frz->lock);
 	init_waitqueue_head(&frz->wq);
+	init_waitqueue_head(&frz->thaw_wq);
 	mutex_init(&frz->img_lock);
 	frz->state = CLD_KSTATE_FREEZING;
 	return frz;
@@ -545,7 +618,7 @@ static long cld_ioc_freeze(struct cld_kabi_freeze __user *uarg)
 	err = copy_struct_from_user(&fr, sizeof(fr), uarg, usize);
 	if (err)
 		return err;
-	if (fr.flags & ~CLD_FREEZE_KNOWN_FLAGS)
+	if (fr.flags & ~CLD_KFREEZE_KNOWN_FLAGS)
 		return -EINVAL;
 	if (fr.pid <= 0)
 		return -EINVAL;
@@ -586,7 +659,7 @@ static long cld_ioc_freeze(struct cld_kabi_freeze __user *uarg)
 			mutex_unlock(&cld_lock);
 			goto out_pid;
 		}
-		frz->noimage = fr.flags & CLD_FREEZE_NOIMAGE;
+		frz->noimage = fr.flags & CLD_KFREEZE_NOIMAGE;
 		list_add(&frz->node, &cld_frozen);
 		frz->listed = true;
 		first = true;
@@ -594,15 +667,24 @@ static long cld_ioc_freeze(struct cld_kabi_freeze __user *uarg)
 	/* The reference of the fd we are about to return. */
 	kref_get(&frz->ref);
 	frz->nr_files++;
-	if (fr.flags & CLD_FREEZE_PERSIST)
+	if (fr.flags & CLD_KFREEZE_PERSIST)
 		frz->persist = true;
 	mutex_unlock(&cld_lock);
 
 	if (first) {
 		err = cld_do_freeze(frz, task, fr.timeout_ms);
+		/*
+		 * Parked threads cannot exec any more: check again, so that a
+		 * setuid exec racing with the first check is not imaged.
+		 */
+		if (!err && !cld_may_attach(task))
+			err = -EPERM;
 		if (!err && !frz->noimage)
 			err = cld_img_build(frz);
 		spin_lock(&frz->lock);
+		/* A thread killed meanwhile leaves nothing worth an image. */
+		if (!err && frz->state == CLD_KSTATE_DEAD)
+			err = -ESRCH;
 		if (err) {
 			frz->err = err;
 			frz->state = CLD_KSTATE_NONE;
@@ -628,7 +710,7 @@ static long cld_ioc_freeze(struct cld_kabi_freeze __user *uarg)
 			err = frz->err ? frz->err : -ESRCH;
 		else if (READ_ONCE(frz->state) == CLD_KSTATE_DEAD)
 			err = -ESRCH;
-		else if (!(fr.flags & CLD_FREEZE_NOIMAGE) && frz->noimage)
+		else if (!(fr.flags & CLD_KFREEZE_NOIMAGE) && frz->noimage)
 			err = -EBUSY; /* frozen without an image by another */
 	}
 	if (err) {
@@ -781,10 +863,16 @@ static struct miscdevice cld_misc = {
 
 static int __init cld_init(void)
 {
-	int err = misc_register(&cld_misc);
+	int err;
 
-	if (err)
+	cld_mnt = kern_mount(&cld_fs_type);
+	if (IS_ERR(cld_mnt))
+		return PTR_ERR(cld_mnt);
+	err = misc_register(&cld_misc);
+	if (err) {
+		kern_unmount(cld_mnt);
 		return err;
+	}
 	pr_info("loaded, kabi %d, image format %d.%d\n", CLD_KABI_VERSION,
 		CLD_FORMAT_MAJOR, CLD_FORMAT_MINOR);
 	return 0;
@@ -792,12 +880,18 @@ static int __init cld_init(void)
 
 static void __exit cld_exit(void)
 {
+	struct cld_frz *frz, *tmp;
+
 	misc_deregister(&cld_misc);
 	/*
-	 * Every frozen thread and every open fd holds a module reference,
-	 * so nothing can be frozen or listed any more.
+	 * Every parked thread and every open fd holds a module reference, so
+	 * what is still listed is a persistent freeze whose process died.
 	 */
-	WARN_ON(!list_empty(&cld_frozen));
+	mutex_lock(&cld_lock);
+	list_for_each_entry_safe(frz, tmp, &cld_frozen, node)
+		cld_unlist_locked(frz);
+	mutex_unlock(&cld_lock);
+	kern_unmount(cld_mnt);
 	pr_info("unloaded\n");
 }
 

@@ -9,6 +9,8 @@
 #include <linux/compiler.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/cputime.h>
+#include <linux/sched/task_stack.h>
+#include <linux/futex.h>
 #include <linux/slab.h>
 #include <linux/signal.h>
 #include <linux/unistd.h>
@@ -76,27 +78,28 @@ static void cld_snap_regs(struct cld_thr *th, struct pt_regs *regs)
 
 	/*
 	 * The thread is parked from get_signal(), before the arch code
-	 * rewinds an interrupted restartable system call.  Record it the way
-	 * the kernel will restart it (no handler runs for our wakeup), so a
-	 * restored copy reissues the call.
+	 * rewinds an interrupted restartable system call.  Record it in the
+	 * restarted form docs/freezer.md defines (the ptrace backend's
+	 * normalisation, so both backends agree): rip back on the syscall
+	 * instruction, rax the call number, orig_rax -1.  A call that would
+	 * go through restart_syscall() is recorded as its original number: a
+	 * restored process has no kernel restart block.
 	 */
-	th->rec.orig_syscall = (long)regs->orig_ax >= 0 ? (long)regs->orig_ax : -1;
-	th->rec.orig_result = (long)regs->ax;
-	if ((long)regs->orig_ax < 0) {
-		th->rec.syscall_state = CLD_SYSCALL_NONE;
+	th->rec.syscall_state = CLD_SYSCALL_NONE;
+	th->rec.orig_syscall = -1;
+	th->rec.orig_result = 0;
+	if ((long)regs->orig_ax < 0)
 		return;
-	}
+	th->rec.orig_syscall = (long)regs->orig_ax;
+	th->rec.orig_result = (long)regs->ax;
 	switch ((long)regs->ax) {
 	case -ERESTARTSYS:
 	case -ERESTARTNOINTR:
 	case -ERESTARTNOHAND:
+	case -ERESTART_RESTARTBLOCK:
 		r->rax = regs->orig_ax;
 		r->rip -= 2;
-		th->rec.syscall_state = CLD_SYSCALL_RESTART;
-		break;
-	case -ERESTART_RESTARTBLOCK:
-		r->rax = __NR_restart_syscall;
-		r->rip -= 2;
+		r->orig_rax = (u64)-1;
 		th->rec.syscall_state = CLD_SYSCALL_RESTART;
 		break;
 	default:
@@ -197,20 +200,20 @@ void cld_snap_thread(struct cld_thr *th)
 	cld_snap_fpu(th);
 	cld_snap_signals(th, regs);
 
+	/* As PTRACE_GET_RSEQ_CONFIGURATION and get_robust_list() report. */
 #ifdef CONFIG_RSEQ
 	th->rec.rseq_addr = (unsigned long)current->rseq;
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
-	th->rec.rseq_len = current->rseq ? current->rseq_len : 0;
+	th->rec.rseq_len = current->rseq_len;
 #else
-	th->rec.rseq_len = current->rseq ? sizeof(struct rseq) : 0;
+	th->rec.rseq_len = sizeof(struct rseq);
 #endif
-	th->rec.rseq_sig = current->rseq ? current->rseq_sig : 0;
+	th->rec.rseq_sig = current->rseq_sig;
 #endif
 	th->rec.tid_address = (unsigned long)current->clear_child_tid;
 #ifdef CONFIG_FUTEX
 	th->rec.robust_list = (unsigned long)current->robust_list;
-	th->rec.robust_len = current->robust_list ?
-			     sizeof(struct robust_list_head) : 0;
+	th->rec.robust_len = sizeof(struct robust_list_head);
 #endif
 	task_cputime_adjusted(current, &ut, &st);
 	th->utime_ns = ut;

@@ -8,6 +8,7 @@
  * space, where tests/qemu/xxh3_check.c compares it with libxxhash.
  */
 #ifdef CLD_XXH3_USERSPACE
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 typedef uint64_t u64;
@@ -22,6 +23,7 @@ static inline u64 cld_rd64(const u8 *p)
 	return v; /* x86_64: little-endian, as the algorithm reads */
 }
 u64 cld_xxh3_page(const void *page);
+u64 cld_xxh3(const void *data, size_t len);
 #else
 #include <linux/string.h>
 #include <linux/types.h>
@@ -121,19 +123,26 @@ static inline u64 cld_xxh3_avalanche(u64 h)
 	return h;
 }
 
-CLD_XXH3_API u64 cld_xxh3_page(const void *page)
+/*
+ * XXH3-64 of an input longer than 240 bytes (the only path this module
+ * needs: pages and the vDSO).  Shorter inputs use other formulas in XXH3;
+ * they return 0 here.
+ */
+CLD_XXH3_API u64 cld_xxh3(const void *data, size_t len)
 {
-	const u8 *in = page;
+	const u8 *in = data;
 	const u8 *sec = cld_xxh3_secret;
 	u64 acc[8] = {
 		XXH_PRIME32_3, XXH_PRIME64_1, XXH_PRIME64_2, XXH_PRIME64_3,
 		XXH_PRIME64_4, XXH_PRIME32_2, XXH_PRIME64_5, XXH_PRIME32_1,
 	};
-	/* Full blocks: all but the last byte's block is complete. */
-	const unsigned int nb_blocks = (CLD_PAGE_LEN - 1) / BLOCK_LEN;
-	unsigned int b, s, nb_stripes;
+	size_t nb_blocks, b, s, nb_stripes;
 	u64 h;
 
+	if (len <= 240)
+		return 0;
+	/* Full blocks: the block holding the last byte is never complete. */
+	nb_blocks = (len - 1) / BLOCK_LEN;
 	for (b = 0; b < nb_blocks; b++) {
 		for (s = 0; s < STRIPES_PER_BLOCK; s++)
 			cld_xxh3_stripe(acc, in + b * BLOCK_LEN + s * STRIPE_LEN,
@@ -141,15 +150,15 @@ CLD_XXH3_API u64 cld_xxh3_page(const void *page)
 		cld_xxh3_scramble(acc, sec + SECRET_LEN - STRIPE_LEN);
 	}
 	/* The partial last block, then the input's final 64 bytes. */
-	nb_stripes = ((CLD_PAGE_LEN - 1) - BLOCK_LEN * nb_blocks) / STRIPE_LEN;
+	nb_stripes = ((len - 1) - BLOCK_LEN * nb_blocks) / STRIPE_LEN;
 	for (s = 0; s < nb_stripes; s++)
 		cld_xxh3_stripe(acc, in + nb_blocks * BLOCK_LEN + s * STRIPE_LEN,
 				sec + s * SECRET_CONSUME);
-	cld_xxh3_stripe(acc, in + CLD_PAGE_LEN - STRIPE_LEN,
+	cld_xxh3_stripe(acc, in + len - STRIPE_LEN,
 			sec + SECRET_LEN - STRIPE_LEN - SECRET_LASTACC_START);
 
 	/* Merge the lanes pairwise with the secret and the length. */
-	h = (u64)CLD_PAGE_LEN * XXH_PRIME64_1;
+	h = (u64)len * XXH_PRIME64_1;
 	for (s = 0; s < 4; s++) {
 		const u8 *k = sec + SECRET_MERGEACCS_START + 16 * s;
 
@@ -157,4 +166,9 @@ CLD_XXH3_API u64 cld_xxh3_page(const void *page)
 				      acc[2 * s + 1] ^ cld_rd64(k + 8));
 	}
 	return cld_xxh3_avalanche(h);
+}
+
+CLD_XXH3_API u64 cld_xxh3_page(const void *page)
+{
+	return cld_xxh3(page, CLD_PAGE_LEN);
 }

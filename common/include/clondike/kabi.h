@@ -23,7 +23,7 @@
 #define CLD_KABI_IOC_MAGIC 0xCD
 
 /* cld_kabi_version.features */
-#define CLD_KFEAT_PERSIST 0x1u /* CLD_FREEZE_PERSIST, CLD_IOC_THAW */
+#define CLD_KFEAT_PERSIST 0x1u /* CLD_KFREEZE_PERSIST, CLD_IOC_THAW */
 #define CLD_KFEAT_IMAGE 0x2u /* pread on the frozen fd yields the image */
 #define CLD_KFEAT_SEEK_DATA 0x4u /* lseek SEEK_DATA/SEEK_HOLE on the fd */
 
@@ -37,9 +37,9 @@ struct cld_kabi_version {
 };
 
 /* cld_kabi_freeze.flags */
-#define CLD_FREEZE_PERSIST 0x1u /* stay frozen when the last fd closes */
-#define CLD_FREEZE_NOIMAGE 0x2u /* freeze only: the fd reads nothing */
-#define CLD_FREEZE_KNOWN_FLAGS 0x3u
+#define CLD_KFREEZE_PERSIST 0x1u /* stay frozen when the last fd closes */
+#define CLD_KFREEZE_NOIMAGE 0x2u /* freeze only: the fd reads nothing */
+#define CLD_KFREEZE_KNOWN_FLAGS 0x3u
 
 /*
  * Freeze the thread group of pid (any thread's id, in the caller's pid
@@ -92,5 +92,46 @@ struct cld_kabi_state {
 
 /* On an image fd: make the freeze persistent (1) or not (0). */
 #define CLD_IOC_PERSIST _IOW(CLD_KABI_IOC_MAGIC, 0x10, __u32)
+
+#ifndef __KERNEL__
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/*
+ * Userspace helper: freeze the thread group of pid through the module.
+ * Returns the image fd (O_CLOEXEC; fstat gives the image size, pread its
+ * bytes, closing it thaws unless persistent) or a negative errno:
+ * -ENOENT when the module is not loaded (no /dev/clondike), -EPERM
+ * without ptrace-attach permission, -ETIMEDOUT when a thread did not park
+ * in time (stopped or in an uninterruptible sleep).  *out, when not NULL,
+ * gets the module's reply (thread count, image size, parking time).
+ */
+static inline int cld_kabi_freeze_pid(int pid, __u32 flags, __u32 timeout_ms,
+				      struct cld_kabi_freeze *out)
+{
+	struct cld_kabi_freeze fr = {
+		.size = sizeof(fr),
+		.flags = flags,
+		.pid = pid,
+		.timeout_ms = timeout_ms,
+	};
+	int dev = open(CLD_KABI_DEVICE, O_RDWR | O_CLOEXEC);
+	int e;
+
+	if (dev < 0)
+		return -errno;
+	if (ioctl(dev, CLD_IOC_FREEZE, &fr) < 0) {
+		e = -errno;
+		close(dev);
+		return e;
+	}
+	close(dev);
+	if (out)
+		*out = fr;
+	return fr.fd;
+}
+#endif /* !__KERNEL__ */
 
 #endif /* CLONDIKE_KABI_H */

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The restorer: bring a process back to life from its image, on the same
+ * kernel (the technique of CRIU's compel).  A child is forked (with the
+ * image's pid when the kernel lets us), prepares what does not depend on
+ * the address space itself (fds, cwd, limits, signal state...), stops,
+ * and is then rebuilt by system calls injected through ptrace: its own
+ * mappings are replaced by the image's, memory is filled, mm fields,
+ * registers and FPU state are set, and it is let go.
+ *
+ * A library API (the CLI and the daemon use it): nothing is printed, every
+ * failure is a negative errno plus a cld_err sentence, and a failure half
+ * way kills the half-built child so nothing is left behind.
+ *
+ * Memory filling is a separate step with a hook (cld_restore_opts.fill):
+ * the eager filler (cld_rst_fill_eager) preads every dumped extent straight
+ * into the child's memory; a lazy pager can instead register the ranges
+ * with userfaultfd and serve faults later.
+ */
+#ifndef CLONDIKE_RESTORE_H
+#define CLONDIKE_RESTORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "clondike/err.h"
+#include "clondike/image_read.h"
+#include "clondike/inject.h"
+
+/* cld_restore_opts.flags */
+#define CLD_RST_DETACH 0x1u /* the restarted process is not our child */
+#define CLD_RST_NEW_PID 0x2u /* do not ask for the image's pid */
+
+struct cld_rst;
+
+/*
+ * Fill the dumped memory of the child.  Called once, after every VMA is
+ * mapped (writable where it has dumped pages) and before protections are
+ * put back.  Returns 0 or a negative errno with err set.
+ */
+typedef int (*cld_rst_fill_fn)(struct cld_rst *rs, void *arg, struct cld_err *err);
+
+struct cld_restore_opts {
+	unsigned int flags; /* CLD_RST_* */
+	int image_fd; /* the image file (kept open by the caller) */
+	/*
+	 * Who asks: an image whose credentials differ from these is refused
+	 * unless caller_uid is 0 (root restores it with the image's creds).
+	 */
+	uid_t caller_uid;
+	gid_t caller_gid;
+	/* Terminal that replaces the image's tty fds; -1: none (then an
+	 * image holding a tty fd is refused). */
+	int tty_fd;
+	cld_rst_fill_fn fill; /* NULL: cld_rst_fill_eager */
+	void *fill_arg;
+};
+
+struct cld_restore_result {
+	pid_t pid; /* the restarted process */
+	bool same_pid; /* it got the image's pid */
+	int pid_errno; /* why not (EEXIST: taken, EPERM: no privilege...) */
+	bool exe_set; /* /proc/PID/exe points at the image's executable */
+	uint64_t bytes_filled; /* by the eager filler */
+	unsigned int nr_syscalls; /* injected */
+	/* Nanoseconds spent: preparing (open files, fork, child setup),
+	 * rebuilding mappings, filling memory, and in total. */
+	uint64_t prep_ns, map_ns, fill_ns, total_ns;
+};
+
+/* Default options: eager, our child, original pid, caller = us. */
+void cld_restore_opts_init(struct cld_restore_opts *o);
+
+/*
+ * Find everything that prevents restarting this image here: unsupported
+ * fds, seccomp, SysV shm or hugetlb mappings, posix timers, more than one
+ * thread, a different vDSO, foreign credentials...  Returns 0 when there
+ * is none, otherwise -EOPNOTSUPP (or -EPERM for credentials) with a short
+ * summary in err and, if report is not NULL, the full list (one blocker a
+ * line, malloc'ed, caller frees).
+ */
+int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts *o,
+		      char **report, struct cld_err *err);
+
+/*
+ * Restart the image.  On success the process runs (it is not traced any
+ * more) and res describes it; without CLD_RST_DETACH it is a child of the
+ * caller, who must reap it.
+ */
+int cld_restore(struct cld_rimage *ri, const struct cld_restore_opts *o,
+		struct cld_restore_result *res, struct cld_err *err);
+
+/* ---- For fill hooks ------------------------------------------------------ */
+
+/* The injection handle of the stopped child. */
+struct cld_remote *cld_rst_remote(struct cld_rst *rs);
+const struct cld_rimage *cld_rst_image(const struct cld_rst *rs);
+/* The image file's fd number inside the child. */
+int cld_rst_child_image_fd(const struct cld_rst *rs);
+/* Whether the restorer is to fill VMA i (dumped pages, not shared file). */
+bool cld_rst_vma_fillable(const struct cld_rst *rs, uint32_t i);
+/* Count filled bytes (for the result). */
+void cld_rst_account(struct cld_rst *rs, uint64_t bytes);
+
+/*
+ * The eager filler: one injected pread64 per extent from the image file
+ * into the child's memory (a single kernel copy per byte).
+ */
+int cld_rst_fill_eager(struct cld_rst *rs, void *arg, struct cld_err *err);
+
+/* XXH3-64 of this kernel's vDSO, as cld_hdr.vdso_digest records it. */
+int cld_local_vdso_digest(uint64_t *digest, uint64_t *len);
+
+#endif /* CLONDIKE_RESTORE_H */

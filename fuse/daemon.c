@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: MIT
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "frozen.h"
+#include "log.h"
+
+#define DEFAULT_MOUNTPOINT "/clondike"
+/* Requests handled per wakeup before the loop looks at signals again. */
+#define BATCH 64
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: clondiked [options] [mountpoint]\n"
+		"Serve /clondike/<node>/<pid> images of this node's processes.\n"
+		"\n"
+		"  -f              stay in the foreground, log to stderr\n"
+		"  -d              debug: log every FUSE request (implies -f)\n"
+		"  -o OPT[,OPT]    extra mount options\n"
+		"  --node NAME     this node's name (default: the hostname)\n"
+		"  -h, --help      this help\n"
+		"  -V, --version   print the version\n"
+		"\n"
+		"The mountpoint defaults to " DEFAULT_MOUNTPOINT ". See docs/clondiked.md.\n");
+}
+
+static int add_mount_opt(struct cldd_opts *o, const char *opt)
+{
+	size_t old = o->mount_opts ? strlen(o->mount_opts) : 0;
+	char *p = realloc(o->mount_opts, old + strlen(opt) + 2);
+
+	if (!p)
+		return -ENOMEM;
+	if (old)
+		p[old++] = ',';
+	strcpy(p + old, opt);
+	o->mount_opts = p;
+	return 0;
+}
+
+int cldd_parse_args(int argc, char **argv, struct cldd_opts *o)
+{
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 1;
+		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			printf("clondiked " CLD_VERSION "\n");
+			return 1;
+		} else if (!strcmp(a, "-f")) {
+			o->foreground = true;
+		} else if (!strcmp(a, "-d")) {
+			o->debug = o->foreground = true;
+		} else if (!strcmp(a, "-o") || !strncmp(a, "-o", 2)) {
+			const char *v = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
+
+			if (!v || !*v) {
+				fprintf(stderr, "clondiked: -o needs a value\n");
+				return -EINVAL;
+			}
+			if (add_mount_opt(o, v))
+				return -ENOMEM;
+		} else if (!strcmp(a, "--node") || !strncmp(a, "--node=", 7)) {
+			const char *v = a[6] == '=' ? a + 7 : (i + 1 < argc ? argv[++i] : NULL);
+
+			if (!v || !*v || strchr(v, '/') || !strcmp(v, ".") || !strcmp(v, "..") ||
+			    strlen(v) >= 64) {
+				fprintf(stderr, "clondiked: --node needs a name (no '/', < 64 chars)\n");
+				return -EINVAL;
+			}
+			o->node = v;
+		} else if (a[0] == '-' && a[1]) {
+			fprintf(stderr, "clondiked: unknown option %s\n", a);
+			usage(stderr);
+			return -EINVAL;
+		} else if (!o->mountpoint) {
+			o->mountpoint = a;
+		} else {
+			fprintf(stderr, "clondiked: more than one mountpoint (%s, %s)\n",
+				o->mountpoint, a);
+			return -EINVAL;
+		}
+	}
+	if (!o->mountpoint)
+		o->mountpoint = DEFAULT_MOUNTPOINT;
+	return 0;
+}
+
+/* Is path already a mount point (of anything)? */
+static bool is_mounted(const char *path)
+{
+	char line[8192], real[PATH_MAX];
+	bool found = false;
+	FILE *f;
+
+	if (!realpath(path, real))
+		return false;
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char mp[PATH_MAX];
+
+		/* id parent major:minor root mountpoint ... */
+		if (sscanf(line, "%*d %*d %*s %*s %4095s", mp) == 1 && !strcmp(mp, real))
+			found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Clear errors before libfuse prints its own. */
+static int check_mountpoint(const char *mp, bool is_default)
+{
+	struct stat st;
+	int fd;
+
+	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+
+		cldd_err("FUSE is not available: /dev/fuse: %s%s", strerror(e),
+			 e == ENOENT ? " (modprobe fuse)" : "");
+		return -e;
+	}
+	close(fd);
+	if (stat(mp, &st) < 0) {
+		int e = errno;
+
+		if (e == ENOENT && is_default && mkdir(mp, 0755) == 0)
+			return 0;
+		if (e == ENOTCONN)
+			cldd_err("mountpoint %s: a dead FUSE mount is still there "
+				 "(run: fusermount3 -u %s)", mp, mp);
+		else
+			cldd_err("mountpoint %s: %s", mp, strerror(e));
+		return -e;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		cldd_err("mountpoint %s is not a directory", mp);
+		return -ENOTDIR;
+	}
+	if (is_mounted(mp)) {
+		cldd_err("mountpoint %s is busy: something is already mounted there "
+			 "(another clondiked? unmount it with: fusermount3 -u %s)", mp, mp);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static void stop(struct cldd *d, const char *why)
+{
+	cldd_info("%s: unmounting %s", why, d->opts.mountpoint);
+	fuse_session_exit(d->se);
+	uv_stop(&d->loop);
+}
+
+static void on_fuse(uv_poll_t *h, int status, int events)
+{
+	struct cldd *d = h->data;
+	int i, r;
+
+	(void)events;
+	if (status < 0) {
+		cldd_err("polling /dev/fuse: %s", uv_strerror(status));
+		d->exit_code = 1;
+		stop(d, "error");
+		return;
+	}
+	for (i = 0; i < BATCH; i++) {
+		r = fuse_session_receive_buf(d->se, &d->buf);
+		if (r == -EAGAIN)
+			return;
+		if (r == -EINTR)
+			continue;
+		if (r <= 0 || fuse_session_exited(d->se)) {
+			if (r < 0)
+				cldd_err("reading /dev/fuse: %s", strerror(-r));
+			stop(d, r < 0 ? "error" : "unmounted");
+			return;
+		}
+		fuse_session_process_buf(d->se, &d->buf);
+	}
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct cldd *d = h->data;
+
+	if (signum == SIGHUP) {
+		/* Nothing is cached that a reload would change yet. */
+		cldd_info("SIGHUP: node %s, mount %s", d->fs.node, d->opts.mountpoint);
+		return;
+	}
+	stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static int build_args(struct cldd *d, struct fuse_args *args)
+{
+	static const char base[] = "allow_other,default_permissions,fsname=clondike,"
+				   "subtype=clondike";
+	char *opts;
+	int ret = -ENOMEM;
+
+	if (fuse_opt_add_arg(args, "clondiked"))
+		return ret;
+	if (d->opts.debug && fuse_opt_add_arg(args, "-d"))
+		return ret;
+	if (asprintf(&opts, "%s%s%s", base, d->opts.mount_opts ? "," : "",
+		     d->opts.mount_opts ? d->opts.mount_opts : "") < 0)
+		return ret;
+	if (!fuse_opt_add_arg(args, "-o") && !fuse_opt_add_arg(args, opts))
+		ret = 0;
+	free(opts);
+	return ret;
+}
+
+static int start_loop(struct cldd *d)
+{
+	int fd = fuse_session_fd(d->se), r;
+
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		return -errno;
+	r = uv_loop_init(&d->loop);
+	if (r)
+		return r;
+	d->poll.data = d->sigterm.data = d->sigint.data = d->sighup.data = d;
+	r = uv_poll_init(&d->loop, &d->poll, fd);
+	if (!r)
+		r = uv_poll_start(&d->poll, UV_READABLE, on_fuse);
+	if (!r)
+		r = uv_signal_init(&d->loop, &d->sigterm);
+	if (!r)
+		r = uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+	if (!r)
+		r = uv_signal_init(&d->loop, &d->sigint);
+	if (!r)
+		r = uv_signal_start(&d->sigint, on_signal, SIGINT);
+	if (!r)
+		r = uv_signal_init(&d->loop, &d->sighup);
+	if (!r)
+		r = uv_signal_start(&d->sighup, on_signal, SIGHUP);
+	return r;
+}
+
+static void close_cb(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void walk_close(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, close_cb);
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	static struct cldd d;
+	char host[256];
+	bool is_default;
+	int ret;
+
+	ret = cldd_parse_args(argc, argv, &d.opts);
+	if (ret)
+		return ret > 0 ? 0 : 2;
+	cldd_log_init(true, d.opts.debug);
+	is_default = !strcmp(d.opts.mountpoint, DEFAULT_MOUNTPOINT);
+	if (!d.opts.node) {
+		if (gethostname(host, sizeof(host)) < 0 || !host[0])
+			strcpy(host, "localhost");
+		host[sizeof(d.fs.node) - 1] = 0;
+		d.opts.node = host;
+	}
+	snprintf(d.fs.node, sizeof(d.fs.node), "%s", d.opts.node);
+	signal(SIGPIPE, SIG_IGN);
+	d.fs.direct_io = !getenv("CLDD_CACHED_READS");
+
+	ret = check_mountpoint(d.opts.mountpoint, is_default);
+	if (ret)
+		goto out_free;
+	ret = build_args(&d, &args);
+	if (ret)
+		goto out_args;
+	d.se = fuse_session_new(&args, &cldd_fs_ops, sizeof(cldd_fs_ops), &d.fs);
+	if (!d.se) {
+		cldd_err("cannot create the FUSE session (bad -o option?)");
+		ret = -EINVAL;
+		goto out_args;
+	}
+	d.fs.se = d.se;
+	if (fuse_session_mount(d.se, d.opts.mountpoint)) {
+		cldd_err("cannot mount %s (see the message above)", d.opts.mountpoint);
+		ret = -EIO;
+		goto out_session;
+	}
+	cldd_log_init(d.opts.foreground, d.opts.debug);
+	if (fuse_daemonize(d.opts.foreground)) {
+		ret = -errno;
+		goto out_unmount;
+	}
+	ret = start_loop(&d);
+	if (ret) {
+		cldd_err("event loop: %s", ret < 0 && ret > -4096 ? strerror(-ret) : "error");
+		goto out_loop;
+	}
+	cldd_info("serving node %s on %s", d.fs.node, d.opts.mountpoint);
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+	ret = d.exit_code ? -EIO : 0;
+out_loop:
+	uv_walk(&d.loop, walk_close, NULL);
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&d.loop);
+out_unmount:
+	cldd_freeze_thaw_all();
+	fuse_session_unmount(d.se);
+out_session:
+	fuse_session_destroy(d.se);
+out_args:
+	fuse_opt_free_args(&args);
+out_free:
+	free(d.fs.rbuf);
+	free(d.buf.mem);
+	free(d.opts.mount_opts);
+	return ret ? 1 : 0;
+}

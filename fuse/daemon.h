@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * clondiked's process: options, mounting, the libuv loop that drives the
+ * FUSE session (a uv_poll on /dev/fuse) and the signals.
+ */
+#ifndef CLDD_DAEMON_H
+#define CLDD_DAEMON_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "fs.h"
+
+struct cldd_opts {
+	const char *mountpoint; /* default /clondike */
+	const char *node; /* default: the hostname */
+	bool foreground, debug;
+	char *mount_opts; /* -o, comma separated; malloc'ed */
+};
+
+struct cldd {
+	struct cldd_opts opts;
+	struct cldd_fs fs;
+	struct fuse_session *se;
+	struct fuse_buf buf;
+	uv_loop_t loop;
+	uv_poll_t poll;
+	uv_signal_t sigterm, sigint, sighup;
+	int exit_code;
+};
+
+/* Parse argv: 0, 1 to exit successfully (--help), or -EINVAL (message
+ * printed). */
+int cldd_parse_args(int argc, char **argv, struct cldd_opts *o);
+
+#endif /* CLDD_DAEMON_H */

@@ -1,0 +1,779 @@
+// SPDX-License-Identifier: MIT
+#include "fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "frozen.h"
+#include "incoming.h"
+#include "log.h"
+#include "procs.h"
+
+#define INO_ROOT 1
+#define INO_NODE 2
+#define INO_PID_BASE (1ull << 32)
+#define INO_IN_BASE (2ull << 32)
+#define IS_PID_INO(i) ((i) > INO_PID_BASE && (i) < INO_IN_BASE)
+#define IS_IN_INO(i) ((i) > INO_IN_BASE)
+
+/* Reads and writes of up to 1 MiB: cp and cat use st_blksize. */
+#define CLDD_BLKSIZE (1u << 20)
+#define DIR_TIMEOUT 3600.0
+/*
+ * Unfrozen process files: attributes cached for a second (ls -l of a
+ * thousand processes then needs one LOOKUP each, not LOOKUP + GETATTR).
+ * Freezing and thawing invalidate them, so an open file always sees exact
+ * values; frozen ones are not cached at all.
+ */
+#define PID_TIMEOUT 1.0
+
+/*
+ * Never answer ENOSYS: the kernel would take it as "operation not
+ * implemented" and stop sending it (an open that answered ENOSYS once
+ * would never reach the daemon again).
+ */
+static void reply_err(fuse_req_t req, int e)
+{
+	fuse_reply_err(req, e == ENOSYS ? EOPNOTSUPP : e);
+}
+
+static struct cldd_fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static void set_time(struct stat *st, uint64_t ns)
+{
+	st->st_mtim.tv_sec = (time_t)(ns / 1000000000ull);
+	st->st_mtim.tv_nsec = (long)(ns % 1000000000ull);
+	st->st_atim = st->st_mtim;
+	st->st_ctim = st->st_mtim;
+}
+
+static void dir_attr(fuse_ino_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = ino == INO_NODE ? S_IFDIR | 01777 : S_IFDIR | 0755;
+	st->st_nlink = 2;
+	st->st_blksize = CLDD_BLKSIZE;
+}
+
+/* Attributes of pid's image: exact while frozen (returns 1: not to be
+ * cached), estimated otherwise (returns 0). */
+static int pid_attr(pid_t pid, struct cldd_pinfo *pi, struct stat *st)
+{
+	struct cldd_freeze *f;
+	uint64_t size, data;
+	int ret;
+
+	ret = cldd_proc_info(pid, pi);
+	if (ret)
+		return ret == -ESRCH || ret == -ENOENT ? -ENOENT : ret;
+	memset(st, 0, sizeof(*st));
+	st->st_ino = INO_PID_BASE + (uint64_t)pid;
+	st->st_mode = S_IFREG | 0400;
+	st->st_nlink = 1;
+	st->st_uid = pi->uid;
+	st->st_gid = pi->gid;
+	st->st_blksize = CLDD_BLKSIZE;
+	f = cldd_freeze_find(pid);
+	if (f && f->start_ticks == pi->start_ticks) {
+		st->st_size = (off_t)f->fz->size;
+		st->st_blocks = (blkcnt_t)((f->fz->data_bytes + 511) / 512);
+		set_time(st, f->frozen_ns);
+		return 1; /* exact: do not cache */
+	}
+	if (cldd_proc_estimate(pid, &size, &data))
+		size = data = 0; /* exited meanwhile, or not readable */
+	st->st_size = (off_t)size;
+	st->st_blocks = (blkcnt_t)((data + 511) / 512);
+	set_time(st, pi->start_ns);
+	return 0;
+}
+
+static void in_attr(const struct cldd_in *in, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = in->ino;
+	st->st_mode = S_IFREG | 0600;
+	st->st_nlink = in->name[0] ? 1 : 0;
+	st->st_uid = in->uid;
+	st->st_gid = in->gid;
+	st->st_size = (off_t)in->size;
+	st->st_blocks = (blkcnt_t)((in->size + 511) / 512);
+	st->st_blksize = CLDD_BLKSIZE;
+	set_time(st, in->mtime_ns);
+}
+
+static void reply_pid_entry(fuse_req_t req, pid_t pid)
+{
+	struct fuse_entry_param e;
+	struct cldd_pinfo pi;
+	int ret;
+
+	memset(&e, 0, sizeof(e));
+	ret = pid_attr(pid, &pi, &e.attr);
+	if (ret < 0) {
+		reply_err(req, -ret);
+		return;
+	}
+	e.attr_timeout = e.entry_timeout = ret ? 0 : PID_TIMEOUT;
+	e.ino = e.attr.st_ino;
+	e.generation = pi.start_ticks;
+	fuse_reply_entry(req, &e);
+}
+
+static void ll_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct cldd_fs *fs = userdata;
+
+	(void)fs;
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+}
+
+static void ll_destroy(void *userdata)
+{
+	(void)userdata;
+	cldd_freeze_thaw_all();
+}
+
+static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct cldd_fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct cldd_in *in;
+	pid_t pid;
+
+	memset(&e, 0, sizeof(e));
+	if (parent == INO_ROOT) {
+		if (strcmp(name, fs->node)) {
+			reply_err(req, ENOENT);
+			return;
+		}
+		e.ino = INO_NODE;
+		dir_attr(INO_NODE, &e.attr);
+		e.attr_timeout = e.entry_timeout = DIR_TIMEOUT;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (parent != INO_NODE) {
+		reply_err(req, ENOTDIR);
+		return;
+	}
+	pid = cldd_parse_pid(name);
+	if (pid) {
+		struct cldd_pinfo pi;
+		struct stat st;
+
+		if (pid_attr(pid, &pi, &st) >= 0) {
+			reply_pid_entry(req, pid);
+			return;
+		}
+	}
+	in = cldd_in_by_name(name);
+	if (!in) {
+		reply_err(req, ENOENT);
+		return;
+	}
+	if (in->state == CLDD_IN_RESTARTED) {
+		reply_pid_entry(req, in->pid);
+		return;
+	}
+	e.ino = in->ino;
+	in_attr(in, &e.attr);
+	fuse_reply_entry(req, &e);
+}
+
+static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cldd_pinfo pi;
+	struct cldd_in *in;
+	struct stat st;
+	int ret;
+
+	(void)fi;
+	if (ino == INO_ROOT || ino == INO_NODE) {
+		dir_attr(ino, &st);
+		fuse_reply_attr(req, &st, DIR_TIMEOUT);
+		return;
+	}
+	if (IS_PID_INO(ino)) {
+		ret = pid_attr((pid_t)(ino - INO_PID_BASE), &pi, &st);
+		if (ret < 0)
+			reply_err(req, -ret);
+		else
+			fuse_reply_attr(req, &st, ret ? 0 : PID_TIMEOUT);
+		return;
+	}
+	in = cldd_in_by_ino(ino);
+	if (!in) {
+		reply_err(req, ENOENT);
+		return;
+	}
+	in_attr(in, &st);
+	fuse_reply_attr(req, &st, 0);
+}
+
+static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct cldd_in *in = IS_IN_INO(ino) ? cldd_in_by_ino(ino) : NULL;
+	struct stat st;
+	int ret;
+
+	(void)fi;
+	if (!in) {
+		/* Images of live processes are read only. */
+		reply_err(req, (to_set & FUSE_SET_ATTR_SIZE) ? EACCES : EPERM);
+		return;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		ret = cldd_in_truncate(in, (uint64_t)attr->st_size);
+		if (ret) {
+			reply_err(req, -ret);
+			return;
+		}
+	}
+	in_attr(in, &st);
+	fuse_reply_attr(req, &st, 0);
+}
+
+/* ---- Directories --------------------------------------------------------- */
+
+struct dirbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static int dirbuf_add(fuse_req_t req, struct dirbuf *b, const char *name, fuse_ino_t ino,
+		      mode_t mode)
+{
+	struct stat st;
+	size_t need;
+
+	memset(&st, 0, sizeof(st));
+	st.st_ino = ino;
+	st.st_mode = mode;
+	need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+	if (b->len + need > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16384;
+		char *p;
+
+		while (cap < b->len + need)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p)
+			return -ENOMEM;
+		b->p = p;
+		b->cap = cap;
+	}
+	fuse_add_direntry(req, b->p + b->len, need, name, &st, (off_t)(b->len + need));
+	b->len += need;
+	return 0;
+}
+
+static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct cldd_fs *fs = fs_of(req);
+	struct dirbuf *b;
+	pid_t *pids = NULL;
+	size_t n = 0, i;
+	char name[16];
+	int ret;
+
+	if (ino != INO_ROOT && ino != INO_NODE) {
+		reply_err(req, ENOTDIR);
+		return;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		reply_err(req, ENOMEM);
+		return;
+	}
+	ret = dirbuf_add(req, b, ".", ino, S_IFDIR);
+	if (!ret)
+		ret = dirbuf_add(req, b, "..", INO_ROOT, S_IFDIR);
+	if (ret)
+		goto fail;
+	if (ino == INO_ROOT) {
+		ret = dirbuf_add(req, b, fs->node, INO_NODE, S_IFDIR);
+		if (ret)
+			goto fail;
+		goto done;
+	}
+	ret = cldd_proc_list(ctx->uid, &pids, &n);
+	if (ret) {
+		cldd_err("readdir: listing /proc: %s", strerror(-ret));
+		goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%d", (int)pids[i]);
+		ret = dirbuf_add(req, b, name, INO_PID_BASE + (uint64_t)pids[i], S_IFREG);
+		if (ret)
+			goto fail;
+	}
+done:
+	free(pids);
+	fi->fh = (uint64_t)(uintptr_t)b;
+	fi->cache_readdir = 0;
+	fuse_reply_open(req, fi);
+	return;
+fail:
+	free(pids);
+	free(b->p);
+	free(b);
+	reply_err(req, -ret);
+}
+
+static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct dirbuf *b = (struct dirbuf *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (off < 0 || (size_t)off >= b->len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	/* Entries never straddle: the kernel parses whole dirents and stops
+	 * at the first incomplete one, asking again from its offset. */
+	if (size > b->len - (size_t)off)
+		size = b->len - (size_t)off;
+	fuse_reply_buf(req, b->p + off, size);
+}
+
+static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirbuf *b = (struct dirbuf *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	free(b->p);
+	free(b);
+	reply_err(req, 0);
+}
+
+/* ---- Process images ------------------------------------------------------ */
+
+static void open_pid(fuse_req_t req, pid_t pid, struct fuse_file_info *fi)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct cldd_freeze *f = NULL;
+	struct cldd_pinfo pi;
+	struct cld_err err = { 0 };
+	char task[64];
+	int ret;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		cldd_info("open %d for writing refused: images of live processes are read only",
+			  (int)pid);
+		reply_err(req, EACCES);
+		return;
+	}
+	ret = cldd_proc_info(pid, &pi);
+	if (ret) {
+		reply_err(req, ret == -ESRCH || ret == -ENOENT ? ENOENT : -ret);
+		return;
+	}
+	/* A process opening its own image waits for this very request:
+	 * freezing it would wait for it to stop, forever. */
+	snprintf(task, sizeof(task), "/proc/%d/task/%d", (int)pid, (int)ctx->pid);
+	if (ctx->pid == pid || access(task, F_OK) == 0) {
+		cldd_info("pid %d opened its own image: refused (EDEADLK)", (int)pid);
+		reply_err(req, EDEADLK);
+		return;
+	}
+	ret = cldd_proc_may_access(pid, ctx->uid, ctx->gid);
+	if (ret) {
+		cldd_info("uid %u may not read pid %d: %s", (unsigned)ctx->uid, (int)pid,
+			  strerror(-ret));
+		reply_err(req, -ret);
+		return;
+	}
+	ret = cldd_freeze_get(pid, pi.start_ticks, &f, &err);
+	if (ret) {
+		cldd_err("open %d (uid %u): %s", (int)pid, (unsigned)ctx->uid, cld_err_str(&err));
+		reply_err(req, -ret);
+		return;
+	}
+	/* Drop cached estimates before the opener's fstat. */
+	if (f->refs == 1)
+		fuse_lowlevel_notify_inval_inode(fs_of(req)->se, INO_PID_BASE + (uint64_t)pid, -1, 0);
+	fi->fh = (uint64_t)(uintptr_t)f;
+	fi->direct_io = fs_of(req)->direct_io;
+	fi->keep_cache = 0; /* a new freeze: drop what an earlier one cached */
+	if (fuse_reply_open(req, fi))
+		cldd_freeze_put(f); /* the opener went away (interrupted) */
+}
+
+static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct cldd_in *in;
+	int ret;
+
+	if (IS_PID_INO(ino)) {
+		open_pid(req, (pid_t)(ino - INO_PID_BASE), fi);
+		return;
+	}
+	in = IS_IN_INO(ino) ? cldd_in_by_ino(ino) : NULL;
+	if (!in) {
+		reply_err(req, ino == INO_ROOT || ino == INO_NODE ? EISDIR : ENOENT);
+		return;
+	}
+	if (ctx->uid != 0 && ctx->uid != in->uid) {
+		reply_err(req, EACCES);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && in->state != CLDD_IN_WRITING) {
+		reply_err(req, EBUSY);
+		return;
+	}
+	if (fi->flags & O_TRUNC) {
+		ret = cldd_in_truncate(in, 0);
+		if (ret) {
+			reply_err(req, -ret);
+			return;
+		}
+	}
+	in->refs++;
+	fi->fh = (uint64_t)(uintptr_t)in;
+	fi->direct_io = 1;
+	if (fuse_reply_open(req, fi))
+		cldd_in_put(in);
+}
+
+static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct cldd_fs *fs = fs_of(req);
+	ssize_t n;
+
+	if (!fi->fh) {
+		reply_err(req, EBADF);
+		return;
+	}
+	if (size > fs->rbuf_cap) {
+		char *p = realloc(fs->rbuf, size);
+
+		if (!p) {
+			reply_err(req, ENOMEM);
+			return;
+		}
+		fs->rbuf = p;
+		fs->rbuf_cap = size;
+	}
+	if (IS_PID_INO(ino)) {
+		struct cldd_freeze *f = (struct cldd_freeze *)(uintptr_t)fi->fh;
+
+		n = cldd_freeze_pread(f, fs->rbuf, size, (uint64_t)off);
+		if (n < 0)
+			cldd_err("read %d at %lld: %s", (int)f->pid, (long long)off,
+				 strerror((int)-n));
+	} else {
+		struct cldd_in *in = (struct cldd_in *)(uintptr_t)fi->fh;
+
+		n = pread(in->fd, fs->rbuf, size, off);
+		if (n < 0)
+			n = -errno;
+	}
+	if (n < 0)
+		reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, fs->rbuf, (size_t)n);
+}
+
+static void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	int64_t r;
+
+	if (!fi->fh) {
+		reply_err(req, EBADF);
+		return;
+	}
+	if (IS_PID_INO(ino)) {
+		struct cldd_freeze *f = (struct cldd_freeze *)(uintptr_t)fi->fh;
+
+		r = cldd_freeze_seek(f, off, whence);
+	} else {
+		struct cldd_in *in = (struct cldd_in *)(uintptr_t)fi->fh;
+
+		r = lseek(in->fd, off, whence);
+		if (r < 0)
+			r = -errno;
+	}
+	if (r < 0)
+		reply_err(req, (int)-r);
+	else
+		fuse_reply_lseek(req, (off_t)r);
+}
+
+static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (IS_PID_INO(ino)) {
+		struct cldd_freeze *f = (struct cldd_freeze *)(uintptr_t)fi->fh;
+
+		/* The last release thaws: back to estimates (not cached yet). */
+		if (f->refs == 1)
+			fuse_lowlevel_notify_inval_inode(fs_of(req)->se, ino, -1, 0);
+		cldd_freeze_put(f);
+	} else
+		cldd_in_put((struct cldd_in *)(uintptr_t)fi->fh);
+	reply_err(req, 0);
+}
+
+/* ---- Incoming images ----------------------------------------------------- */
+
+static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fuse_entry_param e;
+	struct cld_err err = { 0 };
+	struct cldd_in *in;
+	pid_t pid;
+	int ret;
+
+	(void)mode;
+	if (parent != INO_NODE) {
+		reply_err(req, EACCES);
+		return;
+	}
+	pid = cldd_parse_pid(name);
+	if ((pid && kill(pid, 0) == 0) || cldd_in_by_name(name)) {
+		reply_err(req, EEXIST);
+		return;
+	}
+	ret = cldd_in_create(name, ctx->uid, ctx->gid, &in, &err);
+	if (ret) {
+		cldd_err("create %s: %s", name, cld_err_str(&err));
+		reply_err(req, -ret);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.ino = in->ino;
+	in_attr(in, &e.attr);
+	fi->fh = (uint64_t)(uintptr_t)in;
+	fi->direct_io = 1;
+	if (fuse_reply_create(req, &e, fi))
+		cldd_in_put(in);
+}
+
+static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+		     off_t off, struct fuse_file_info *fi)
+{
+	struct cldd_in *in = (struct cldd_in *)(uintptr_t)fi->fh;
+	ssize_t n;
+
+	if (!IS_IN_INO(ino)) {
+		reply_err(req, EBADF);
+		return;
+	}
+	n = cldd_in_write(in, buf, size, (uint64_t)off);
+	if (n < 0)
+		reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cldd_in *in;
+	struct cld_err err = { 0 };
+	int ret = 0;
+
+	if (IS_IN_INO(ino)) {
+		in = (struct cldd_in *)(uintptr_t)fi->fh;
+		if (in->dirty || in->state != CLDD_IN_WRITING)
+			ret = cldd_in_finish(in, &err);
+	}
+	reply_err(req, -ret);
+}
+
+static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct cldd_in *in;
+
+	if (parent != INO_NODE) {
+		reply_err(req, EPERM);
+		return;
+	}
+	in = cldd_in_by_name(name);
+	if (!in) {
+		reply_err(req, cldd_parse_pid(name) ? EPERM : ENOENT);
+		return;
+	}
+	if (ctx->uid != 0 && ctx->uid != in->uid) {
+		reply_err(req, EACCES);
+		return;
+	}
+	cldd_in_unlink(in);
+	reply_err(req, 0);
+}
+
+/* ---- Extended attributes ------------------------------------------------- */
+
+#define XA "user.clondike."
+static const char *const xattr_names[] = { "state", "comm", "cmdline", "exe", "uid",
+					   "gid", "pid", "home", "node" };
+#define NR_XATTRS (sizeof(xattr_names) / sizeof(xattr_names[0]))
+
+static int pid_xattr(struct cldd_fs *fs, pid_t pid, const char *key, char *v, size_t cap)
+{
+	struct cldd_freeze *f;
+	struct cldd_pinfo pi;
+	char path[64];
+	ssize_t n;
+	int ret;
+
+	ret = cldd_proc_info(pid, &pi);
+	if (ret)
+		return -ENOENT;
+	if (!strcmp(key, "state")) {
+		f = cldd_freeze_find(pid);
+		if (f && f->start_ticks == pi.start_ticks)
+			n = snprintf(v, cap, "frozen");
+		else if (pi.state == 'T' || pi.state == 't')
+			n = snprintf(v, cap, "stopped");
+		else
+			n = snprintf(v, cap, "running");
+	} else if (!strcmp(key, "comm")) {
+		n = snprintf(v, cap, "%s", pi.comm);
+	} else if (!strcmp(key, "cmdline")) {
+		ssize_t i;
+
+		n = cldd_proc_read(pid, "cmdline", v, cap);
+		if (n < 0)
+			return (int)n;
+		while (n > 0 && !v[n - 1])
+			n--;
+		for (i = 0; i < n; i++)
+			if (!v[i])
+				v[i] = ' ';
+	} else if (!strcmp(key, "exe")) {
+		snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+		n = readlink(path, v, cap - 1);
+		if (n < 0)
+			return -errno;
+	} else if (!strcmp(key, "uid")) {
+		n = snprintf(v, cap, "%u", (unsigned)pi.uid);
+	} else if (!strcmp(key, "gid")) {
+		n = snprintf(v, cap, "%u", (unsigned)pi.gid);
+	} else if (!strcmp(key, "pid")) {
+		n = snprintf(v, cap, "%d", (int)pid);
+	} else if (!strcmp(key, "home") || !strcmp(key, "node")) {
+		/* A local process: its home is here (shadows and guests come
+		 * with the network part). */
+		n = snprintf(v, cap, "%s", fs->node);
+	} else {
+		return -ENODATA;
+	}
+	return (int)(n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n);
+}
+
+static int in_xattr(const struct cldd_in *in, const char *key, char *v, size_t cap)
+{
+	static const char *const st[] = { "writing", "restarted", "failed" };
+	int n;
+
+	if (!strcmp(key, "state"))
+		n = snprintf(v, cap, "%s", st[in->state]);
+	else if (!strcmp(key, "uid"))
+		n = snprintf(v, cap, "%u", (unsigned)in->uid);
+	else if (!strcmp(key, "pid") && in->state == CLDD_IN_RESTARTED)
+		n = snprintf(v, cap, "%d", (int)in->pid);
+	else if (!strcmp(key, "error") && in->result)
+		n = snprintf(v, cap, "%s", strerror(-in->result));
+	else
+		return -ENODATA;
+	return n;
+}
+
+static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char v[4096];
+	int n;
+
+	if (strncmp(name, XA, strlen(XA))) {
+		reply_err(req, ENODATA);
+		return;
+	}
+	name += strlen(XA);
+	if (IS_PID_INO(ino)) {
+		n = pid_xattr(fs_of(req), (pid_t)(ino - INO_PID_BASE), name, v, sizeof(v));
+	} else if (IS_IN_INO(ino)) {
+		struct cldd_in *in = cldd_in_by_ino(ino);
+
+		n = in ? in_xattr(in, name, v, sizeof(v)) : -ENOENT;
+	} else {
+		n = -ENODATA;
+	}
+	if (n < 0)
+		reply_err(req, -n);
+	else if (!size)
+		fuse_reply_xattr(req, (size_t)n);
+	else if ((size_t)n > size)
+		reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, v, (size_t)n);
+}
+
+static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char list[512];
+	size_t len = 0, i;
+
+	if (IS_PID_INO(ino)) {
+		for (i = 0; i < NR_XATTRS; i++)
+			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", XA,
+						xattr_names[i]) + 1;
+	} else if (IS_IN_INO(ino)) {
+		static const char *const in_names[] = { "state", "uid", "pid", "error" };
+		struct cldd_in *in = cldd_in_by_ino(ino);
+		char v[256];
+
+		/* Only the ones that have a value: getfattr -d reads them all. */
+		for (i = 0; in && i < 4; i++)
+			if (in_xattr(in, in_names[i], v, sizeof(v)) >= 0)
+				len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+							XA, in_names[i]) + 1;
+	}
+	if (!size)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, list, len);
+}
+
+const struct fuse_lowlevel_ops cldd_fs_ops = {
+	.init = ll_init,
+	.destroy = ll_destroy,
+	.lookup = ll_lookup,
+	.getattr = ll_getattr,
+	.setattr = ll_setattr,
+	.opendir = ll_opendir,
+	.readdir = ll_readdir,
+	.releasedir = ll_releasedir,
+	.open = ll_open,
+	.read = ll_read,
+	.lseek = ll_lseek,
+	.release = ll_release,
+	.create = ll_create,
+	.write = ll_write,
+	.flush = ll_flush,
+	.unlink = ll_unlink,
+	.getxattr = ll_getxattr,
+	.listxattr = ll_listxattr,
+};

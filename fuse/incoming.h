@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Images written into /clondike/<node>/: each is buffered in a memfd and,
+ * when its writer closes it, validated with the reader and restarted with
+ * the writer's credentials.  Afterwards the file's name is an alias of the
+ * restarted pid.
+ */
+#ifndef CLDD_INCOMING_H
+#define CLDD_INCOMING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "clondike/err.h"
+
+enum cldd_in_state {
+	CLDD_IN_WRITING, /* being written */
+	CLDD_IN_RESTARTED, /* restarted: the name is an alias of pid */
+	CLDD_IN_FAILED, /* invalid or refused: errno in result */
+};
+
+struct cldd_in {
+	uint64_t ino;
+	char name[256];
+	int fd; /* memfd holding the bytes */
+	uid_t uid; /* the writer's credentials: the restart gets these */
+	gid_t gid;
+	uint64_t size;
+	uint64_t mtime_ns;
+	bool dirty;
+	enum cldd_in_state state;
+	int result; /* 0 or the negative errno of the failure */
+	pid_t pid; /* restarted pid */
+	unsigned long long start_ticks;
+	unsigned int refs; /* open files */
+	struct cldd_in *next;
+};
+
+int cldd_in_create(const char *name, uid_t uid, gid_t gid, struct cldd_in **out,
+		   struct cld_err *err);
+struct cldd_in *cldd_in_by_ino(uint64_t ino);
+struct cldd_in *cldd_in_by_name(const char *name);
+ssize_t cldd_in_write(struct cldd_in *in, const void *buf, size_t len, uint64_t off);
+int cldd_in_truncate(struct cldd_in *in, uint64_t size);
+
+/*
+ * Validate and restart (once; later calls return the first result).
+ * Logs what happened.  0 or a negative errno with err set.
+ */
+int cldd_in_finish(struct cldd_in *in, struct cld_err *err);
+
+/* Drop an open reference; the buffer goes when the last one does, the
+ * entry itself stays while it names a live restarted process. */
+void cldd_in_put(struct cldd_in *in);
+
+/* Forget the name (unlink). */
+void cldd_in_unlink(struct cldd_in *in);
+
+#endif /* CLDD_INCOMING_H */

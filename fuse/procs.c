@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: MIT
+#include "procs.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PF_KTHREAD_FLAG 0x00200000u
+
+static uint64_t boot_ns;
+static long clk_tck;
+
+static void init_clock(void)
+{
+	char buf[4096], *p;
+	int fd;
+	ssize_t n;
+
+	if (clk_tck)
+		return;
+	clk_tck = sysconf(_SC_CLK_TCK);
+	if (clk_tck <= 0)
+		clk_tck = 100;
+	fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	p = strstr(buf, "\nbtime ");
+	if (p)
+		boot_ns = strtoull(p + 7, NULL, 10) * 1000000000ull;
+}
+
+pid_t cldd_parse_pid(const char *name)
+{
+	unsigned long v = 0;
+	const char *s;
+
+	if (!*name || *name == '0')
+		return 0;
+	for (s = name; *s; s++) {
+		if (!isdigit((unsigned char)*s))
+			return 0;
+		v = v * 10 + (unsigned long)(*s - '0');
+		if (v > INT_MAX)
+			return 0;
+	}
+	return (pid_t)v;
+}
+
+ssize_t cldd_proc_read(pid_t pid, const char *name, char *buf, size_t cap)
+{
+	char path[64];
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while (len + 1 < cap) {
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			n = -errno;
+			close(fd);
+			return n;
+		}
+		if (!n)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = 0;
+	return (ssize_t)len;
+}
+
+int cldd_proc_info(pid_t pid, struct cldd_pinfo *pi)
+{
+	char buf[1024], dir[32], *open_p, *close_p, *f;
+	unsigned long flags = 0;
+	struct stat st;
+	ssize_t n;
+	int i;
+
+	init_clock();
+	memset(pi, 0, sizeof(*pi));
+	snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+	if (stat(dir, &st) < 0)
+		return -ESRCH;
+	n = cldd_proc_read(pid, "stat", buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	open_p = strchr(buf, '(');
+	close_p = strrchr(buf, ')');
+	if (!open_p || !close_p || close_p < open_p || close_p[1] != ' ')
+		return -EIO;
+	n = close_p - open_p - 1;
+	if (n >= (ssize_t)sizeof(pi->comm))
+		n = sizeof(pi->comm) - 1;
+	memcpy(pi->comm, open_p + 1, (size_t)n);
+	pi->comm[n] = 0;
+	f = close_p + 2; /* field 3, state */
+	pi->state = *f;
+	/* Fields 3..22: flags is 9, starttime is 22. */
+	for (i = 3; i <= 22 && f; i++) {
+		if (i == 9)
+			flags = strtoul(f, NULL, 10);
+		if (i == 22)
+			pi->start_ticks = strtoull(f, NULL, 10);
+		f = strchr(f, ' ');
+		if (f)
+			f++;
+	}
+	if (i <= 22)
+		return -EIO;
+	if ((flags & PF_KTHREAD_FLAG) || pi->state == 'Z' || pi->state == 'X')
+		return -ENOENT;
+	pi->pid = pid;
+	pi->uid = st.st_uid;
+	pi->gid = st.st_gid;
+	pi->start_ns = boot_ns + pi->start_ticks * (1000000000ull / (uint64_t)clk_tck);
+	return 0;
+}
+
+/* "Uid:\t1000\t1000\t1000\t1000" -> all of real, effective, saved == uid */
+static bool ids_all(const char *status, const char *key, unsigned long id)
+{
+	const char *p = strstr(status, key);
+	char *end;
+	int i;
+
+	if (!p)
+		return false;
+	p += strlen(key);
+	for (i = 0; i < 3; i++) {
+		unsigned long v = strtoul(p, &end, 10);
+
+		if (end == p || v != id)
+			return false;
+		p = end;
+	}
+	return true;
+}
+
+int cldd_proc_may_access(pid_t pid, uid_t uid, gid_t gid)
+{
+	char buf[4096], dir[32];
+	struct stat st;
+	ssize_t n;
+
+	if (uid == 0)
+		return 0;
+	snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
+	if (stat(dir, &st) < 0)
+		return -ESRCH;
+	if (st.st_uid != uid) /* not ours, or not dumpable */
+		return -EACCES;
+	n = cldd_proc_read(pid, "status", buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	return ids_all(buf, "\nUid:", uid) && ids_all(buf, "\nGid:", gid) ? 0 : -EACCES;
+}
+
+static uint64_t status_kb(const char *status, const char *key)
+{
+	const char *p = strstr(status, key);
+
+	return p ? strtoull(p + strlen(key), NULL, 10) * 1024 : 0;
+}
+
+/*
+ * The estimate: headers (ELF header, one program header per mapping plus
+ * two, ~200 bytes of notes per mapping plus 8 KiB of fixed notes) rounded
+ * to a page, then the anonymous resident and swapped bytes (the pages that
+ * will be dumped, as the format dumps populated private pages), then 8
+ * bytes of digest per such page.  Holes shorter than CLD_ANON_GAP_PAGES
+ * inside a data segment and dirty private file pages are not counted.
+ */
+int cldd_proc_estimate(pid_t pid, uint64_t *size, uint64_t *data)
+{
+	char buf[4096];
+	char *maps = NULL;
+	uint64_t nvma = 0, head, anon, pathbytes = 0;
+	size_t cap = 1 << 16;
+	ssize_t n;
+	char *p;
+
+	n = cldd_proc_read(pid, "status", buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	anon = status_kb(buf, "\nRssAnon:") + status_kb(buf, "\nVmSwap:");
+	for (;;) {
+		free(maps);
+		maps = malloc(cap);
+		if (!maps)
+			return -ENOMEM;
+		n = cldd_proc_read(pid, "maps", maps, cap);
+		if (n < 0) {
+			free(maps);
+			return (int)n;
+		}
+		if ((size_t)n + 1 < cap)
+			break;
+		cap *= 4;
+	}
+	for (p = maps; *p; p++) {
+		if (*p == '\n')
+			nvma++;
+		else if (*p == '/')
+			pathbytes++;
+	}
+	free(maps);
+	head = 64 + (nvma + 2) * 56 + 8192 + nvma * 200 + pathbytes * 16;
+	head = (head + 4095) / 4096 * 4096;
+	*data = head + anon + anon / 4096 * 8;
+	*size = *data;
+	return 0;
+}
+
+int cldd_proc_list(uid_t uid, pid_t **pids, size_t *n)
+{
+	size_t cap = 1024, cnt = 0;
+	pid_t *v = malloc(cap * sizeof(*v)), *nv;
+	struct dirent *de;
+	DIR *d;
+	int dfd, ret = 0;
+
+	if (!v)
+		return -ENOMEM;
+	d = opendir("/proc");
+	if (!d) {
+		ret = -errno;
+		goto fail;
+	}
+	dfd = dirfd(d);
+	while ((de = readdir(d))) {
+		pid_t pid = cldd_parse_pid(de->d_name);
+		char exe[32], lnk[8];
+		struct stat st;
+
+		if (!pid)
+			continue;
+		if (uid != 0) {
+			if (fstatat(dfd, de->d_name, &st, 0) < 0 || st.st_uid != uid)
+				continue;
+		}
+		/* Kernel threads and zombies have no executable. */
+		snprintf(exe, sizeof(exe), "%d/exe", (int)pid);
+		if (readlinkat(dfd, exe, lnk, sizeof(lnk)) < 0 && errno != EACCES)
+			continue;
+		if (cnt == cap) {
+			cap *= 2;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				ret = -ENOMEM;
+				goto fail_dir;
+			}
+			v = nv;
+		}
+		v[cnt++] = pid;
+	}
+	closedir(d);
+	*pids = v;
+	*n = cnt;
+	return 0;
+fail_dir:
+	closedir(d);
+fail:
+	free(v);
+	return ret;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the daemon knows of local processes without freezing them, all read
+ * from /proc: identity, owner, start time, state, and an estimate of the
+ * size of their image.
+ */
+#ifndef CLDD_PROCS_H
+#define CLDD_PROCS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct cldd_pinfo {
+	pid_t pid;
+	uid_t uid; /* owner of /proc/PID: euid, or root when not dumpable */
+	gid_t gid;
+	unsigned long long start_ticks; /* identity of the pid (generation) */
+	uint64_t start_ns; /* CLOCK_REALTIME of its start */
+	char state; /* /proc/PID/stat state letter */
+	char comm[32];
+};
+
+/* Read /proc/PID/stat and its owner.  -ESRCH if there is no such process,
+ * -ENOENT for kernel threads and zombies (they have no image). */
+int cldd_proc_info(pid_t pid, struct cldd_pinfo *pi);
+
+/*
+ * Whether uid/gid may read pid's image: root always; others only when the
+ * process's real, effective and saved uids are all uid, its gids all gid,
+ * and it is dumpable (the rule of ptrace).  0 or -EACCES / -ESRCH.
+ */
+int cldd_proc_may_access(pid_t pid, uid_t uid, gid_t gid);
+
+/* Estimated logical size and data bytes of the image, without freezing
+ * (see docs/clondiked.md "Sizes"). */
+int cldd_proc_estimate(pid_t pid, uint64_t *size, uint64_t *data);
+
+/* Contents of /proc/PID/<name> (at most cap - 1 bytes, NUL added);
+ * returns the length or a negative errno. */
+ssize_t cldd_proc_read(pid_t pid, const char *name, char *buf, size_t cap);
+
+/*
+ * The pids of /proc that have an executable (so no kernel threads and no
+ * zombies) and, unless uid is 0, are owned by uid.  *pids is malloc'ed.
+ */
+int cldd_proc_list(uid_t uid, pid_t **pids, size_t *n);
+
+/* Parse a decimal pid name ("4242"); 0 if it is not one. */
+pid_t cldd_parse_pid(const char *name);
+
+#endif /* CLDD_PROCS_H */

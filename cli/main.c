@@ -15,7 +15,7 @@ static const struct cld_cmd commands[] = {
 	{ "thaw", cld_cmd_thaw, "PID", "thaw a process frozen by 'freeze'" },
 	{ "checkpoint", cld_cmd_checkpoint, "[--leave-running|--kill] PID FILE",
 	  "write the image of a running process to FILE" },
-	{ "restart", cld_cmd_restart, "[--lazy] [--detach] IMAGE",
+	{ "restart", cld_cmd_restart, "[--lazy [--no-pull]] [--detach] [--new-pid] IMAGE",
 	  "bring a process back to life from its image" },
 };
 
@@ -27,7 +27,7 @@ static void usage(FILE *out)
 
 	fprintf(out, "usage: clondike [--json] COMMAND [ARGS]\n\ncommands:\n");
 	for (i = 0; i < NR_COMMANDS; i++)
-		fprintf(out, "  %-11s %-36s %s\n", commands[i].name, commands[i].usage,
+		fprintf(out, "  %-11s %-50s %s\n", commands[i].name, commands[i].usage,
 			commands[i].help);
 }
 

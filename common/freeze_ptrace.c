@@ -1331,6 +1331,36 @@ close:
 	return rc;
 }
 
+/* /proc/PID/limits: rows in RLIMIT_* order, "unlimited" or a number. */
+static int read_proc_limits(struct collect *c)
+{
+	char *buf, *line, *next;
+	int i = 0, ret;
+
+	ret = slurp(c->pid, "limits", &buf, NULL);
+	if (ret)
+		return ret;
+	line = strchr(buf, '\n'); /* header */
+	for (line = line ? line + 1 : NULL; line && *line && i < 16; line = next, i++) {
+		char soft[32], hard[32];
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		/* the name column is 26 characters wide */
+		if (strlen(line) < 26 || sscanf(line + 26, "%31s %31s", soft, hard) != 2) {
+			free(buf);
+			return -EPROTO;
+		}
+		c->p->proc.rlim[i].cur = strcmp(soft, "unlimited") ? strtoull(soft, NULL, 10) :
+								   RLIM_INFINITY;
+		c->p->proc.rlim[i].max = strcmp(hard, "unlimited") ? strtoull(hard, NULL, 10) :
+								   RLIM_INFINITY;
+	}
+	free(buf);
+	return i == 16 ? 0 : -EPROTO;
+}
+
 static int collect_misc(struct collect *c)
 {
 	struct cld_proc *p = c->p;
@@ -1369,9 +1399,15 @@ static int collect_misc(struct collect *c)
 	for (i = 0; i < 16; i++) {
 		struct rlimit rl;
 
-		if (prlimit(c->pid, (int)i, NULL, &rl) < 0)
-			return cld_err_set(c->err, -errno, "prlimit %zu of %d: %s", i, c->pid,
-					   strerror(errno));
+		if (prlimit(c->pid, (int)i, NULL, &rl) < 0) {
+			/* prlimit wants matching uids or CAP_SYS_RESOURCE even to
+			 * read; /proc/PID/limits is world-readable. */
+			ret = errno == EPERM ? read_proc_limits(c) : -errno;
+			if (ret)
+				return cld_err_set(c->err, ret, "rlimits of %d: %s", c->pid,
+						   strerror(-ret));
+			break;
+		}
 		pr->rlim[i].cur = rl.rlim_cur;
 		pr->rlim[i].max = rl.rlim_max;
 	}

@@ -29,7 +29,7 @@ die() { echo "FAIL: $*"; exit 1; }
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed (apt install qemu-system-x86)"
 command -v cpio >/dev/null || skip "cpio not installed"
 busybox=$(command -v busybox || true)
-[ -n "$busybox" ] && file -L "$busybox" 2>/dev/null | grep -q "statically linked" ||
+[ -n "$busybox" ] && LC_ALL=C ldd "$busybox" 2>&1 | grep -q "not a dynamic executable" ||
 	skip "no static busybox (apt install busybox-static)"
 cc_kmod=gcc-12
 command -v $cc_kmod >/dev/null || skip "gcc-12 (the compiler of Debian's kernels) not installed"

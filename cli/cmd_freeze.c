@@ -326,8 +326,9 @@ int cld_cmd_checkpoint(int argc, char **argv)
 		human(fz->size, size, sizeof(size));
 		printf("checkpoint of %d: %s, %s in %.3f s (%.2f GB/s of data)%s\n", pid, file,
 		       size, dt, dt > 0 ? (double)fz->data_bytes / dt / 1e9 : 0.0,
-		       mode == KILL ? ", process killed" :
-		       (held && mode == DEFAULT) ? ", process stays frozen" : "");
+		       mode == KILL		 ? ", process killed" :
+		       (held && mode == DEFAULT) ? ", process stays frozen" :
+						   "");
 	}
 	cld_frozen_free(fz);
 	return 0;

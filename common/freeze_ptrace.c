@@ -276,8 +276,9 @@ int cld_maps_parse(const char *line, struct cld_maps_line *l)
 	size_t plen;
 
 	memset(l, 0, sizeof(*l));
-	if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu%n", &s, &e, perms, &off, &maj, &min,
-		   &ino, &pos) != 7 || pos <= 0)
+	if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu%n", &s, &e, perms, &off, &maj, &min, &ino,
+		   &pos) != 7 ||
+	    pos <= 0)
 		return -EINVAL;
 	if (strlen(perms) != 4 || s >= e || (s | e) % PAGE)
 		return -EINVAL;
@@ -400,8 +401,8 @@ void cld_restart_normalize(struct cld_regs *live, struct cld_regs *image,
 
 enum dump_policy {
 	DUMP_NONE,
-	DUMP_ALL, /* every page (the vDSO, see docs/decisions.md) */
-	DUMP_ANY, /* present or swapped, file pages too (shared anon, deleted) */
+	DUMP_ALL,  /* every page (the vDSO, see docs/decisions.md) */
+	DUMP_ANY,  /* present or swapped, file pages too (shared anon, deleted) */
 	DUMP_ANON, /* present or swapped anonymous pages (private mappings) */
 };
 
@@ -409,8 +410,8 @@ static enum dump_policy vma_policy(uint32_t flags)
 {
 	if (flags & CLD_VMA_VDSO)
 		return DUMP_ALL;
-	if (flags & (CLD_VMA_VVAR | CLD_VMA_VSYSCALL | CLD_VMA_SPECIAL | CLD_VMA_SYSVSHM |
-		     CLD_VMA_HUGETLB))
+	if (flags &
+	    (CLD_VMA_VVAR | CLD_VMA_VSYSCALL | CLD_VMA_SPECIAL | CLD_VMA_SYSVSHM | CLD_VMA_HUGETLB))
 		return DUMP_NONE;
 	if (flags & CLD_VMA_SHARED) {
 		/* A live file holds shared file data; only memory with no file
@@ -494,8 +495,7 @@ static int cmp_ext(const void *a, const void *b)
  * can come back out of order or overlapping (seen on 6.18 with THPs made
  * by MADV_COLLAPSE), so they are collected, sorted and merged.
  */
-static int scan_vma_ioctl(int pm_fd, struct cld_vma *vma, enum dump_policy pol,
-			  struct ext_vec *ev)
+static int scan_vma_ioctl(int pm_fd, struct cld_vma *vma, enum dump_policy pol, struct ext_vec *ev)
 {
 	enum { NREG = 1024 };
 	struct cld_page_region reg[NREG];
@@ -557,7 +557,8 @@ static int scan_vma_ioctl(int pm_fd, struct cld_vma *vma, enum dump_policy pol,
 		}
 		start = a.walk_end;
 	}
-	qsort(raw.e, raw.n, sizeof(*raw.e), cmp_ext);
+	if (raw.n)
+		qsort(raw.e, raw.n, sizeof(*raw.e), cmp_ext);
 	for (i = 0; i < raw.n && !ret; i++)
 		ret = ext_add(ev, raw.e[i].first, raw.e[i].count);
 out:
@@ -574,8 +575,7 @@ static int scan_vma_pagemap(int pm_fd, struct cld_vma *vma, struct ext_vec *ev)
 
 	while (pg < npages) {
 		uint64_t want = npages - pg < N ? npages - pg : N, i;
-		ssize_t r = pread(pm_fd, ent, want * 8,
-				  (off_t)((vma->rec.start / PAGE + pg) * 8));
+		ssize_t r = pread(pm_fd, ent, want * 8, (off_t)((vma->rec.start / PAGE + pg) * 8));
 
 		if (r < 0)
 			return -errno;
@@ -991,8 +991,8 @@ static int collect_pipe_data(struct collect *c)
 		snprintf(path, sizeof(path), "/proc/%d/fd/%d", c->pid, r->rec.fd);
 		src = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 		if (src < 0) {
-			ret = cld_err_set(c->err, -errno, "opening pipe fd %d of %d: %s",
-					  r->rec.fd, c->pid, strerror(errno));
+			ret = cld_err_set(c->err, -errno, "opening pipe fd %d of %d: %s", r->rec.fd,
+					  c->pid, strerror(errno));
 			goto next;
 		}
 		if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -1004,8 +1004,8 @@ static int collect_pipe_data(struct collect *c)
 			sz = CLD_MAX_PIPE_DATA;
 		if (sz > 0 && fcntl(pp[1], F_SETPIPE_SZ, sz) < 0) {
 			ret = cld_err_set(c->err, -errno,
-					  "cannot size a pipe to %d bytes to copy pipe %llu: %s", sz,
-					  (unsigned long long)r->rec.ino, strerror(errno));
+					  "cannot size a pipe to %d bytes to copy pipe %llu: %s",
+					  sz, (unsigned long long)r->rec.ino, strerror(errno));
 			goto next;
 		}
 		n = tee(src, pp[1], CLD_MAX_PIPE_DATA, SPLICE_F_NONBLOCK);
@@ -1352,10 +1352,10 @@ static int read_proc_limits(struct collect *c)
 			free(buf);
 			return -EPROTO;
 		}
-		c->p->proc.rlim[i].cur = strcmp(soft, "unlimited") ? strtoull(soft, NULL, 10) :
-								   RLIM_INFINITY;
-		c->p->proc.rlim[i].max = strcmp(hard, "unlimited") ? strtoull(hard, NULL, 10) :
-								   RLIM_INFINITY;
+		c->p->proc.rlim[i].cur =
+			strcmp(soft, "unlimited") ? strtoull(soft, NULL, 10) : RLIM_INFINITY;
+		c->p->proc.rlim[i].max =
+			strcmp(hard, "unlimited") ? strtoull(hard, NULL, 10) : RLIM_INFINITY;
 	}
 	free(buf);
 	return i == 16 ? 0 : -EPROTO;
@@ -1572,8 +1572,7 @@ static int ptr_detach(struct ptr_frozen *pf, enum cld_thaw_how how, struct cld_e
 		return 0;
 	}
 	if (ptrace(PTRACE_DETACH, pf->pid, NULL, NULL) < 0 && errno != ESRCH)
-		ret = cld_err_set(err, -errno, "PTRACE_DETACH of %d: %s", pf->pid,
-				  strerror(errno));
+		ret = cld_err_set(err, -errno, "PTRACE_DETACH of %d: %s", pf->pid, strerror(errno));
 	return ret;
 }
 
@@ -1605,8 +1604,9 @@ static void ptr_release(struct cld_frozen *fz)
 static int ptr_prepare(struct cld_frozen *fz, struct cld_err *err)
 {
 	struct ptr_frozen *pf = fz->priv;
-	struct collect c = { .pid = pf->pid, .flags = pf->flags, .p = &pf->proc, .err = err,
-			     .pm_fd = -1 };
+	struct collect c = {
+		.pid = pf->pid, .flags = pf->flags, .p = &pf->proc, .err = err, .pm_fd = -1
+	};
 	const struct cld_layout *lo;
 	int ret;
 
@@ -1647,27 +1647,31 @@ static int precheck(pid_t pid, struct stat_fields *sf, char **status, struct cld
 	if (ret)
 		return cld_err_set(err, ret, "reading /proc/%d/stat: %s", pid, strerror(-ret));
 	if (sf->state == 'Z' || sf->state == 'X')
-		return cld_err_set(err, -ESRCH,
-				   "process %d is a zombie (it has exited; only its parent's wait() remains)",
-				   pid);
+		return cld_err_set(
+			err, -ESRCH,
+			"process %d is a zombie (it has exited; only its parent's wait() remains)",
+			pid);
 	if ((unsigned long long)sf->f[9] & PF_KTHREAD)
-		return cld_err_set(err, -EINVAL,
-				   "process %d (%s) is a kernel thread: it has no user state to freeze",
-				   pid, sf->comm);
+		return cld_err_set(
+			err, -EINVAL,
+			"process %d (%s) is a kernel thread: it has no user state to freeze", pid,
+			sf->comm);
 	ret = slurp(pid, "status", status, NULL);
 	if (ret)
 		return cld_err_set(err, ret == -ENOENT ? -ESRCH : ret,
 				   "reading /proc/%d/status: %s", pid, strerror(-ret));
 	threads = status_dec(*status, "Threads", 1);
 	if (threads > 1)
-		return cld_err_set(err, -EOPNOTSUPP,
-				   "process %d (%s) has %lld threads: only single-threaded processes can be frozen yet",
-				   pid, sf->comm, threads);
+		return cld_err_set(
+			err, -EOPNOTSUPP,
+			"process %d (%s) has %lld threads: only single-threaded processes can be frozen yet",
+			pid, sf->comm, threads);
 	tracer = status_dec(*status, "TracerPid", 0);
 	if (tracer)
-		return cld_err_set(err, -EBUSY,
-				   "process %d is already traced by pid %lld (a debugger, strace, or another freezer)",
-				   pid, tracer);
+		return cld_err_set(
+			err, -EBUSY,
+			"process %d is already traced by pid %lld (a debugger, strace, or another freezer)",
+			pid, tracer);
 	return 0;
 }
 
@@ -1680,9 +1684,10 @@ static int seize(pid_t pid, const char *comm, struct cld_err *err)
 		int e = errno;
 
 		if (e == EPERM)
-			return cld_err_set(err, -EPERM,
-					   "permission denied: cannot ptrace process %d (%s); you may freeze or checkpoint only processes you could debug (same user, not setuid, and as the ptrace policy allows)",
-					   pid, comm);
+			return cld_err_set(
+				err, -EPERM,
+				"permission denied: cannot ptrace process %d (%s); you may freeze or checkpoint only processes you could debug (same user, not setuid, and as the ptrace policy allows)",
+				pid, comm);
 		if (e == ESRCH)
 			return cld_err_set(err, -ESRCH, "no process with pid %d", pid);
 		return cld_err_set(err, -e, "PTRACE_SEIZE of %d: %s", pid, strerror(e));
@@ -1700,7 +1705,8 @@ static int seize(pid_t pid, const char *comm, struct cld_err *err)
 			return cld_err_set(err, -errno, "waitpid %d: %s", pid, strerror(errno));
 		}
 		if (WIFEXITED(st) || WIFSIGNALED(st))
-			return cld_err_set(err, -ESRCH, "process %d exited while being frozen", pid);
+			return cld_err_set(err, -ESRCH, "process %d exited while being frozen",
+					   pid);
 		if (!WIFSTOPPED(st))
 			continue;
 		if ((st >> 16) == PTRACE_EVENT_STOP)
@@ -1717,8 +1723,7 @@ static int seize(pid_t pid, const char *comm, struct cld_err *err)
 	}
 }
 
-int cld_freeze_ptrace(pid_t pid, unsigned int flags, struct cld_frozen **out,
-		      struct cld_err *err)
+int cld_freeze_ptrace(pid_t pid, unsigned int flags, struct cld_frozen **out, struct cld_err *err)
 {
 	struct user_regs_struct live;
 	struct cld_frozen *fz = NULL;
@@ -1757,9 +1762,10 @@ int cld_freeze_ptrace(pid_t pid, unsigned int flags, struct cld_frozen **out,
 		goto fail;
 	}
 	if (status_dec(c.status, "Threads", 1) > 1) {
-		ret = cld_err_set(err, -EOPNOTSUPP,
-				  "process %d (%s) started a thread while being frozen: only single-threaded processes can be frozen yet",
-				  pid, c.sf.comm);
+		ret = cld_err_set(
+			err, -EOPNOTSUPP,
+			"process %d (%s) started a thread while being frozen: only single-threaded processes can be frozen yet",
+			pid, c.sf.comm);
 		goto fail;
 	}
 

@@ -245,9 +245,9 @@ static int generic_write_fd(struct cld_frozen *fz, int fd, cld_progress_fn progr
 		want = next - off < WRITE_CHUNK ? (size_t)(next - off) : WRITE_CHUNK;
 		n = cld_frozen_pread(fz, c->buf, want, off);
 		if (n <= 0) {
-			ret = cld_err_set(err, n ? (int)n : -EIO, "reading image at offset %llu: %s",
-					  (unsigned long long)off,
-					  n ? strerror((int)-n) : "unexpected end");
+			ret = cld_err_set(
+				err, n ? (int)n : -EIO, "reading image at offset %llu: %s",
+				(unsigned long long)off, n ? strerror((int)-n) : "unexpected end");
 			break;
 		}
 		c->off = off;
@@ -329,9 +329,9 @@ int cld_freeze(pid_t pid, unsigned int flags, struct cld_frozen **out, struct cl
 		return cld_err_set(err, -EINVAL, "invalid pid %d", (int)pid);
 	if (!(flags & CLD_FREEZE_HOLDER) && !cld_hold_connect(pid, &h, NULL)) {
 		cld_frozen_free(h);
-		return cld_err_set(err, -EBUSY,
-				   "process %d is already frozen by 'clondike freeze' (thaw it first)",
-				   pid);
+		return cld_err_set(
+			err, -EBUSY,
+			"process %d is already frozen by 'clondike freeze' (thaw it first)", pid);
 	}
 	/*
 	 * The kernel-module backend plugs in here: when it exists it should
@@ -468,8 +468,8 @@ struct hold_resp {
 	uint32_t kind;
 	uint32_t msg_len;
 	uint64_t a, b; /* INFO: size, data_bytes; PROGRESS: done, total */
-	int32_t pid; /* INFO */
-	uint32_t pad; /* INFO: 1 if size and data_bytes are valid */
+	int32_t pid;   /* INFO */
+	uint32_t pad;  /* INFO: 1 if size and data_bytes are valid */
 };
 
 static void hold_addr(pid_t pid, struct sockaddr_un *sa, socklen_t *len)
@@ -563,8 +563,10 @@ static int recv_req(int cfd, struct hold_req *req, int *rfd)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { req, sizeof(*req) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *c;
 	ssize_t n;
 
@@ -631,8 +633,8 @@ static int hold_one(int cfd, struct cld_frozen *fz, const struct hold_req *req, 
 		send_resp(cfd, &r, r.ret ? cld_err_str(&err) : NULL, NULL, 0);
 		return 0;
 	case HOLD_THAW:
-		r.ret = cld_frozen_thaw(fz, req->arg == CLD_THAW_KILL ? CLD_THAW_KILL :
-							      CLD_THAW_RESUME, &err);
+		r.ret = cld_frozen_thaw(
+			fz, req->arg == CLD_THAW_KILL ? CLD_THAW_KILL : CLD_THAW_RESUME, &err);
 		send_resp(cfd, &r, r.ret ? cld_err_str(&err) : NULL, NULL, 0);
 		return 1;
 	default:
@@ -663,7 +665,8 @@ int cld_hold_serve(int lfd, struct cld_frozen *fz)
 	/* A pidfd tells us when the frozen process is killed under us. */
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	while (!done) {
-		struct pollfd pf[3] = { { lfd, POLLIN, 0 }, { pidfd, POLLIN, 0 },
+		struct pollfd pf[3] = { { lfd, POLLIN, 0 },
+					{ pidfd, POLLIN, 0 },
 					{ cfd, POLLIN, 0 } };
 
 		if (poll(pf, 3, -1) < 0) {
@@ -694,8 +697,8 @@ int cld_hold_serve(int lfd, struct cld_frozen *fz)
 			if (cfd >= 0 && !peer_allowed(cfd)) {
 				struct hold_resp r = { .ret = -EPERM, .kind = HOLD_FINAL };
 
-				send_resp(cfd, &r, "permission denied: not the freezing user",
-					  NULL, 0);
+				send_resp(cfd, &r, "permission denied: not the freezing user", NULL,
+					  0);
 				close(cfd);
 				cfd = -1;
 			}
@@ -836,8 +839,7 @@ static int hold_write_fd(struct cld_frozen *fz, int fd, cld_progress_fn progress
 		return cld_err_set(err, ret, "talking to the holder of %d: %s", fz->pid,
 				   strerror(-ret));
 	if (r.ret)
-		return cld_err_set(err, (int)r.ret, "%s",
-				   msg[0] ? msg : strerror((int)-r.ret));
+		return cld_err_set(err, (int)r.ret, "%s", msg[0] ? msg : strerror((int)-r.ret));
 	return 0;
 }
 
@@ -853,8 +855,7 @@ static int hold_thaw(struct cld_frozen *fz, enum cld_thaw_how how, struct cld_er
 		return cld_err_set(err, ret, "talking to the holder of %d: %s", fz->pid,
 				   strerror(-ret));
 	if (r.ret)
-		return cld_err_set(err, (int)r.ret, "%s",
-				   msg[0] ? msg : strerror((int)-r.ret));
+		return cld_err_set(err, (int)r.ret, "%s", msg[0] ? msg : strerror((int)-r.ret));
 	return 0;
 }
 
@@ -940,9 +941,9 @@ int cld_hold_connect(pid_t pid, struct cld_frozen **out, struct cld_err *err)
 	if (ret) {
 		cld_frozen_free(fz);
 		if (ret == -EPERM)
-			return cld_err_set(err, ret,
-					   "permission denied: process %d was frozen by another user",
-					   pid);
+			return cld_err_set(
+				err, ret,
+				"permission denied: process %d was frozen by another user", pid);
 		return ret;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &no_timeout, sizeof(no_timeout));

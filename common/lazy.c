@@ -404,6 +404,28 @@ static void mark_addr(struct lz_ctx *c, uint64_t start, uint64_t end, uint8_t st
 	}
 }
 
+/*
+ * Pages without data in the image are zero on a fault but never pulled:
+ * memory the process had not touched stays unpopulated.
+ */
+static void mark_holes(const struct cld_rimage *ri, struct lz_range *r)
+{
+	uint64_t n = (r->end - r->start) / PAGE, p = 0;
+
+	while (p < n) {
+		uint64_t off, run;
+		int data = classify(ri, r->orig + p * PAGE, &off, &run);
+
+		if (!run)
+			run = 1;
+		if (run > n - p)
+			run = n - p;
+		if (!data)
+			mark(r, p, run, PG_ZERO);
+		p += run;
+	}
+}
+
 /* mremap moved [from, from+len) to [to, to+len). */
 static int remap(struct lz_ctx *c, uint64_t from, uint64_t to, uint64_t len)
 {
@@ -815,6 +837,7 @@ int cld_lazy_fill(struct cld_rst *rs, void *arg, struct cld_err *err)
 			cld_err_set(err, ret, "out of memory");
 			goto fail;
 		}
+		mark_holes(ri, &pg.ctx[0].r[pg.ctx[0].nr - 1]);
 	}
 	pg.img_fd = open(lz->o.image_path, O_RDONLY | O_CLOEXEC);
 	if (pg.img_fd < 0) {

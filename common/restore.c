@@ -1597,12 +1597,39 @@ static int set_thread_state(struct cld_rst *rs, struct cld_err *err)
 }
 
 /* Root restoring another user's image gives it the image's identity. */
+/*
+ * The child runs with our credentials until set_creds: it must take the
+ * image's whenever they differ from ours (a daemon running as root
+ * restarting a user's image), whoever the caller is.
+ */
+static bool creds_differ_from_ours(const struct cld_proc *p)
+{
+	const struct cld_creds_rec *c = &p->creds;
+	gid_t groups[256];
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+	int n, i;
+
+	if (getresuid(&ru, &eu, &su) || getresgid(&rg, &eg, &sg))
+		return true;
+	if (c->uid != ru || c->euid != eu || c->suid != su || c->fsuid != eu || c->gid != rg ||
+	    c->egid != eg || c->sgid != sg || c->fsgid != eg)
+		return true;
+	n = getgroups(256, groups);
+	if (n < 0 || (uint32_t)n != c->nr_groups)
+		return true;
+	for (i = 0; i < n; i++)
+		if ((uint32_t)groups[i] != p->groups[i])
+			return true;
+	return false;
+}
+
 static int set_creds(struct cld_rst *rs, struct cld_err *err)
 {
 	const struct cld_creds_rec *c = &rs->p->creds;
 	int ret;
 
-	if (!creds_foreign(rs->p, rs->o))
+	if (!creds_differ_from_ours(rs->p))
 		return 0;
 	if (c->nr_groups && cld_remote_write(rs->pid, rs->scratch, rs->p->groups,
 					     (size_t)c->nr_groups * 4))

@@ -1392,6 +1392,9 @@ static int cld_enc_notes(struct cld_kproc *p, struct cld_buf *b)
 		}
 		cld_note(b, "CORE", CLD_NT_FPREGSET, t->th->fxsave,
 			 sizeof(t->th->fxsave));
+		if (t->th->xstate_len)
+			cld_note(b, "LINUX", CLD_NT_X86_XSTATE, t->th->xstate,
+				 t->th->xstate_len);
 	}
 
 	cld_note(b, CLD_NOTE_NAME, CLD_NT_HEADER, &p->hdr, sizeof(p->hdr));

@@ -41,6 +41,8 @@ struct cld_thr {
 	struct cld_regs regs; /* in restarted form (see rec.syscall_state) */
 	struct cld_thread_rec rec;
 	u8 fxsave[512];
+	u8 *xstate; /* NT_X86_XSTATE, NULL without XSAVE */
+	u32 xstate_len;
 	u64 utime_ns, stime_ns;
 	struct cld_siginfo *queue; /* rec.nr_queue */
 	int snap_err;

@@ -125,8 +125,11 @@ static void cld_park(struct callback_head *cb)
 	if (killed) {
 		th->gone = true;
 		frz->nr_gone++;
-		/* The snapshot no longer describes a process that exists. */
-		if (frz->state == CLD_KSTATE_FROZEN)
+		/*
+		 * The snapshot no longer describes a process that exists; a
+		 * freeze still being built fails with ESRCH.
+		 */
+		if (frz->state != CLD_KSTATE_NONE)
 			frz->state = CLD_KSTATE_DEAD;
 	}
 	spin_unlock(&frz->lock);

@@ -15,8 +15,8 @@
 #include <linux/signal.h>
 #include <linux/unistd.h>
 
-#include <asm/fpu/api.h>
-#include <asm/fpu/types.h>
+#include <linux/elf.h>
+#include <linux/regset.h>
 #include <asm/msr.h>
 #include <asm/ptrace.h>
 #include <asm/segment.h>
@@ -108,37 +108,47 @@ static void cld_snap_regs(struct cld_thr *th, struct pt_regs *regs)
 }
 
 /*
- * The 512-byte FXSAVE image NT_FPREGSET carries, as PTRACE_GETREGSET
- * reports it.  With XSAVE, a component in its init state is not written
- * to memory (its header bit is clear), so substitute the init values the
- * way the kernel's own conversion does.
+ * NT_FPREGSET and NT_X86_XSTATE exactly as PTRACE_GETREGSET returns them:
+ * through the same regset getters (task_user_regset_view() and
+ * regset_get() are exported), called by the thread on itself, which
+ * flushes its live FPU registers first.  The XSAVE conversion (init
+ * states, compacted formats, PKRU, the software-reserved bytes gdb reads
+ * XCR0 from) is then the kernel's own, on every CPU.
  */
 static void cld_snap_fpu(struct cld_thr *th)
 {
-	struct fpstate *fps;
-	struct fxregs_state *fx = (struct fxregs_state *)th->fxsave;
+	const struct user_regset_view *view = task_user_regset_view(current);
+	unsigned int i;
+	int n;
 
-	BUILD_BUG_ON(sizeof(th->fxsave) != sizeof(struct fxregs_state));
-	/* Flush the live user FPU registers into current's fpstate. */
-	kernel_fpu_begin_mask(0);
-	kernel_fpu_end();
+	for (i = 0; i < view->n; i++) {
+		const struct user_regset *rs = &view->regsets[i];
+		unsigned int size = rs->n * rs->size;
 
-	fps = current->thread.fpu.fpstate;
-	memcpy(fx, &fps->regs.fxsave, sizeof(*fx));
-	if (boot_cpu_has(X86_FEATURE_XSAVE)) {
-		u64 bv = fps->regs.xsave.header.xfeatures;
-
-		if (!(bv & XFEATURE_MASK_FP)) {
-			memset(fx, 0, offsetof(struct fxregs_state, mxcsr));
-			memset(fx->st_space, 0, sizeof(fx->st_space));
-			fx->cwd = 0x37f;
+		if (rs->core_note_type == NT_PRFPREG) {
+			n = regset_get(current, rs, sizeof(th->fxsave), th->fxsave);
+			if (n < 0)
+				th->snap_err = n;
+		} else if (rs->core_note_type == NT_X86_XSTATE) {
+			/* What a CLD_MAX_XSTATE-sized PTRACE_GETREGSET gets. */
+			size = min_t(unsigned int, size, CLD_MAX_XSTATE);
+			size -= size % rs->size;
+			if (!size)
+				continue;
+			th->xstate = kzalloc(size, GFP_KERNEL);
+			if (!th->xstate) {
+				th->snap_err = -ENOMEM;
+				continue;
+			}
+			n = regset_get(current, rs, size, th->xstate);
+			if (n <= 0) {
+				/* -ENODEV: no XSAVE on this CPU, no note. */
+				kfree(th->xstate);
+				th->xstate = NULL;
+				continue;
+			}
+			th->xstate_len = n;
 		}
-		if (!(bv & (XFEATURE_MASK_SSE | XFEATURE_MASK_YMM)))
-			fx->mxcsr = 0x1f80; /* MXCSR_DEFAULT */
-		if (!(bv & XFEATURE_MASK_SSE))
-			memset(fx->xmm_space, 0, sizeof(fx->xmm_space));
-		memset(fx->padding, 0, sizeof(fx->padding));
-		memset(fx->sw_reserved, 0, sizeof(fx->sw_reserved));
 	}
 }
 
@@ -225,4 +235,6 @@ void cld_thr_free_snap(struct cld_thr *th)
 {
 	kfree(th->queue);
 	th->queue = NULL;
+	kfree(th->xstate);
+	th->xstate = NULL;
 }

@@ -131,8 +131,8 @@ int main(int argc, char **argv)
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGUSR1, &sa, NULL);
 
-	printf("pid %d magic %ld counter_addr %p pipe %d %d file %d null %d\n", getpid(),
-	       frz_magic, (void *)&frz_counter, pfd[0], pfd[1], filefd, nullfd);
+	printf("pid %d magic %ld counter_addr %p pipe %d %d file %d null %d\n", getpid(), frz_magic,
+	       (void *)&frz_counter, pfd[0], pfd[1], filefd, nullfd);
 	fflush(stdout);
 	if (!strcmp(argv[1], "sleep"))
 		frz_sleep();

@@ -1264,9 +1264,9 @@ static int t_image(void)
 			     (unsigned long long)i, (unsigned long long)fr.image_size);
 			goto out;
 		}
-	printf("INFO image: %llu bytes, %llu pages checked, %u segments\n",
+	printf("INFO image: %llu bytes, %llu pages checked, %u segments, NT_X86_XSTATE %u bytes\n",
 	       (unsigned long long)fr.image_size, (unsigned long long)checked,
-	       ri->layout.nr_segs);
+	       ri->layout.nr_segs, ri->proc.threads[0].xstate_len);
 	pass();
 	ret = 0;
 out:

@@ -11,6 +11,8 @@
 #   CLD_CLI        clondike CLI binary to bundle for the ptrace comparison
 #   CLD_BENCH=1    also run the module vs ptrace benchmark in the VM
 #   CLD_QEMU_TIMEOUT  seconds the VM may run (default 300)
+#   CLD_QEMU_CPU   QEMU CPU model (default qemu64: no XSAVE; "max" has
+#                  XSAVE/AVX, so images carry NT_X86_XSTATE)
 #   CLD_KEEP=1     keep the console log on success
 #
 # Exit status: 0 all passed, 1 a failure, 77 skipped (qemu, kernel image,
@@ -50,7 +52,7 @@ work=${CLD_QEMU_WORK:-/tmp/cld-qemu-${USER:-root}/$series}
 rm -rf "$work/root" "$work/kbuild"
 mkdir -p "$work/root" "$work/kbuild" || die "cannot create $work"
 log=$work/console.log
-echo "kernel $kver, work $work"
+echo "kernel $kver, cpu ${CLD_QEMU_CPU:-qemu64}, work $work"
 
 # 1. The module, -Werror and without any compiler warning.
 if ! make -s -C "$top/kmod" BUILD="$work/kbuild" KDIR="$kdir" CC_KMOD=$cc_kmod \
@@ -98,7 +100,8 @@ sed -i 's|^export PATH=/bin:/sbin$|&\n[ -f /etc/cld-env ] \&\& . /etc/cld-env|' 
 # 4. Boot.  TCG only (KVM is not usable here); bounded in time.
 tmo=${CLD_QEMU_TIMEOUT:-300}
 start=$(date +%s)
-timeout --kill-after=10 "$tmo" qemu-system-x86_64 -accel tcg -m 1024 -smp 2 \
+timeout --kill-after=10 "$tmo" qemu-system-x86_64 -accel tcg -cpu "${CLD_QEMU_CPU:-qemu64}" \
+	-m 1024 -smp 2 \
 	-display none -monitor none -serial "file:$log" -no-reboot \
 	-kernel "/boot/vmlinuz-$kver" -initrd "$work/initramfs.cpio" \
 	-append "console=ttyS0 panic=-1 quiet loglevel=3 rdinit=/init" </dev/null

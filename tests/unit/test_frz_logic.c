@@ -17,7 +17,9 @@ START_TEST(maps_file_line)
 	uint32_t f;
 
 	ck_assert_int_eq(cld_maps_parse("55d0c8a00000-55d0c8a21000 r-xp 00002000 fe:01 1234567   "
-					"        /usr/bin/my prog\n", &l), 0);
+					"        /usr/bin/my prog\n",
+					&l),
+			 0);
 	ck_assert_uint_eq(l.start, 0x55d0c8a00000ull);
 	ck_assert_uint_eq(l.end, 0x55d0c8a21000ull);
 	ck_assert_uint_eq(l.pgoff, 0x2000);
@@ -43,8 +45,10 @@ START_TEST(maps_special_names)
 		{ "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]",
 		  CLD_VMA_STACK | CLD_VMA_GROWSDOWN, "[stack]" },
 		{ "01000000-01021000 rw-p 00000000 00:00 0 [heap]", CLD_VMA_HEAP, "[heap]" },
-		{ "7f0000000000-7f0000002000 r-xp 00000000 00:00 0 [vdso]", CLD_VMA_VDSO, "[vdso]" },
-		{ "7f0000002000-7f0000004000 r--p 00000000 00:00 0 [vvar]", CLD_VMA_VVAR, "[vvar]" },
+		{ "7f0000000000-7f0000002000 r-xp 00000000 00:00 0 [vdso]", CLD_VMA_VDSO,
+		  "[vdso]" },
+		{ "7f0000002000-7f0000004000 r--p 00000000 00:00 0 [vvar]", CLD_VMA_VVAR,
+		  "[vvar]" },
 		{ "7f0000004000-7f0000005000 r--p 00000000 00:00 0 [vvar_vclock]", CLD_VMA_VVAR,
 		  "[vvar_vclock]" },
 		{ "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]",

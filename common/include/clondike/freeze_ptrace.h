@@ -17,8 +17,7 @@
 /* Flags for cld_freeze_ptrace(). */
 #define CLD_PTRACE_NO_PAGEMAP_SCAN 0x1u /* force the /proc/PID/pagemap path */
 
-int cld_freeze_ptrace(pid_t pid, unsigned int flags, struct cld_frozen **out,
-		      struct cld_err *err);
+int cld_freeze_ptrace(pid_t pid, unsigned int flags, struct cld_frozen **out, struct cld_err *err);
 
 /* ---- Pure helpers, exported for the unit tests --------------------------- */
 

@@ -33,7 +33,7 @@ struct cld_frozen;
 /* What thaw does with the process. */
 enum cld_thaw_how {
 	CLD_THAW_RESUME = 0, /* let it run on as if nothing happened */
-	CLD_THAW_KILL = 1, /* SIGKILL it while still frozen */
+	CLD_THAW_KILL = 1,   /* SIGKILL it while still frozen */
 };
 
 /* Progress of a long write: bytes of data done out of total. */
@@ -66,7 +66,7 @@ struct cld_frozen {
 	pid_t pid;
 	/* size and data_bytes are valid once prepared (cld_frozen_prepare;
 	 * every read, seek and write prepares implicitly). */
-	uint64_t size; /* logical size of the image */
+	uint64_t size;	     /* logical size of the image */
 	uint64_t data_bytes; /* bytes that are not holes (progress total) */
 	/* The description, when the backend has one (ptrace); else NULL and
 	 * a caller that wants it parses the image (cld_frozen_src).  Its page
@@ -82,7 +82,7 @@ struct cld_frozen {
 
 /* Freeze flags. */
 #define CLD_FREEZE_PTRACE 0x1u /* use the ptrace backend even if kmod exists */
-#define CLD_FREEZE_KMOD 0x2u /* fail rather than fall back to ptrace */
+#define CLD_FREEZE_KMOD 0x2u   /* fail rather than fall back to ptrace */
 #define CLD_FREEZE_HOLDER 0x4u /* the caller is pid's holder: skip the "held" check */
 
 /*

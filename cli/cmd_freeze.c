@@ -324,8 +324,8 @@ int cld_cmd_checkpoint(int argc, char **argv)
 	}
 	if (!cld_opts.quiet && !to_stdout) {
 		human(fz->size, size, sizeof(size));
-		printf("checkpoint of %d: %s, %s in %.3f s (%.2f GB/s of data)%s\n", pid, file,
-		       size, dt, dt > 0 ? (double)fz->data_bytes / dt / 1e9 : 0.0,
+		printf("checkpoint of %d (%s backend): %s, %s in %.3f s (%.2f GB/s of data)%s\n",
+		       pid, fz->backend, file, size, dt, dt > 0 ? (double)fz->data_bytes / dt / 1e9 : 0.0,
 		       mode == KILL		 ? ", process killed" :
 		       (held && mode == DEFAULT) ? ", process stays frozen" :
 						   "");

@@ -1206,18 +1206,12 @@ static int collect_thread(struct collect *c, struct user_regs_struct *live)
 	t->prstatus.pr_ppid = (int32_t)c->sf.f[4];
 	t->prstatus.pr_pgrp = (int32_t)c->sf.f[5];
 	t->prstatus.pr_sid = (int32_t)c->sf.f[6];
-	t->prstatus.pr_sigpend = t->rec.pending | p->sig.shared_pending;
+	/* As docs/image-format.md defines them (and the kernel module writes
+	 * them): the thread's own pending set, CPU times zero (they are
+	 * accounting, not state, and would differ between backends). */
+	t->prstatus.pr_sigpend = t->rec.pending;
 	t->prstatus.pr_sighold = t->rec.blocked;
-	if (hz > 0) {
-		t->prstatus.pr_utime.tv_sec = c->sf.f[14] / hz;
-		t->prstatus.pr_utime.tv_usec = c->sf.f[14] % hz * (1000000 / hz);
-		t->prstatus.pr_stime.tv_sec = c->sf.f[15] / hz;
-		t->prstatus.pr_stime.tv_usec = c->sf.f[15] % hz * (1000000 / hz);
-		t->prstatus.pr_cutime.tv_sec = c->sf.f[16] / hz;
-		t->prstatus.pr_cutime.tv_usec = c->sf.f[16] % hz * (1000000 / hz);
-		t->prstatus.pr_cstime.tv_sec = c->sf.f[17] / hz;
-		t->prstatus.pr_cstime.tv_usec = c->sf.f[17] % hz * (1000000 / hz);
-	}
+	(void)hz;
 	t->prstatus.pr_fpvalid = 1;
 	return 0;
 }
@@ -1456,7 +1450,7 @@ static int collect_misc(struct collect *c)
 	p->psinfo.pr_state = 3;
 	p->psinfo.pr_sname = 'T';
 	p->psinfo.pr_nice = (int8_t)c->sf.f[19];
-	p->psinfo.pr_flag = (uint64_t)c->sf.f[9];
+	p->psinfo.pr_flag = 0; /* task flags are kernel-internal: defined 0 */
 	p->psinfo.pr_uid = p->creds.uid;
 	p->psinfo.pr_gid = p->creds.gid;
 	p->psinfo.pr_pid = c->pid;
@@ -1467,10 +1461,10 @@ static int collect_misc(struct collect *c)
 	if (!slurp(c->pid, "cmdline", &buf, &len)) {
 		if (len > sizeof(p->psinfo.pr_psargs) - 1)
 			len = sizeof(p->psinfo.pr_psargs) - 1;
+		/* As the kernel builds it: NULs become spaces, the last
+		 * argument's NUL included. */
 		for (i = 0; i < len; i++)
 			p->psinfo.pr_psargs[i] = buf[i] ? buf[i] : ' ';
-		while (len && p->psinfo.pr_psargs[len - 1] == ' ')
-			p->psinfo.pr_psargs[--len] = '\0';
 		free(buf);
 	}
 

@@ -23,6 +23,7 @@
 
 #include "clondike/freeze_ptrace.h"
 #include "clondike/freezer.h"
+#include "clondike/kabi.h"
 
 #define WRITE_CHUNK (4u << 20)
 
@@ -324,6 +325,7 @@ void cld_frozen_free(struct cld_frozen *fz)
 int cld_freeze(pid_t pid, unsigned int flags, struct cld_frozen **out, struct cld_err *err)
 {
 	struct cld_frozen *h;
+	const char *backend;
 
 	if (pid <= 0)
 		return cld_err_set(err, -EINVAL, "invalid pid %d", (int)pid);
@@ -333,14 +335,23 @@ int cld_freeze(pid_t pid, unsigned int flags, struct cld_frozen **out, struct cl
 			err, -EBUSY,
 			"process %d is already frozen by 'clondike freeze' (thaw it first)", pid);
 	}
-	/*
-	 * The kernel-module backend plugs in here: when it exists it should
-	 * try /dev/clondike unless CLD_FREEZE_PTRACE is set, and wrap the
-	 * ioctl's fd with cld_frozen_from_fd().
-	 */
-	if (flags & CLD_FREEZE_KMOD)
-		return cld_err_set(err, -ENODEV,
-				   "the kernel-module freezer is not available in this build");
+	/* The kernel module when /dev/clondike is there, ptrace otherwise;
+	 * CLD_FREEZER=ptrace|kmod in the environment forces one. */
+	backend = getenv("CLD_FREEZER");
+	if (backend && !strcmp(backend, "ptrace"))
+		flags |= CLD_FREEZE_PTRACE;
+	else if (backend && !strcmp(backend, "kmod"))
+		flags |= CLD_FREEZE_KMOD;
+	if (!(flags & CLD_FREEZE_PTRACE)) {
+		struct cld_kabi_freeze fr;
+		int fd = cld_kabi_freeze_pid(pid, 0, 0, &fr);
+
+		if (fd >= 0)
+			return cld_frozen_from_fd(fd, pid, "kmod", out, err);
+		if ((flags & CLD_FREEZE_KMOD) || (fd != -ENOENT && fd != -ENODEV))
+			return cld_err_set(err, fd, "kernel freezer (/dev/clondike): %s",
+					   strerror(-fd));
+	}
 	return cld_freeze_ptrace(pid, 0, out, err);
 }
 

@@ -590,7 +590,8 @@ static int pager_loop(struct lz_pager *pg)
 			alive = 0;
 			break;
 		}
-		for (i = 0; i < pg->nr_ctx; i++) {
+		/* Only the contexts polled: a fork event adds one meanwhile. */
+		for (i = 0; i < n - 1; i++) {
 			if (pg->ctx[i].done || !(pfd[1 + i].revents & (POLLIN | POLLERR | POLLHUP)))
 				continue;
 			ret = handle_msgs(pg, i);

@@ -1389,6 +1389,7 @@ static int t_ptrace_compare(void)
 		int nul = open("/dev/null", O_WRONLY);
 
 		dup2(nul, 1);
+		setenv("CLD_FREEZER", "ptrace", 1); /* the backend to compare with */
 		execl("/bin/clondike", "clondike", "checkpoint", pidstr, "/tmp/ptrace.img",
 		      (char *)NULL);
 		_exit(127);
@@ -1641,6 +1642,7 @@ static int run_cli_checkpoint(pid_t pid, const char *path)
 		int nul = open("/dev/null", O_WRONLY);
 
 		dup2(nul, 1);
+		setenv("CLD_FREEZER", "ptrace", 1); /* the backend to compare with */
 		execl("/bin/clondike", "clondike", "checkpoint", pidstr, path, (char *)NULL);
 		_exit(127);
 	}

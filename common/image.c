@@ -12,9 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 #include "clondike/image.h"
 
 #define PAGE CLD_PAGE_SIZE
@@ -40,11 +37,6 @@ struct cld_image {
 	uint64_t *digest; /* nr_dumped digests */
 	uint64_t *digest_ok; /* bitmap of computed digests */
 };
-
-uint64_t cld_page_digest(const void *page)
-{
-	return XXH3_64bits(page, PAGE);
-}
 
 /* ---- Process description ------------------------------------------------ */
 

@@ -204,6 +204,25 @@ static int image_alive(struct lz_pager *pg)
 }
 
 /*
+ * A UFFDIO_COPY/ZEROPAGE at page p failed with errno e after installing
+ * done bytes.  Returns how many pages to step over to go on, or -EAGAIN
+ * (an event is pending) / -ESRCH (the mm is gone).
+ */
+static int64_t uffd_failed(struct lz_range *r, uint64_t p, int64_t done, int e)
+{
+	uint64_t n = done > 0 ? (uint64_t)done / PAGE : 0;
+
+	mark(r, p, n, PG_PRESENT);
+	if (e == EEXIST) {
+		/* Someone else populated the next page (a DONTNEED'd page
+		 * refaulted as zero, a COW...): it is there, go past it. */
+		mark(r, p + n, 1, PG_PRESENT);
+		return (int64_t)n + 1;
+	}
+	return e == EAGAIN ? -EAGAIN : -ESRCH;
+}
+
+/*
  * Install pages [first, first+n) of r, all PG_MISSING or PG_ZERO.
  * Returns 0, -EAGAIN (an event is pending: read it and retry),
  * -ESRCH (the mm is gone) or -EIO (the image failed: fatal).
@@ -239,21 +258,12 @@ static int install(struct lz_pager *pg, struct lz_ctx *c, struct lz_range *r, ui
 			}
 			pg->st.image_bytes_read += (uint64_t)got;
 			if (ioctl(c->uffd, UFFDIO_COPY, &cp) < 0) {
-				int e = errno;
+				int64_t skip = uffd_failed(r, p, cp.copy, errno);
 
-				if (cp.copy > 0)
-					mark(r, p, (uint64_t)cp.copy / PAGE, PG_PRESENT);
-				if (e == EEXIST) {
-					/* Someone else populated it (a DONTNEED'd
-					 * page refaulted as zero, a COW...). */
-					p += cp.copy > 0 ? (uint64_t)cp.copy / PAGE : 0;
-					mark(r, p, 1, PG_PRESENT);
-					p++;
-					continue;
-				}
-				if (e == EAGAIN)
-					return -EAGAIN;
-				return -ESRCH;
+				if (skip < 0)
+					return (int)skip;
+				p += (uint64_t)skip;
+				continue;
 			}
 			if (pull)
 				pg->st.bytes_pull += run * PAGE;
@@ -263,19 +273,12 @@ static int install(struct lz_pager *pg, struct lz_ctx *c, struct lz_range *r, ui
 			struct uffdio_zeropage zp = { .range = { .start = addr, .len = run * PAGE } };
 
 			if (ioctl(c->uffd, UFFDIO_ZEROPAGE, &zp) < 0) {
-				int e = errno;
+				int64_t skip = uffd_failed(r, p, zp.zeropage, errno);
 
-				if (zp.zeropage > 0)
-					mark(r, p, (uint64_t)zp.zeropage / PAGE, PG_PRESENT);
-				if (e == EEXIST) {
-					p += zp.zeropage > 0 ? (uint64_t)zp.zeropage / PAGE : 0;
-					mark(r, p, 1, PG_PRESENT);
-					p++;
-					continue;
-				}
-				if (e == EAGAIN)
-					return -EAGAIN;
-				return -ESRCH;
+				if (skip < 0)
+					return (int)skip;
+				p += (uint64_t)skip;
+				continue;
 			}
 			pg->st.bytes_zero += run * PAGE;
 		}

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "clondike/digest.h"
 #include "clondike/err.h"
 #include "clondike/format.h"
 
@@ -181,7 +182,5 @@ int cld_image_write_fd(struct cld_image *img, int fd,
 					uint64_t total),
 		       void *arg, struct cld_err *err);
 
-/* XXH3-64 of one page, the digest the format uses. */
-uint64_t cld_page_digest(const void *page);
 
 #endif /* CLONDIKE_IMAGE_H */

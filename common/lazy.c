@@ -722,8 +722,8 @@ static int rsys(struct cld_rst *rs, long *ret, const char *what, long nr, long a
 	return 0;
 }
 
-/* Private file mappings: userfaultfd cannot serve them, write them now. */
-static int fill_file_vma(struct cld_rst *rs, uint32_t i, struct cld_err *err)
+/* Write the dumped pages of VMA i now, with injected preads. */
+static int fill_vma_eager(struct cld_rst *rs, uint32_t i, struct cld_err *err)
 {
 	const struct cld_rimage *ri = cld_rst_image(rs);
 	const struct cld_vma *v = &ri->proc.vmas[i];
@@ -758,10 +758,17 @@ static int fill_file_vma(struct cld_rst *rs, uint32_t i, struct cld_err *err)
 	return 0;
 }
 
+/*
+ * Private anonymous mappings are lazy.  Eager: private file mappings
+ * (userfaultfd cannot serve them), and the stack, which is small and
+ * always needed, and holds argv/environ: /proc/PID/cmdline and other
+ * remote readers cannot wait for a userfault (they get nothing).
+ */
 static bool lazy_vma(const struct cld_vma *v)
 {
 	return !(v->rec.flags & (CLD_VMA_FILE | CLD_VMA_SHARED | CLD_VMA_SPECIAL |
-				 CLD_VMA_VDSO | CLD_VMA_VVAR | CLD_VMA_VSYSCALL));
+				 CLD_VMA_VDSO | CLD_VMA_VVAR | CLD_VMA_VSYSCALL |
+				 CLD_VMA_STACK));
 }
 
 int cld_lazy_fill(struct cld_rst *rs, void *arg, struct cld_err *err)
@@ -787,12 +794,12 @@ int cld_lazy_fill(struct cld_rst *rs, void *arg, struct cld_err *err)
 	pg.pidfd = pg.img_fd = -1;
 	pg.t0 = now_ns();
 
-	/* Private file mappings first, while the restorer still owns every
-	 * page (no fault can happen yet). */
+	/* The eager part first, while the restorer still owns every page
+	 * (no fault can happen yet). */
 	for (i = 0; i < ri->proc.nr_vmas; i++) {
 		if (!cld_rst_vma_fillable(rs, i) || lazy_vma(&ri->proc.vmas[i]))
 			continue;
-		ret = fill_file_vma(rs, i, err);
+		ret = fill_vma_eager(rs, i, err);
 		if (ret)
 			return ret;
 	}

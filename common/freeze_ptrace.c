@@ -1565,8 +1565,22 @@ static int ptr_detach(struct ptr_frozen *pf, enum cld_thaw_how how, struct cld_e
 				break;
 		return 0;
 	}
-	if (ptrace(PTRACE_DETACH, pf->pid, NULL, NULL) < 0 && errno != ESRCH)
-		ret = cld_err_set(err, -errno, "PTRACE_DETACH of %d: %s", pf->pid, strerror(errno));
+	if (ptrace(PTRACE_DETACH, pf->pid, NULL, NULL) == 0)
+		return 0;
+	if (errno != ESRCH)
+		return cld_err_set(err, -errno, "PTRACE_DETACH of %d: %s", pf->pid, strerror(errno));
+	/*
+	 * Killed while frozen (SIGKILL needs no thaw): as its tracer we get
+	 * its exit report first, and until we consume it the real parent's
+	 * wait() blocks on a zombie.  It is dead or dying: reap the report.
+	 */
+	for (int i = 0; i < 200; i++) {
+		pid_t r = waitpid(pf->pid, &st, __WALL | WNOHANG);
+
+		if (r < 0 || (r == pf->pid && (WIFEXITED(st) || WIFSIGNALED(st))))
+			break;
+		usleep(5000);
+	}
 	return ret;
 }
 

@@ -20,7 +20,6 @@ struct cldd_freeze *cldd_freeze_find(pid_t pid)
 	return NULL;
 }
 
-#ifdef CLDD_HAVE_FREEZER
 static int do_freeze(pid_t pid, struct cld_frozen **fz, struct cld_err *err)
 {
 	int ret = cld_freeze(pid, 0, fz, err);
@@ -50,26 +49,6 @@ int64_t cldd_freeze_seek(struct cldd_freeze *f, int64_t off, int whence)
 {
 	return cld_frozen_seek(f->fz, off, whence);
 }
-#else
-ssize_t cldd_freeze_pread(struct cldd_freeze *f, void *buf, size_t len, uint64_t off)
-{
-	(void)f, (void)buf, (void)len, (void)off;
-	return -ENOSYS;
-}
-
-int64_t cldd_freeze_seek(struct cldd_freeze *f, int64_t off, int whence)
-{
-	(void)f, (void)off, (void)whence;
-	return -ENOSYS;
-}
-
-static int do_freeze(pid_t pid, struct cld_frozen **fz, struct cld_err *err)
-{
-	(void)pid;
-	*fz = NULL;
-	return cld_err_set(err, -ENOSYS, "this clondiked was built without the freezer");
-}
-#endif
 
 int cldd_freeze_get(pid_t pid, unsigned long long start_ticks, struct cldd_freeze **out,
 		    struct cld_err *err)
@@ -128,9 +107,7 @@ void cldd_freeze_put(struct cldd_freeze *f)
 	if (!f || --f->refs)
 		return;
 	unlink_freeze(f);
-#ifdef CLDD_HAVE_FREEZER
 	cld_frozen_free(f->fz);
-#endif
 	cldd_dbg("thawed %d", (int)f->pid);
 	free(f);
 }

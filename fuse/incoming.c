@@ -11,9 +11,7 @@
 #include <unistd.h>
 
 #include "clondike/image_read.h"
-#ifdef CLDD_HAVE_RESTORER
 #include "clondike/restore.h"
-#endif
 #include "log.h"
 #include "procs.h"
 
@@ -132,7 +130,6 @@ int cldd_in_truncate(struct cldd_in *in, uint64_t size)
 	return 0;
 }
 
-#ifdef CLDD_HAVE_RESTORER
 static int restart(struct cldd_in *in, struct cld_rimage *ri, struct cld_err *err)
 {
 	struct cld_restore_result res;
@@ -156,14 +153,6 @@ static int restart(struct cldd_in *in, struct cld_rimage *ri, struct cld_err *er
 		  res.same_pid ? "" : " (original pid taken)", (unsigned)in->uid);
 	return 0;
 }
-#else
-static int restart(struct cldd_in *in, struct cld_rimage *ri, struct cld_err *err)
-{
-	(void)in;
-	(void)ri;
-	return cld_err_set(err, -ENOSYS, "this clondiked was built without the restorer");
-}
-#endif
 
 int cldd_in_finish(struct cldd_in *in, struct cld_err *err)
 {

@@ -67,10 +67,14 @@ echo "PASS build ($kver)"
 
 # 2. The in-VM driver: static, with the project's image reader and writer.
 cc=${CC:-gcc}
-if ! $cc -static -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -DCLD_XXH3_USERSPACE \
+# digest_avx2.c alone is built for AVX2; it runs only if the CPU has it.
+if ! $cc -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -mavx2 -I"$top/common/include" \
+	-c -o "$work/digest_avx2.o" "$top/common/digest_avx2.c" >"$work/cc.log" 2>&1 ||
+	! $cc -static -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -DCLD_XXH3_USERSPACE \
 	-I"$top/common/include" -o "$work/root/kmod_test" "$here/kmod_test.c" \
 	"$top/kmod/cld_xxh3.c" "$top/common/image.c" "$top/common/image_read.c" \
-	"$top/common/err.c" -l:libxxhash.a -lpthread >"$work/cc.log" 2>&1; then
+	"$top/common/err.c" "$top/common/digest.c" "$work/digest_avx2.o" \
+	-l:libxxhash.a -lpthread >>"$work/cc.log" 2>&1; then
 	cat "$work/cc.log"
 	die "building the test driver failed"
 fi

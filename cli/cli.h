@@ -7,6 +7,8 @@
 #define CLONDIKE_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct cld_cmd {
 	const char *name;
@@ -24,6 +26,9 @@ extern struct cld_cli_opts cld_opts;
 
 /* Print "clondike CMD: msg" on stderr; returns the exit status 1. */
 int cld_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "1.5 GiB": a byte count for people. */
+void cld_cli_human(uint64_t bytes, char *out, size_t len);
 
 /* Usage line of a command, for its own argument errors; returns 2. */
 int cld_cli_usage(const char *cmd);

@@ -36,19 +36,6 @@ static int parse_pid(const char *s, pid_t *pid)
 	return 0;
 }
 
-static void human(uint64_t b, char *out, size_t len)
-{
-	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)b;
-	int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(out, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -231,8 +218,8 @@ static void show_progress(void *arg, uint64_t done, uint64_t total)
 	pr->last = t;
 	pr->shown = 1;
 	rate = t > pr->start ? (double)done / (t - pr->start) / 1e9 : 0;
-	human(done, a, sizeof(a));
-	human(total, b, sizeof(b));
+	cld_cli_human(done, a, sizeof(a));
+	cld_cli_human(total, b, sizeof(b));
 	fprintf(stderr, "\r%12s / %-12s %3d%%  %.2f GB/s ", a, b,
 		(int)(total ? done * 100 / total : 100), rate);
 }
@@ -323,7 +310,7 @@ int cld_cmd_checkpoint(int argc, char **argv)
 		}
 	}
 	if (!cld_opts.quiet && !to_stdout) {
-		human(fz->size, size, sizeof(size));
+		cld_cli_human(fz->size, size, sizeof(size));
 		printf("checkpoint of %d (%s backend): %s, %s in %.3f s (%.2f GB/s of data)%s\n",
 		       pid, fz->backend, file, size, dt, dt > 0 ? (double)fz->data_bytes / dt / 1e9 : 0.0,
 		       mode == KILL		 ? ", process killed" :

@@ -55,19 +55,6 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
-static void human(uint64_t b, char *out, size_t len)
-{
-	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)b;
-	int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(out, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
-
 static char pstate_char(const struct cld_proc *p)
 {
 	return p->psinfo.pr_sname ? p->psinfo.pr_sname : '?';
@@ -131,9 +118,9 @@ static void print_human(const char *path, const struct cld_rimage *ri, uint64_t 
 	char a[32], b[32], c[32];
 	uint32_t i;
 
-	human(ri->layout.size, a, sizeof(a));
-	human(disk, b, sizeof(b));
-	human(ri->layout.data_bytes, c, sizeof(c));
+	cld_cli_human(ri->layout.size, a, sizeof(a));
+	cld_cli_human(disk, b, sizeof(b));
+	cld_cli_human(ri->layout.data_bytes, c, sizeof(c));
 	printf("image:     %s\n", path);
 	printf("format:    %u.%u (backend %s, node %s, kernel %s)\n", p->hdr.major, p->hdr.minor,
 	       p->hdr.backend, p->hdr.node[0] ? p->hdr.node : "-", p->hdr.kernel);

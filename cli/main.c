@@ -43,6 +43,19 @@ int cld_cli_fail(const char *cmd, const char *fmt, ...)
 	return 1;
 }
 
+void cld_cli_human(uint64_t bytes, char *out, size_t len)
+{
+	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)bytes;
+	int i = 0;
+
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(out, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
 int cld_cli_usage(const char *cmd)
 {
 	size_t i;

@@ -24,6 +24,7 @@
 #include "clondike/freeze_ptrace.h"
 #include "clondike/freezer.h"
 #include "clondike/kabi.h"
+#include "clondike/util.h"
 
 #define WRITE_CHUNK (4u << 20)
 
@@ -98,22 +99,6 @@ int cld_frozen_src(struct cld_frozen *fz, struct cld_src *src, struct cld_err *e
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /*
  * The generic writer: pread in large chunks, skip holes when the output
  * can seek, and overlap reading with writing.  Reading a chunk (one
@@ -169,7 +154,7 @@ static void *writer_main(void *arg)
 					done += (size_t)w;
 			}
 		} else {
-			ret = write_all(q->fd, c.buf, c.len);
+			ret = cld_write_all(q->fd, c.buf, c.len);
 		}
 
 		pthread_mutex_lock(&q->lock);
@@ -519,11 +504,11 @@ static int send_resp(int fd, const struct hold_resp *r, const char *msg, const v
 	int ret;
 
 	h.msg_len = msg ? (uint32_t)strlen(msg) : 0;
-	ret = write_all(fd, (const uint8_t *)&h, sizeof(h));
+	ret = cld_write_all(fd, (const uint8_t *)&h, sizeof(h));
 	if (!ret && h.msg_len)
-		ret = write_all(fd, (const uint8_t *)msg, h.msg_len);
+		ret = cld_write_all(fd, (const uint8_t *)msg, h.msg_len);
 	if (!ret && dlen)
-		ret = write_all(fd, data, dlen);
+		ret = cld_write_all(fd, data, dlen);
 	return ret;
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "clondike/image.h"
+#include "clondike/util.h"
 
 #define PAGE CLD_PAGE_SIZE
 
@@ -1083,22 +1084,6 @@ int64_t cld_image_seek(const struct cld_image *img, int64_t soff, int whence)
 	return (int64_t)(off == lo->tail_off ? lo->size : off);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int cld_image_write_fd(struct cld_image *img, int fd,
 		       void (*progress)(void *arg, uint64_t done, uint64_t total), void *arg,
 		       struct cld_err *err)
@@ -1141,7 +1126,7 @@ int cld_image_write_fd(struct cld_image *img, int fd,
 			ret = cld_err_set(err, -errno, "seek in output: %s", strerror(errno));
 			goto out;
 		}
-		ret = write_all(fd, buf, (size_t)n);
+		ret = cld_write_all(fd, buf, (size_t)n);
 		if (ret) {
 			cld_err_set(err, ret, "writing image: %s", strerror(-ret));
 			goto out;

@@ -16,7 +16,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 packages=(
 	build-essential cmake pkg-config git
-	libfuse3-dev fuse3 libuv1-dev libxxhash-dev libsodium-dev check
+	libfuse3-dev fuse3 libuv1-dev libxxhash-dev libsodium-dev libssl-dev check
 	clang libclang-rt-14-dev
 	elfutils binutils gdb
 	rsync tar attr cpio xz-utils procps psmisc iproute2 python3 util-linux

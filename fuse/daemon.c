@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 
 #include "frozen.h"
 #include "log.h"
+#include "peer.h"
+#include "remote.h"
 
 #define DEFAULT_MOUNTPOINT "/clondike"
 /* Requests handled per wakeup before the loop looks at signals again. */
@@ -28,6 +31,8 @@ static void usage(FILE *f)
 		"  -d              debug: log every FUSE request (implies -f)\n"
 		"  -o OPT[,OPT]    extra mount options\n"
 		"  --node NAME     this node's name (default: the hostname)\n"
+		"  --config FILE   cluster configuration (default " CLD_CONF_DEFAULT "\n"
+		"                  when it exists; without one, a cluster of one node)\n"
 		"  -h, --help      this help\n"
 		"  -V, --version   print the version\n"
 		"\n"
@@ -84,6 +89,14 @@ int cldd_parse_args(int argc, char **argv, struct cldd_opts *o)
 				return -EINVAL;
 			}
 			o->node = v;
+		} else if (!strcmp(a, "--config") || !strncmp(a, "--config=", 9)) {
+			const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
+
+			if (!v || !*v) {
+				fprintf(stderr, "clondiked: --config needs a file\n");
+				return -EINVAL;
+			}
+			o->config = v;
 		} else if (a[0] == '-' && a[1]) {
 			fprintf(stderr, "clondiked: unknown option %s\n", a);
 			usage(stderr);
@@ -203,8 +216,14 @@ static void on_signal(uv_signal_t *h, int signum)
 	struct cldd *d = h->data;
 
 	if (signum == SIGHUP) {
-		/* Nothing is cached that a reload would change yet. */
+		struct cld_err err = { 0 };
+
 		cldd_info("SIGHUP: node %s, mount %s", d->fs.node, d->opts.mountpoint);
+		if (cldd_cluster_enabled() && cldd_cluster_reload(&err))
+			cldd_err("reload failed, keeping the old configuration: %s",
+				 cld_err_str(&err));
+		else if (cldd_cluster_enabled())
+			cldd_remote_set_cache(cldd_cluster_conf()->cache_mb);
 		return;
 	}
 	stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -236,9 +255,6 @@ static int start_loop(struct cldd *d)
 
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
 		return -errno;
-	r = uv_loop_init(&d->loop);
-	if (r)
-		return r;
 	d->poll.data = d->sigterm.data = d->sigint.data = d->sighup.data = d;
 	r = uv_poll_init(&d->loop, &d->poll, fd);
 	if (!r)
@@ -274,6 +290,7 @@ int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	static struct cldd d;
+	static char mp_abs[PATH_MAX];
 	char host[256];
 	bool is_default;
 	int ret;
@@ -291,11 +308,39 @@ int main(int argc, char **argv)
 	}
 	snprintf(d.fs.node, sizeof(d.fs.node), "%s", d.opts.node);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Image data moves through 1 MiB buffers.  Keep freed ones in the
+	 * heap instead of giving them back to the kernel: on a VM, faulting
+	 * 256 fresh pages in costs more than the copy that fills them.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 512 << 20);
 	d.fs.direct_io = !getenv("CLDD_CACHED_READS");
 
+	ret = uv_loop_init(&d.loop);
+	if (ret) {
+		cldd_err("event loop: %s", uv_strerror(ret));
+		goto out_free;
+	}
+	/* The cluster first: a bad configuration or key stops us before
+	 * anything is mounted. */
+	if (d.opts.config || access(CLD_CONF_DEFAULT, F_OK) == 0) {
+		const char *conf = d.opts.config ? d.opts.config : CLD_CONF_DEFAULT;
+		struct cld_err err = { 0 };
+
+		ret = cldd_cluster_start(&d.loop, conf, d.fs.node, &err);
+		if (ret) {
+			cldd_err("cluster: %s", cld_err_str(&err));
+			goto out_loop_only;
+		}
+		cldd_remote_set_cache(cldd_cluster_conf()->cache_mb);
+	}
 	ret = check_mountpoint(d.opts.mountpoint, is_default);
 	if (ret)
-		goto out_free;
+		goto out_loop_only;
+	/* fuse_daemonize() changes to /: unmount by the absolute path. */
+	if (realpath(d.opts.mountpoint, mp_abs))
+		d.opts.mountpoint = mp_abs;
 	ret = build_args(&d, &args);
 	if (ret)
 		goto out_args;
@@ -316,6 +361,8 @@ int main(int argc, char **argv)
 		ret = -errno;
 		goto out_unmount;
 	}
+	if (!d.opts.foreground)
+		uv_loop_fork(&d.loop);
 	ret = start_loop(&d);
 	if (ret) {
 		cldd_err("event loop: %s", ret < 0 && ret > -4096 ? strerror(-ret) : "error");
@@ -325,9 +372,8 @@ int main(int argc, char **argv)
 	uv_run(&d.loop, UV_RUN_DEFAULT);
 	ret = d.exit_code ? -EIO : 0;
 out_loop:
-	uv_walk(&d.loop, walk_close, NULL);
-	uv_run(&d.loop, UV_RUN_DEFAULT);
-	uv_loop_close(&d.loop);
+	if (d.poll.loop)
+		uv_poll_stop(&d.poll); /* before the session closes its fd */
 out_unmount:
 	cldd_freeze_thaw_all();
 	fuse_session_unmount(d.se);
@@ -335,6 +381,11 @@ out_session:
 	fuse_session_destroy(d.se);
 out_args:
 	fuse_opt_free_args(&args);
+out_loop_only:
+	cldd_cluster_stop();
+	uv_walk(&d.loop, walk_close, NULL);
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&d.loop);
 out_free:
 	free(d.fs.rbuf);
 	free(d.buf.mem);

@@ -14,6 +14,7 @@
 struct cldd_opts {
 	const char *mountpoint; /* default /clondike */
 	const char *node; /* default: the hostname */
+	const char *config; /* cluster configuration; NULL: the default if present */
 	bool foreground, debug;
 	char *mount_opts; /* -o, comma separated; malloc'ed */
 };

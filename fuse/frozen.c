@@ -9,6 +9,7 @@
 #include "log.h"
 
 static struct cldd_freeze *freezes;
+static uint64_t next_id;
 
 struct cldd_freeze *cldd_freeze_find(pid_t pid)
 {
@@ -80,6 +81,10 @@ int cldd_freeze_get(pid_t pid, unsigned long long start_ticks, struct cldd_freez
 	f->pid = pid;
 	f->start_ticks = start_ticks;
 	f->refs = 1;
+	/* Seeded by the clock: ids stay unique across daemon restarts. */
+	if (!next_id)
+		next_id = f->frozen_ns;
+	f->id = next_id++;
 	f->next = freezes;
 	freezes = f;
 	cldd_dbg("froze %d (%s): image %llu bytes", (int)pid, f->fz->backend,

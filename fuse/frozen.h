@@ -17,6 +17,7 @@ struct cldd_freeze {
 	pid_t pid;
 	unsigned long long start_ticks; /* which incarnation of pid */
 	unsigned int refs;
+	uint64_t id; /* unique per freeze: remote readers key their cache on it */
 	uint64_t frozen_ns; /* CLOCK_REALTIME of the freeze */
 	struct cld_frozen *fz;
 	struct cldd_freeze *next;

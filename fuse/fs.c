@@ -13,14 +13,17 @@
 #include "frozen.h"
 #include "incoming.h"
 #include "log.h"
+#include "peer.h"
 #include "procs.h"
+#include "remote.h"
+#include "serve.h"
 
 #define INO_ROOT 1
 #define INO_NODE 2
 #define INO_PID_BASE (1ull << 32)
 #define INO_IN_BASE (2ull << 32)
 #define IS_PID_INO(i) ((i) > INO_PID_BASE && (i) < INO_IN_BASE)
-#define IS_IN_INO(i) ((i) > INO_IN_BASE)
+#define IS_IN_INO(i) ((i) > INO_IN_BASE && (i) < CLDD_INO_RPID_BASE)
 
 /* Reads and writes of up to 1 MiB: cp and cat use st_blksize. */
 #define CLDD_BLKSIZE (1u << 20)
@@ -31,17 +34,26 @@
  * Freezing and thawing invalidate them, so an open file always sees exact
  * values; frozen ones are not cached at all.
  */
-#define PID_TIMEOUT 1.0
+#define PID_TIMEOUT CLDD_PID_TIMEOUT
+
+static struct fuse_session *the_session;
+
+struct fuse_session *cldd_fs_session(void)
+{
+	return the_session;
+}
 
 /*
  * Never answer ENOSYS: the kernel would take it as "operation not
  * implemented" and stop sending it (an open that answered ENOSYS once
  * would never reach the daemon again).
  */
-static void reply_err(fuse_req_t req, int e)
+void cldd_reply_err(fuse_req_t req, int e)
 {
 	fuse_reply_err(req, e == ENOSYS ? EOPNOTSUPP : e);
 }
+
+#define reply_err cldd_reply_err
 
 static struct cldd_fs *fs_of(fuse_req_t req)
 {
@@ -60,42 +72,41 @@ static void dir_attr(fuse_ino_t ino, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
-	st->st_mode = ino == INO_NODE ? S_IFDIR | 01777 : S_IFDIR | 0755;
+	/* Anyone may drop an image into this node's directory; the
+	 * directories of other nodes are read only (for now). */
+	st->st_mode = ino == INO_NODE ? S_IFDIR | 01777
+				      : CLDD_IS_RDIR(ino) ? S_IFDIR | 0555 : S_IFDIR | 0755;
 	st->st_nlink = 2;
 	st->st_blksize = CLDD_BLKSIZE;
 }
 
 /* Attributes of pid's image: exact while frozen (returns 1: not to be
  * cached), estimated otherwise (returns 0). */
-static int pid_attr(pid_t pid, struct cldd_pinfo *pi, struct stat *st)
+void cldd_pentry_stat(const struct cldp_pentry *pe, fuse_ino_t ino, struct stat *st)
 {
-	struct cldd_freeze *f;
-	uint64_t size, data;
-	int ret;
-
-	ret = cldd_proc_info(pid, pi);
-	if (ret)
-		return ret == -ESRCH || ret == -ENOENT ? -ENOENT : ret;
 	memset(st, 0, sizeof(*st));
-	st->st_ino = INO_PID_BASE + (uint64_t)pid;
+	st->st_ino = ino;
 	st->st_mode = S_IFREG | 0400;
 	st->st_nlink = 1;
-	st->st_uid = pi->uid;
-	st->st_gid = pi->gid;
+	st->st_uid = pe->uid;
+	st->st_gid = pe->gid;
 	st->st_blksize = CLDD_BLKSIZE;
-	f = cldd_freeze_find(pid);
-	if (f && f->start_ticks == pi->start_ticks) {
-		st->st_size = (off_t)f->fz->size;
-		st->st_blocks = (blkcnt_t)((f->fz->data_bytes + 511) / 512);
-		set_time(st, f->frozen_ns);
-		return 1; /* exact: do not cache */
-	}
-	if (cldd_proc_estimate(pid, &size, &data))
-		size = data = 0; /* exited meanwhile, or not readable */
-	st->st_size = (off_t)size;
-	st->st_blocks = (blkcnt_t)((data + 511) / 512);
-	set_time(st, pi->start_ns);
-	return 0;
+	st->st_size = (off_t)pe->size;
+	st->st_blocks = (blkcnt_t)((pe->data_bytes + 511) / 512);
+	set_time(st, pe->mtime_ns);
+}
+
+static int pid_attr(pid_t pid, unsigned long long *start_ticks, struct stat *st)
+{
+	struct cldp_pentry pe;
+	int ret;
+
+	ret = cldd_pid_entry(pid, &pe);
+	if (ret)
+		return ret;
+	*start_ticks = pe.start_ticks;
+	cldd_pentry_stat(&pe, INO_PID_BASE + (uint64_t)pid, st);
+	return (pe.flags & CLDP_PE_FROZEN) ? 1 : 0; /* exact when frozen: do not cache */
 }
 
 static void in_attr(const struct cldd_in *in, struct stat *st)
@@ -115,18 +126,18 @@ static void in_attr(const struct cldd_in *in, struct stat *st)
 static void reply_pid_entry(fuse_req_t req, pid_t pid)
 {
 	struct fuse_entry_param e;
-	struct cldd_pinfo pi;
+	unsigned long long start_ticks = 0;
 	int ret;
 
 	memset(&e, 0, sizeof(e));
-	ret = pid_attr(pid, &pi, &e.attr);
+	ret = pid_attr(pid, &start_ticks, &e.attr);
 	if (ret < 0) {
 		reply_err(req, -ret);
 		return;
 	}
 	e.attr_timeout = e.entry_timeout = ret ? 0 : PID_TIMEOUT;
 	e.ino = e.attr.st_ino;
-	e.generation = pi.start_ticks;
+	e.generation = start_ticks;
 	fuse_reply_entry(req, &e);
 }
 
@@ -134,7 +145,7 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct cldd_fs *fs = userdata;
 
-	(void)fs;
+	the_session = fs->se;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
@@ -155,14 +166,28 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	memset(&e, 0, sizeof(e));
 	if (parent == INO_ROOT) {
-		if (strcmp(name, fs->node)) {
+		struct cldd_peer *p = cldd_peer_by_name(name);
+
+		if (!strcmp(name, fs->node))
+			e.ino = INO_NODE;
+		else if (p && !p->removed && p->slot < CLDD_RDIR_MAX)
+			e.ino = CLDD_INO_RDIR + p->slot;
+		else {
 			reply_err(req, ENOENT);
 			return;
 		}
-		e.ino = INO_NODE;
-		dir_attr(INO_NODE, &e.attr);
+		dir_attr(e.ino, &e.attr);
 		e.attr_timeout = e.entry_timeout = DIR_TIMEOUT;
 		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (CLDD_IS_RDIR(parent)) {
+		struct cldd_peer *p = cldd_remote_peer(parent);
+
+		if (!p)
+			reply_err(req, ENOENT);
+		else
+			cldd_remote_lookup(req, p, name);
 		return;
 	}
 	if (parent != INO_NODE) {
@@ -171,10 +196,10 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	pid = cldd_parse_pid(name);
 	if (pid) {
-		struct cldd_pinfo pi;
+		unsigned long long start_ticks;
 		struct stat st;
 
-		if (pid_attr(pid, &pi, &st) >= 0) {
+		if (pid_attr(pid, &start_ticks, &st) >= 0) {
 			reply_pid_entry(req, pid);
 			return;
 		}
@@ -195,19 +220,23 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct cldd_pinfo pi;
+	unsigned long long start_ticks = 0;
 	struct cldd_in *in;
 	struct stat st;
 	int ret;
 
 	(void)fi;
-	if (ino == INO_ROOT || ino == INO_NODE) {
+	if (CLDD_IS_RPID(ino)) {
+		cldd_remote_getattr(req, ino);
+		return;
+	}
+	if (ino == INO_ROOT || ino == INO_NODE || CLDD_IS_RDIR(ino)) {
 		dir_attr(ino, &st);
 		fuse_reply_attr(req, &st, DIR_TIMEOUT);
 		return;
 	}
 	if (IS_PID_INO(ino)) {
-		ret = pid_attr((pid_t)(ino - INO_PID_BASE), &pi, &st);
+		ret = pid_attr((pid_t)(ino - INO_PID_BASE), &start_ticks, &st);
 		if (ret < 0)
 			reply_err(req, -ret);
 		else
@@ -249,13 +278,17 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 
 /* ---- Directories --------------------------------------------------------- */
 
-struct dirbuf {
-	char *p;
-	size_t len, cap;
-};
+#define dirbuf cldd_dirbuf
+#define dirbuf_add cldd_dirbuf_add
 
-static int dirbuf_add(fuse_req_t req, struct dirbuf *b, const char *name, fuse_ino_t ino,
-		      mode_t mode)
+void cldd_dirbuf_free(struct cldd_dirbuf *b)
+{
+	free(b->p);
+	free(b);
+}
+
+int cldd_dirbuf_add(fuse_req_t req, struct cldd_dirbuf *b, const char *name, fuse_ino_t ino,
+		    mode_t mode)
 {
 	struct stat st;
 	size_t need;
@@ -291,6 +324,15 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	char name[16];
 	int ret;
 
+	if (CLDD_IS_RDIR(ino)) {
+		struct cldd_peer *p = cldd_remote_peer(ino);
+
+		if (!p)
+			reply_err(req, ENOENT);
+		else
+			cldd_remote_opendir(req, p, fi);
+		return;
+	}
 	if (ino != INO_ROOT && ino != INO_NODE) {
 		reply_err(req, ENOTDIR);
 		return;
@@ -306,7 +348,15 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (ret)
 		goto fail;
 	if (ino == INO_ROOT) {
+		unsigned int s;
+
 		ret = dirbuf_add(req, b, fs->node, INO_NODE, S_IFDIR);
+		for (s = 0; !ret && s < cldd_peer_slots() && s < CLDD_RDIR_MAX; s++) {
+			struct cldd_peer *p = cldd_peer_by_slot(s);
+
+			if (!p->removed)
+				ret = dirbuf_add(req, b, p->conf.name, CLDD_INO_RDIR + s, S_IFDIR);
+		}
 		if (ret)
 			goto fail;
 		goto done;
@@ -425,9 +475,13 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		open_pid(req, (pid_t)(ino - INO_PID_BASE), fi);
 		return;
 	}
+	if (CLDD_IS_RPID(ino)) {
+		cldd_remote_open(req, ino, fi);
+		return;
+	}
 	in = IS_IN_INO(ino) ? cldd_in_by_ino(ino) : NULL;
 	if (!in) {
-		reply_err(req, ino == INO_ROOT || ino == INO_NODE ? EISDIR : ENOENT);
+		reply_err(req, ino == INO_ROOT || ino == INO_NODE || CLDD_IS_RDIR(ino) ? EISDIR : ENOENT);
 		return;
 	}
 	if (ctx->uid != 0 && ctx->uid != in->uid) {
@@ -460,6 +514,10 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	if (!fi->fh) {
 		reply_err(req, EBADF);
+		return;
+	}
+	if (CLDD_IS_RPID(ino)) {
+		cldd_remote_read(req, size, off, fi);
 		return;
 	}
 	if (size > fs->rbuf_cap) {
@@ -501,6 +559,10 @@ static void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		reply_err(req, EBADF);
 		return;
 	}
+	if (CLDD_IS_RPID(ino)) {
+		cldd_remote_lseek(req, off, whence, fi);
+		return;
+	}
 	if (IS_PID_INO(ino)) {
 		struct cldd_freeze *f = (struct cldd_freeze *)(uintptr_t)fi->fh;
 
@@ -520,6 +582,10 @@ static void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	if (CLDD_IS_RPID(ino)) {
+		cldd_remote_release(req, fi);
+		return;
+	}
 	if (IS_PID_INO(ino)) {
 		struct cldd_freeze *f = (struct cldd_freeze *)(uintptr_t)fi->fh;
 
@@ -545,6 +611,11 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	int ret;
 
 	(void)mode;
+	if (CLDD_IS_RDIR(parent)) {
+		/* Restarting on another node is migration: not yet. */
+		reply_err(req, EROFS);
+		return;
+	}
 	if (parent != INO_NODE) {
 		reply_err(req, EACCES);
 		return;
@@ -629,7 +700,7 @@ static const char *const xattr_names[] = { "state", "comm", "cmdline", "exe", "u
 					   "gid", "pid", "home", "node" };
 #define NR_XATTRS (sizeof(xattr_names) / sizeof(xattr_names[0]))
 
-static int pid_xattr(struct cldd_fs *fs, pid_t pid, const char *key, char *v, size_t cap)
+int cldd_pid_xattr(const char *node, pid_t pid, const char *key, char *v, size_t cap)
 {
 	struct cldd_freeze *f;
 	struct cldd_pinfo pi;
@@ -675,7 +746,7 @@ static int pid_xattr(struct cldd_fs *fs, pid_t pid, const char *key, char *v, si
 	} else if (!strcmp(key, "home") || !strcmp(key, "node")) {
 		/* A local process: its home is here (shadows and guests come
 		 * with the network part). */
-		n = snprintf(v, cap, "%s", fs->node);
+		n = snprintf(v, cap, "%s", node);
 	} else {
 		return -ENODATA;
 	}
@@ -700,6 +771,42 @@ static int in_xattr(const struct cldd_in *in, const char *key, char *v, size_t c
 	return n;
 }
 
+static const char *const node_xattr_names[] = { "state", "role", "addr", "rtt_us", "error" };
+#define NR_NODE_XATTRS (sizeof(node_xattr_names) / sizeof(node_xattr_names[0]))
+
+/* Attributes of a node directory: what `clondike nodes` shows. */
+static int node_xattr(fuse_ino_t ino, const char *key, char *v, size_t cap)
+{
+	const struct cld_node_conf *self = cldd_cluster_self();
+	struct cldd_peer *p = ino == INO_NODE ? NULL : cldd_remote_peer(ino);
+	const struct cld_node_conf *n = p ? &p->conf : self;
+
+	if (ino != INO_NODE && !p)
+		return -ENOENT;
+	if (!strcmp(key, "state"))
+		return snprintf(v, cap, "%s", !p ? "self" : p->conn ? "up" : "down");
+	if (!strcmp(key, "role"))
+		return snprintf(v, cap, "%s", cld_role_name(n ? n->role : CLD_ROLE_CORE));
+	if (!strcmp(key, "addr") && n)
+		return snprintf(v, cap, strchr(n->host, ':') ? "[%s]:%u" : "%s:%u", n->host,
+				(unsigned int)n->port);
+	if (!strcmp(key, "rtt_us") && p && p->conn && p->rtt_ns)
+		return snprintf(v, cap, "%llu", (unsigned long long)(p->rtt_ns / 1000));
+	if (!strcmp(key, "error") && p && p->error[0] && !p->conn)
+		return snprintf(v, cap, "%s", p->error);
+	return -ENODATA;
+}
+
+void cldd_reply_xattr(fuse_req_t req, const char *v, size_t n, size_t size)
+{
+	if (!size)
+		fuse_reply_xattr(req, n);
+	else if (n > size)
+		reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, v, n);
+}
+
 static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	char v[4096];
@@ -710,8 +817,29 @@ static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		return;
 	}
 	name += strlen(XA);
-	if (IS_PID_INO(ino)) {
-		n = pid_xattr(fs_of(req), (pid_t)(ino - INO_PID_BASE), name, v, sizeof(v));
+	if (CLDD_IS_RPID(ino)) {
+		cldd_remote_getxattr(req, ino, name, size);
+		return;
+	}
+	if (ino == INO_ROOT && !strcmp(name, "stats")) {
+		const struct cldd_remote_stats *st = cldd_remote_stats();
+
+		/* Remote reads: what came from the cache, what crossed the
+		 * network, and how often a reader had to wait. */
+		n = snprintf(v, sizeof(v),
+			     "chunk_hits=%llu chunk_fetches=%llu bytes_fetched=%llu "
+			     "readahead=%llu waits=%llu",
+			     (unsigned long long)st->chunk_hits,
+			     (unsigned long long)st->chunk_fetches,
+			     (unsigned long long)st->bytes_fetched,
+			     (unsigned long long)st->readahead, (unsigned long long)st->waits);
+	} else if (ino == INO_NODE || CLDD_IS_RDIR(ino)) {
+		n = node_xattr(ino, name, v, sizeof(v));
+		if (n > (int)sizeof(v) - 1)
+			n = (int)sizeof(v) - 1;
+	} else if (IS_PID_INO(ino)) {
+		n = cldd_pid_xattr(fs_of(req)->node, (pid_t)(ino - INO_PID_BASE), name, v,
+				   sizeof(v));
 	} else if (IS_IN_INO(ino)) {
 		struct cldd_in *in = cldd_in_by_ino(ino);
 
@@ -721,12 +849,8 @@ static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	}
 	if (n < 0)
 		reply_err(req, -n);
-	else if (!size)
-		fuse_reply_xattr(req, (size_t)n);
-	else if ((size_t)n > size)
-		reply_err(req, ERANGE);
 	else
-		fuse_reply_buf(req, v, (size_t)n);
+		cldd_reply_xattr(req, v, (size_t)n, size);
 }
 
 static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -734,7 +858,16 @@ static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	char list[512];
 	size_t len = 0, i;
 
-	if (IS_PID_INO(ino)) {
+	if (ino == INO_ROOT) {
+		len = (size_t)snprintf(list, sizeof(list), "%sstats", XA) + 1;
+	} else if (ino == INO_NODE || CLDD_IS_RDIR(ino)) {
+		char v[512];
+
+		for (i = 0; i < NR_NODE_XATTRS; i++)
+			if (node_xattr(ino, node_xattr_names[i], v, sizeof(v)) >= 0)
+				len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+							XA, node_xattr_names[i]) + 1;
+	} else if (IS_PID_INO(ino) || CLDD_IS_RPID(ino)) {
 		for (i = 0; i < NR_XATTRS; i++)
 			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", XA,
 						xattr_names[i]) + 1;

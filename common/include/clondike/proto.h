@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The peer protocol between clondiked daemons (docs/protocol.md): framing,
+ * the authenticated handshake, the sealed channel and the messages.
+ *
+ * A connection carries frames: a 32-bit little-endian body length, then the
+ * body.  Each side's first frame is a plaintext HELLO; every later frame is
+ * sealed with an AEAD whose keys come from the handshake and the cluster
+ * key, and whose nonce is the frame's sequence number in that direction, so
+ * a tampered, reordered, replayed or foreign frame fails to open.  The first
+ * sealed frame each way is AUTH (the handshake transcript hash), which
+ * proves the sender holds the cluster key.
+ *
+ * All nodes are x86_64 Linux: integers are little-endian, errno values are
+ * Linux's.
+ */
+#ifndef CLONDIKE_PROTO_H
+#define CLONDIKE_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clondike/config.h"
+#include "clondike/err.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the wire format is little-endian");
+
+#define CLDP_MAGIC "CLDK"
+#define CLDP_VERSION 1
+#define CLDP_TAG_BYTES 16
+/* Largest frame body accepted: a READ response of CLDP_READ_MAX plus room. */
+#define CLDP_READ_MAX (1u << 20)
+#define CLDP_FRAME_MAX (CLDP_READ_MAX + 4096)
+
+/* HELLO flags */
+#define CLDP_HF_AES256GCM 0x1 /* this side can do AES-256-GCM (AES-NI) */
+
+struct cldp_hello {
+	char magic[4]; /* "CLDK" */
+	uint16_t version; /* CLDP_VERSION */
+	uint16_t flags; /* CLDP_HF_* */
+	char node[CLD_NODE_NAME_MAX]; /* sender's name, NUL padded */
+	uint8_t nonce[32];
+	uint8_t epk[32]; /* ephemeral X25519 public key */
+} __attribute__((packed));
+
+enum cldp_aead {
+	CLDP_AEAD_CHACHA20POLY1305, /* IETF variant; always available */
+	CLDP_AEAD_AES256GCM, /* when both sides have AES-NI */
+};
+
+/*
+ * One direction-pair of a sealed channel.  Frames are sealed with OpenSSL's
+ * EVP AEADs (several times the throughput of libsodium 1.0.18's on this
+ * kind of machine); the handshake uses libsodium.
+ */
+struct cldp_chan {
+	enum cldp_aead aead;
+	uint8_t tx_key[32], rx_key[32];
+	uint64_t tx_seq, rx_seq; /* next sequence number each way */
+};
+
+/* Wipe the keys. */
+void cldp_chan_free(struct cldp_chan *ch);
+
+struct cldp_hs {
+	bool initiator;
+	uint8_t psk[CLD_KEY_BYTES];
+	uint8_t esk[32];
+	struct cldp_hello mine, theirs;
+	uint8_t transcript[32]; /* BLAKE2b-256 of both HELLOs, initiator's first */
+};
+
+/* One-time libsodium setup; 0 or -EIO. */
+int cldp_crypto_init(void);
+
+/* Fill hs->mine (fresh nonce and ephemeral key) for node. */
+void cldp_hs_start(struct cldp_hs *hs, bool initiator, const char *node,
+		   const uint8_t psk[CLD_KEY_BYTES]);
+
+/*
+ * Take the peer's HELLO frame body.  -EPROTO when it is not a HELLO (size,
+ * magic, name), -EPROTONOSUPPORT when the peer speaks another version (err
+ * says which).  On success the channel's keys and cipher are set and
+ * hs->transcript holds what each side seals as its AUTH frame.
+ */
+int cldp_hs_finish(struct cldp_hs *hs, const void *body, size_t len, struct cldp_chan *ch,
+		   struct cld_err *err);
+
+/*
+ * Seal len bytes at buf in place and append the tag (buf must have room for
+ * len + CLDP_TAG_BYTES).  Advances tx_seq.  0, or -ENOMEM / -EIO when the
+ * cipher cannot be set up.  Not thread-safe (one cipher context is reused).
+ */
+int cldp_seal(struct cldp_chan *ch, uint8_t *buf, size_t len);
+/*
+ * Open a sealed body of len bytes in place; on success the plaintext is the
+ * first len - CLDP_TAG_BYTES bytes and rx_seq advances.  -EBADMSG when the
+ * frame was tampered with, replayed, reordered or sealed with another key.
+ */
+int cldp_open(struct cldp_chan *ch, uint8_t *buf, size_t len);
+
+/* ---- Frame reassembly ---------------------------------------------------- */
+
+struct cldp_rx {
+	uint8_t *buf;
+	size_t len, cap; /* bytes held, allocated */
+	size_t off; /* start of the first unconsumed frame */
+};
+
+/* Room for the next read: at least min bytes (the rest of a frame being
+ * received when known).  NULL on ENOMEM. */
+uint8_t *cldp_rx_space(struct cldp_rx *rx, size_t min, size_t *avail);
+/* Account n bytes just read into the space. */
+void cldp_rx_commit(struct cldp_rx *rx, size_t n);
+/*
+ * The next complete frame: 1 with *body and *len set (valid until the next
+ * call of any cldp_rx_* function), 0 when more bytes are needed, -EMSGSIZE
+ * when the announced length exceeds max.
+ */
+int cldp_rx_next(struct cldp_rx *rx, size_t max, uint8_t **body, size_t *len);
+void cldp_rx_free(struct cldp_rx *rx);
+
+/* ---- Messages (the plaintext of sealed frames) ---------------------------- */
+
+enum cldp_type {
+	CLDP_AUTH = 1, /* body: the transcript hash; first sealed frame */
+	CLDP_PING, /* req: u64 sender clock (ns); resp: the same */
+	CLDP_LIST, /* req: cldp_cred; resp: n x cldp_pentry */
+	CLDP_STAT, /* req: cldp_pid_req; resp: cldp_pentry */
+	CLDP_OPEN, /* req: cldp_pid_req; resp: cldp_open_resp (freezes) */
+	CLDP_READ, /* req: cldp_read_req; resp: the bytes (short at EOF) */
+	CLDP_SEEK, /* req: cldp_seek_req; resp: u64 offset */
+	CLDP_CLOSE, /* message: u64 handle; no response (thaws) */
+	CLDP_XATTR, /* req: cldp_xattr_req; resp: the value */
+	CLDP_TYPE_MAX,
+};
+
+#define CLDP_F_RESP 0x1 /* a response to request id */
+
+struct cldp_hdr {
+	uint16_t type;
+	uint16_t flags;
+	uint32_t id; /* request id, echoed by the response; 0 for messages */
+	int32_t status; /* responses: 0 or a negative errno */
+	uint32_t len; /* payload bytes after the header */
+} __attribute__((packed));
+
+/* The caller on the requesting node: the server applies its local rules. */
+struct cldp_cred {
+	uint32_t uid, gid;
+} __attribute__((packed));
+
+struct cldp_pid_req {
+	struct cldp_cred cred;
+	int32_t pid;
+	uint32_t pad;
+	uint64_t start_ticks; /* 0: whichever process has pid now */
+} __attribute__((packed));
+
+#define CLDP_PE_FROZEN 0x1
+
+struct cldp_pentry {
+	int32_t pid;
+	uint32_t uid, gid;
+	uint8_t state; /* /proc state letter */
+	uint8_t flags; /* CLDP_PE_* */
+	uint16_t pad;
+	uint64_t start_ticks;
+	uint64_t size, data_bytes; /* exact when frozen, estimates otherwise */
+	uint64_t mtime_ns;
+} __attribute__((packed));
+
+struct cldp_open_resp {
+	uint64_t handle; /* the server's, valid on this connection only */
+	uint64_t freeze_id; /* same value while the same freeze lasts */
+	uint64_t size, data_bytes;
+	uint64_t frozen_ns;
+	uint64_t start_ticks;
+} __attribute__((packed));
+
+struct cldp_read_req {
+	uint64_t handle;
+	uint64_t off;
+	uint32_t len; /* at most CLDP_READ_MAX */
+	uint32_t pad;
+} __attribute__((packed));
+
+struct cldp_seek_req {
+	uint64_t handle;
+	int64_t off;
+	int32_t whence; /* SEEK_DATA or SEEK_HOLE */
+	uint32_t pad;
+} __attribute__((packed));
+
+struct cldp_xattr_req {
+	struct cldp_cred cred;
+	int32_t pid;
+	uint32_t pad;
+	char name[64]; /* without the "user.clondike." prefix */
+} __attribute__((packed));
+
+/* A short name of a message type for logs ("READ"), "?" if unknown. */
+const char *cldp_type_name(unsigned int type);
+
+/*
+ * Check a received plaintext: header present, len consistent, known type,
+ * payload size right for the type and direction.  0 or -EPROTO (err set).
+ */
+int cldp_msg_check(const uint8_t *msg, size_t len, struct cld_err *err);
+
+#endif /* CLONDIKE_PROTO_H */

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * /clondike/<peer>/ on this node: FUSE requests on another node's
+ * directory and images, answered when the peer's response arrives.
+ * Image reads go in 1 MiB chunks with sequential read-ahead, through a
+ * bounded cache keyed by the peer's freeze (so a re-read of the same frozen
+ * image is local, and a new freeze never sees old bytes).
+ *
+ * Inodes: the directory of the peer in slot s is CLDD_INO_RDIR + s; its pid
+ * p is ((3 + s) << 32) + p.
+ */
+#ifndef CLDD_REMOTE_H
+#define CLDD_REMOTE_H
+
+#include "fs.h"
+
+struct cldd_peer;
+
+#define CLDD_INO_RDIR 16u
+#define CLDD_RDIR_MAX 65536u
+#define CLDD_INO_RPID_BASE (3ull << 32)
+#define CLDD_IS_RDIR(i) ((i) >= CLDD_INO_RDIR && (i) < CLDD_INO_RDIR + CLDD_RDIR_MAX)
+#define CLDD_IS_RPID(i) ((i) > CLDD_INO_RPID_BASE)
+
+/* The peer a remote inode belongs to (NULL if none or removed). */
+struct cldd_peer *cldd_remote_peer(fuse_ino_t ino);
+
+void cldd_remote_lookup(fuse_req_t req, struct cldd_peer *p, const char *name);
+void cldd_remote_getattr(fuse_req_t req, fuse_ino_t ino);
+void cldd_remote_opendir(fuse_req_t req, struct cldd_peer *p, struct fuse_file_info *fi);
+void cldd_remote_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void cldd_remote_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi);
+void cldd_remote_lseek(fuse_req_t req, off_t off, int whence, struct fuse_file_info *fi);
+void cldd_remote_release(fuse_req_t req, struct fuse_file_info *fi);
+void cldd_remote_getxattr(fuse_req_t req, fuse_ino_t ino, const char *key, size_t size);
+
+/* Cache budget in MiB (the configuration's "cache"). */
+void cldd_remote_set_cache(unsigned int mib);
+
+/* Counters, for the statistics xattr and the log. */
+struct cldd_remote_stats {
+	uint64_t chunk_hits, chunk_fetches, bytes_fetched, readahead, waits;
+};
+const struct cldd_remote_stats *cldd_remote_stats(void);
+
+#endif /* CLDD_REMOTE_H */

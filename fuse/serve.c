@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: MIT
+#include "serve.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "frozen.h"
+#include "fs.h"
+#include "log.h"
+#include "peer.h"
+#include "procs.h"
+
+struct handle {
+	uint64_t id;
+	struct cldd_freeze *f;
+};
+
+/* The handles one connection holds. */
+struct served {
+	struct handle *h;
+	size_t n, cap;
+	uint64_t next_id;
+};
+
+int cldd_pid_entry(pid_t pid, struct cldp_pentry *pe)
+{
+	struct cldd_freeze *f;
+	struct cldd_pinfo pi;
+	uint64_t size, data;
+	int ret;
+
+	ret = cldd_proc_info(pid, &pi);
+	if (ret)
+		return ret == -ESRCH || ret == -ENOENT ? -ENOENT : ret;
+	memset(pe, 0, sizeof(*pe));
+	pe->pid = pid;
+	pe->uid = pi.uid;
+	pe->gid = pi.gid;
+	pe->state = (uint8_t)pi.state;
+	pe->start_ticks = pi.start_ticks;
+	f = cldd_freeze_find(pid);
+	if (f && f->start_ticks == pi.start_ticks) {
+		pe->flags |= CLDP_PE_FROZEN;
+		pe->size = f->fz->size;
+		pe->data_bytes = f->fz->data_bytes;
+		pe->mtime_ns = f->frozen_ns;
+		return 0;
+	}
+	if (cldd_proc_estimate(pid, &size, &data))
+		size = data = 0; /* exited meanwhile, or not readable */
+	pe->size = size;
+	pe->data_bytes = data;
+	pe->mtime_ns = pi.start_ns;
+	return 0;
+}
+
+static struct served *served_of(struct cldd_conn *c, bool create)
+{
+	void **slot = cldd_conn_served(c);
+
+	if (!*slot && create)
+		*slot = calloc(1, sizeof(struct served));
+	return *slot;
+}
+
+static struct handle *find_handle(struct cldd_conn *c, uint64_t id)
+{
+	struct served *s = served_of(c, false);
+	size_t i;
+
+	for (i = 0; s && i < s->n; i++)
+		if (s->h[i].id == id)
+			return &s->h[i];
+	return NULL;
+}
+
+void cldd_serve_conn_closed(struct cldd_conn *c)
+{
+	struct served *s = served_of(c, false);
+	size_t i;
+
+	if (!s)
+		return;
+	if (s->n)
+		cldd_info("peer %s gone: releasing %zu image(s) it had open",
+			  cldd_conn_peer(c) ? cldd_conn_peer(c)->conf.name : "?", s->n);
+	for (i = 0; i < s->n; i++)
+		cldd_freeze_put(s->h[i].f);
+	free(s->h);
+	free(s);
+	*cldd_conn_served(c) = NULL;
+}
+
+static void serve_list(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+{
+	struct cldp_cred cred;
+	struct cldd_out *o = NULL;
+	struct cldp_pentry *pe;
+	pid_t *pids = NULL;
+	size_t n = 0, i, k = 0;
+	int ret;
+
+	memcpy(&cred, p, sizeof(cred));
+	ret = cldd_proc_list(cred.uid, &pids, &n);
+	if (ret)
+		goto fail;
+	if (n > (CLDP_FRAME_MAX - 64) / sizeof(*pe))
+		n = (CLDP_FRAME_MAX - 64) / sizeof(*pe); /* ~29,000 processes */
+	pe = (struct cldp_pentry *)cldd_out_new(n * sizeof(*pe), &o);
+	if (!pe) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < n; i++)
+		if (!cldd_pid_entry(pids[i], &pe[k]))
+			k++;
+	free(pids);
+	cldd_out_reply(c, o, h->type, h->id, 0, k * sizeof(*pe));
+	return;
+fail:
+	free(pids);
+	cldd_reply_status(c, h->type, h->id, ret);
+}
+
+static void serve_stat(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+{
+	struct cldp_pid_req r;
+	struct cldd_out *o;
+	struct cldp_pentry *pe;
+	int ret;
+
+	memcpy(&r, p, sizeof(r));
+	pe = (struct cldp_pentry *)cldd_out_new(sizeof(*pe), &o);
+	if (!pe) {
+		cldd_reply_status(c, h->type, h->id, -ENOMEM);
+		return;
+	}
+	ret = cldd_pid_entry(r.pid, pe);
+	if (!ret && r.start_ticks && pe->start_ticks != r.start_ticks)
+		ret = -ENOENT;
+	cldd_out_reply(c, o, h->type, h->id, ret, sizeof(*pe));
+}
+
+static void serve_open(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+{
+	const char *who = cldd_conn_peer(c)->conf.name;
+	struct served *s = served_of(c, true);
+	struct cld_err err = { 0 };
+	struct cldp_open_resp resp;
+	struct cldd_freeze *f = NULL;
+	struct cldd_pinfo pi;
+	struct cldp_pid_req r;
+	int ret;
+
+	memcpy(&r, p, sizeof(r));
+	if (!s) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = cldd_proc_info(r.pid, &pi);
+	if (ret || (r.start_ticks && r.start_ticks != pi.start_ticks)) {
+		ret = -ENOENT;
+		goto out;
+	}
+	ret = cldd_proc_may_access(r.pid, r.cred.uid, r.cred.gid);
+	if (ret) {
+		cldd_info("peer %s: uid %u may not read pid %d: %s", who, r.cred.uid, r.pid,
+			  strerror(-ret));
+		goto out;
+	}
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 8;
+		struct handle *nh = realloc(s->h, cap * sizeof(*nh));
+
+		if (!nh) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		s->h = nh;
+		s->cap = cap;
+	}
+	ret = cldd_freeze_get(r.pid, pi.start_ticks, &f, &err);
+	if (ret) {
+		cldd_err("peer %s: open %d (uid %u): %s", who, r.pid, r.cred.uid,
+			 cld_err_str(&err));
+		goto out;
+	}
+	s->h[s->n].id = ++s->next_id;
+	s->h[s->n].f = f;
+	s->n++;
+	memset(&resp, 0, sizeof(resp));
+	resp.handle = s->next_id;
+	resp.freeze_id = f->id;
+	resp.size = f->fz->size;
+	resp.data_bytes = f->fz->data_bytes;
+	resp.frozen_ns = f->frozen_ns;
+	resp.start_ticks = pi.start_ticks;
+	cldd_dbg("peer %s: uid %u opened %d (handle %llu)", who, r.cred.uid, r.pid,
+		 (unsigned long long)resp.handle);
+	{
+		struct cldd_out *o;
+		uint8_t *b = cldd_out_new(sizeof(resp), &o);
+
+		if (!b) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		memcpy(b, &resp, sizeof(resp));
+		cldd_out_reply(c, o, h->type, h->id, 0, sizeof(resp));
+	}
+	return;
+out:
+	cldd_reply_status(c, h->type, h->id, ret);
+}
+
+static void serve_read(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+{
+	struct cldp_read_req r;
+	struct cldd_out *o;
+	struct handle *hd;
+	uint8_t *buf;
+	ssize_t n;
+
+	memcpy(&r, p, sizeof(r));
+	hd = find_handle(c, r.handle);
+	if (!hd) {
+		cldd_reply_status(c, h->type, h->id, -EBADF);
+		return;
+	}
+	buf = cldd_out_new(r.len, &o);
+	if (!buf) {
+		cldd_reply_status(c, h->type, h->id, -ENOMEM);
+		return;
+	}
+	n = cldd_freeze_pread(hd->f, buf, r.len, r.off);
+	if (n < 0)
+		cldd_err("peer %s: read %d at %llu: %s", cldd_conn_peer(c)->conf.name,
+			 (int)hd->f->pid, (unsigned long long)r.off, strerror((int)-n));
+	cldd_out_reply(c, o, h->type, h->id, n < 0 ? (int32_t)n : 0, n < 0 ? 0 : (size_t)n);
+}
+
+static void serve_seek(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+{
+	struct cldp_seek_req r;
+	struct handle *hd;
+	struct cldd_out *o;
+	uint8_t *b;
+	int64_t off;
+
+	memcpy(&r, p, sizeof(r));
+	hd = find_handle(c, r.handle);
+	if (!hd) {
+		cldd_reply_status(c, h->type, h->id, -EBADF);
+		return;
+	}
+	if (r.whence != SEEK_DATA && r.whence != SEEK_HOLE) {
+		cldd_reply_status(c, h->type, h->id, -EINVAL);
+		return;
+	}
+	off = cldd_freeze_seek(hd->f, r.off, r.whence);
+	if (off < 0) {
+		cldd_reply_status(c, h->type, h->id, (int32_t)off);
+		return;
+	}
+	b = cldd_out_new(sizeof(off), &o);
+	if (!b) {
+		cldd_reply_status(c, h->type, h->id, -ENOMEM);
+		return;
+	}
+	memcpy(b, &off, sizeof(off));
+	cldd_out_reply(c, o, h->type, h->id, 0, sizeof(off));
+}
+
+static void serve_close(struct cldd_conn *c, const uint8_t *p)
+{
+	struct served *s = served_of(c, false);
+	struct handle *hd;
+	uint64_t id;
+
+	memcpy(&id, p, sizeof(id));
+	hd = find_handle(c, id);
+	if (!hd)
+		return;
+	cldd_freeze_put(hd->f);
+	*hd = s->h[--s->n];
+}
+
+static void serve_xattr(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+{
+	const struct cld_node_conf *self = cldd_cluster_self();
+	struct cldp_xattr_req r;
+	struct cldp_pentry pe;
+	struct cldd_out *o;
+	uint8_t *b;
+	int n;
+
+	memcpy(&r, p, sizeof(r));
+	n = cldd_pid_entry(r.pid, &pe);
+	/* As locally: the image is mode 0400, so only its owner reads them. */
+	if (!n && r.cred.uid != 0 && r.cred.uid != pe.uid)
+		n = -EACCES;
+	if (n) {
+		cldd_reply_status(c, h->type, h->id, n);
+		return;
+	}
+	b = cldd_out_new(4096, &o);
+	if (!b) {
+		cldd_reply_status(c, h->type, h->id, -ENOMEM);
+		return;
+	}
+	n = cldd_pid_xattr(self ? self->name : "", r.pid, r.name, (char *)b, 4096);
+	cldd_out_reply(c, o, h->type, h->id, n < 0 ? n : 0, n < 0 ? 0 : (size_t)n);
+}
+
+void cldd_serve(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *payload)
+{
+	switch (h->type) {
+	case CLDP_LIST:
+		serve_list(c, h, payload);
+		break;
+	case CLDP_STAT:
+		serve_stat(c, h, payload);
+		break;
+	case CLDP_OPEN:
+		serve_open(c, h, payload);
+		break;
+	case CLDP_READ:
+		serve_read(c, h, payload);
+		break;
+	case CLDP_SEEK:
+		serve_seek(c, h, payload);
+		break;
+	case CLDP_CLOSE:
+		serve_close(c, payload);
+		break;
+	case CLDP_XATTR:
+		serve_xattr(c, h, payload);
+		break;
+	default:
+		cldd_reply_status(c, h->type, h->id, -EOPNOTSUPP);
+	}
+}

@@ -140,8 +140,15 @@ static void on_write(uv_write_t *w, int status)
 		conn_close(c, -EHOSTDOWN, "refused");
 		return;
 	}
-	/* The peer takes our data: it is alive even if we are not reading. */
-	c->last_rx_ns = cldd_now_ns();
+	/*
+	 * While we are not reading (flow control), a drained write is the
+	 * only sign of life we get: with a queue far beyond the socket
+	 * buffer it completes only as the peer acknowledges data.  When we
+	 * are reading, it proves nothing (a dead peer's socket still takes
+	 * a ping), so heartbeats alone count.
+	 */
+	if (c->paused)
+		c->last_rx_ns = cldd_now_ns();
 	if (c->paused && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < WQ_LOW) {
 		c->paused = false;
 		cldd_dbg("peer %s: output drained, reading again", peer_name(c));
@@ -480,9 +487,16 @@ static void on_auth(struct cldd_conn *c, uint8_t *body, size_t len)
 	struct cldp_hdr h;
 
 	if (cldp_open(&c->ch, body, len) || len != sizeof(h) + 32 + CLDP_TAG_BYTES) {
-		cldd_err("authentication failed with %s (%s): it does not hold this "
-			 "cluster's key", c->hs.theirs.node, c->addr);
-		conn_close(c, -EHOSTDOWN, "authentication failed (wrong cluster key?)");
+		static const char why[] = "authentication failed (wrong cluster key?)";
+		struct cldd_peer *p = c->peer;
+
+		/* Once per episode, not at every redial. */
+		if (!p || strcmp(p->error, why))
+			cldd_err("authentication failed with %s (%s): it does not hold this "
+				 "cluster's key", c->hs.theirs.node, c->addr);
+		if (p && p->conn != c)
+			snprintf(p->error, sizeof(p->error), "%s", why);
+		conn_close(c, -EHOSTDOWN, "%s", why);
 		return;
 	}
 	memcpy(&h, body, sizeof(h));

@@ -14,8 +14,8 @@
 
 #define CHUNK CLDP_READ_MAX
 #define RA_MIN 2 /* chunks of read-ahead once a reader is sequential */
-#define RA_MAX 8
-#define INFLIGHT_MAX 16 /* requests to one peer before read-ahead waits */
+#define RA_MAX 16
+#define INFLIGHT_MAX 32 /* requests to one peer before read-ahead waits */
 #define CACHE_MIN_CHUNKS 16
 #define CHUNK_BUCKETS 4096
 #define ATTR_BUCKETS 1024

@@ -211,6 +211,20 @@ static void on_fuse(uv_poll_t *h, int status, int events)
 	}
 }
 
+/* Root entries are cached for long: drop those of removed nodes. */
+static void forget_removed(struct cldd *d)
+{
+	unsigned int s;
+
+	for (s = 0; s < cldd_peer_slots(); s++) {
+		struct cldd_peer *p = cldd_peer_by_slot(s);
+
+		if (p->removed)
+			fuse_lowlevel_notify_inval_entry(d->se, FUSE_ROOT_ID, p->conf.name,
+							 strlen(p->conf.name));
+	}
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
 	struct cldd *d = h->data;
@@ -224,6 +238,7 @@ static void on_signal(uv_signal_t *h, int signum)
 				 cld_err_str(&err));
 		else if (cldd_cluster_enabled())
 			cldd_remote_set_cache(cldd_cluster_conf()->cache_mb);
+		forget_removed(d);
 		return;
 	}
 	stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -30,6 +30,9 @@ int cld_cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(pr
 /* "1.5 GiB": a byte count for people. */
 void cld_cli_human(uint64_t bytes, char *out, size_t len);
 
+/* s as a JSON string on stdout, escaped; null when s is NULL. */
+void cld_cli_json_str(const char *s);
+
 /* Usage line of a command, for its own argument errors; returns 2. */
 int cld_cli_usage(const char *cmd);
 

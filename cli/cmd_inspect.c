@@ -39,22 +39,6 @@ static void prot_str(uint32_t prot, uint32_t flags, char out[5])
 	out[4] = '\0';
 }
 
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
 static char pstate_char(const struct cld_proc *p)
 {
 	return p->psinfo.pr_sname ? p->psinfo.pr_sname : '?';
@@ -66,20 +50,20 @@ static void print_json(const char *path, const struct cld_rimage *ri, uint64_t d
 	uint32_t i;
 
 	printf("{\"image\":");
-	json_str(path);
+	cld_cli_json_str(path);
 	printf(",\"format\":\"%u.%u\",\"backend\":", p->hdr.major, p->hdr.minor);
-	json_str(p->hdr.backend);
+	cld_cli_json_str(p->hdr.backend);
 	printf(",\"node\":");
-	json_str(p->hdr.node);
+	cld_cli_json_str(p->hdr.node);
 	printf(",\"kernel\":");
-	json_str(p->hdr.kernel);
+	cld_cli_json_str(p->hdr.kernel);
 	printf(",\"pid\":%d,\"ppid\":%d,\"pgid\":%d,\"sid\":%d,\"comm\":", p->proc.pid,
 	       p->proc.ppid, p->proc.pgid, p->proc.sid);
-	json_str(p->proc.comm);
+	cld_cli_json_str(p->proc.comm);
 	printf(",\"exe\":");
-	json_str(p->exe);
+	cld_cli_json_str(p->exe);
 	printf(",\"cwd\":");
-	json_str(p->cwd);
+	cld_cli_json_str(p->cwd);
 	printf(",\"uid\":%u,\"gid\":%u,\"threads\":%u,\"logical_size\":%llu,\"disk_size\":%llu,"
 	       "\"data_size\":%llu,\"dumped_pages\":%llu,\"mappings\":[",
 	       p->creds.uid, p->creds.gid, p->nr_threads,
@@ -96,7 +80,7 @@ static void print_json(const char *path, const struct cld_rimage *ri, uint64_t d
 		       (unsigned long long)v->rec.end, prot, v->rec.flags,
 		       (unsigned long long)((v->rec.end - v->rec.start) / CLD_PAGE_SIZE),
 		       (unsigned long long)v->rec.nr_dumped, (unsigned long long)v->rec.pgoff);
-		json_str(v->name ? v->name : "");
+		cld_cli_json_str(v->name ? v->name : "");
 		putchar('}');
 	}
 	printf("],\"fds\":[");
@@ -106,7 +90,7 @@ static void print_json(const char *path, const struct cld_rimage *ri, uint64_t d
 		printf("%s{\"fd\":%d,\"kind\":\"%s\",\"flags\":%u,\"pos\":%llu,\"path\":", i ? "," : "",
 		       f->rec.fd, fd_kind(f->rec.kind), f->rec.fl_flags,
 		       (unsigned long long)f->rec.pos);
-		json_str(f->name ? f->name : "");
+		cld_cli_json_str(f->name ? f->name : "");
 		putchar('}');
 	}
 	printf("]}\n");

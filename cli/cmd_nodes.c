@@ -31,26 +31,6 @@ struct node_row {
 	long long rtt_us; /* -1: none */
 };
 
-static void json_str(const char *s)
-{
-	if (!s) {
-		fputs("null", stdout);
-		return;
-	}
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
-}
-
 /*
  * The value of xattr user.clondike.KEY of path as a string: NULL when the
  * attribute does not exist (or cannot be read: *err says why).
@@ -251,25 +231,25 @@ static void print_json(const char *mount, const struct node_row *rows, size_t n)
 	size_t i;
 
 	printf("{\"mount\":");
-	json_str(mount);
+	cld_cli_json_str(mount);
 	printf(",\"nodes\":[");
 	for (i = 0; i < n; i++) {
 		const struct node_row *r = &rows[i];
 
 		printf("%s{\"name\":", i ? "," : "");
-		json_str(r->name);
+		cld_cli_json_str(r->name);
 		printf(",\"state\":");
-		json_str(r->state);
+		cld_cli_json_str(r->state);
 		printf(",\"role\":");
-		json_str(r->role);
+		cld_cli_json_str(r->role);
 		printf(",\"addr\":");
-		json_str(r->addr);
+		cld_cli_json_str(r->addr);
 		if (r->rtt_us >= 0)
 			printf(",\"rtt_us\":%lld", r->rtt_us);
 		else
 			printf(",\"rtt_us\":null");
 		printf(",\"error\":");
-		json_str(r->error && *r->error ? r->error : NULL);
+		cld_cli_json_str(r->error && *r->error ? r->error : NULL);
 		putchar('}');
 	}
 	printf("]}\n");
@@ -417,7 +397,7 @@ int cld_cmd_keygen(int argc, char **argv)
 	}
 	if (cld_opts.json) {
 		printf("{\"key\":");
-		json_str(path);
+		cld_cli_json_str(path);
 		printf(",\"bytes\":%d,\"mode\":\"0600\"}\n", KEYGEN_BYTES);
 	} else if (!cld_opts.quiet) {
 		printf("%s: %d random bytes, mode 0600; copy it to every node of the cluster\n",

@@ -33,6 +33,26 @@ static void usage(FILE *out)
 			commands[i].help);
 }
 
+void cld_cli_json_str(const char *s)
+{
+	if (!s) {
+		fputs("null", stdout);
+		return;
+	}
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
 int cld_cli_fail(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;

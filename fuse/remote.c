@@ -20,6 +20,7 @@
 #define CHUNK_BUCKETS 4096
 #define ATTR_BUCKETS 1024
 #define WAIT_CHUNKS 4 /* a read spans at most this many chunks */
+#define ATTR_KEEP_NS (60ull * 1000000000ull) /* then a listing forgets a pid */
 
 /* ---- Attributes: what the last LIST or STAT said of each remote pid -------- */
 
@@ -67,6 +68,26 @@ static void attr_put(struct cldd_peer *p, const struct cldp_pentry *pe)
 	}
 	a->pe = *pe;
 	a->at_ns = cldd_now_ns();
+}
+
+/* Forget what was last heard of pids long ago: they come and go. */
+static void attr_prune(struct cldd_peer *p, uint64_t older_than_ns)
+{
+	struct rpeer *r = rstate(p);
+	unsigned int i;
+
+	for (i = 0; r && i < ATTR_BUCKETS; i++) {
+		struct rattr **pp = &r->attrs[i], *a;
+
+		while ((a = *pp)) {
+			if (a->at_ns < older_than_ns) {
+				*pp = a->next;
+				free(a);
+			} else {
+				pp = &a->next;
+			}
+		}
+	}
 }
 
 /* A fresh entry (younger than the attribute timeout), or NULL. */
@@ -247,6 +268,8 @@ static void list_done(void *arg, int status, const uint8_t *data, size_t len)
 		if (cldd_dirbuf_add(r->req, b, name, rpid_ino(r->p, pe.pid), S_IFREG))
 			goto fail;
 	}
+	if (cldd_now_ns() > ATTR_KEEP_NS)
+		attr_prune(r->p, cldd_now_ns() - ATTR_KEEP_NS);
 	r->fi.fh = (uint64_t)(uintptr_t)b;
 	r->fi.cache_readdir = 0;
 	if (fuse_reply_open(r->req, &r->fi))

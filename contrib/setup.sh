@@ -57,7 +57,7 @@ build_asan() {
 build_fuzz() {
 	CC=clang cmake -S "$top" -B "$top/build-fuzz" -DCMAKE_BUILD_TYPE=Debug -DCLD_FUZZ=ON \
 		>/dev/null
-	cmake --build "$top/build-fuzz" -j "$jobs" --target fuzz_image_read cld_mkimage
+	cmake --build "$top/build-fuzz" -j "$jobs" --target fuzz_image_read fuzz_proto cld_mkimage
 }
 
 run_tests() {

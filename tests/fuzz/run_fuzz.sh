@@ -5,7 +5,7 @@
 #
 # The corpus is a temporary copy of SEEDS_DIR plus images freshly written
 # by CLD_MKIMAGE (so it follows the current writer even if the committed
-# seeds are older).  Runs for $CLD_FUZZ_SECONDS seconds (default 60).
+# seeds are older); CLD_MKIMAGE "-" for harnesses that take no images.  Runs for $CLD_FUZZ_SECONDS seconds (default 60).
 # Inputs in SEEDS_DIR/../crashes (past crashes) are replayed first.
 # Exits non-zero on any crash, leak, timeout, OOM or sanitizer report;
 # the offending inputs are copied to $CLD_FUZZ_ARTIFACTS (default
@@ -22,7 +22,7 @@ seeds=$3
 seconds=${CLD_FUZZ_SECONDS:-60}
 artifacts=${CLD_FUZZ_ARTIFACTS:-$PWD/fuzz-artifacts}
 
-for f in "$harness" "$mkimage"; do
+for f in "$harness" ${mkimage#-}; do
 	if [ ! -x "$f" ]; then
 		echo "run_fuzz: $f is not an executable" >&2
 		exit 2
@@ -37,8 +37,10 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/cld-fuzz.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/corpus" "$tmp/art"
 cp "$seeds"/* "$tmp/corpus/"
-"$mkimage" "$tmp/corpus/fresh-1thread.core"
-"$mkimage" --threads 2 "$tmp/corpus/fresh-2threads.core"
+if [ "$mkimage" != - ]; then
+	"$mkimage" "$tmp/corpus/fresh-1thread.core"
+	"$mkimage" --threads 2 "$tmp/corpus/fresh-2threads.core"
+fi
 
 # -max_len: room for the largest seed plus some growth.
 max=0

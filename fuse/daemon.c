@@ -389,6 +389,8 @@ int main(int argc, char **argv)
 out_loop:
 	if (d.poll.loop)
 		uv_poll_stop(&d.poll); /* before the session closes its fd */
+	/* Requests waiting for peers are answered while the session lives. */
+	cldd_cluster_stop();
 out_unmount:
 	cldd_freeze_thaw_all();
 	fuse_session_unmount(d.se);

@@ -84,8 +84,8 @@ int cldp_hs_finish(struct cldp_hs *hs, const void *body, size_t len, struct cldp
 	memset(ch, 0, sizeof(*ch));
 	memcpy(ch->tx_key, hs->initiator ? keys : keys + 32, 32);
 	memcpy(ch->rx_key, hs->initiator ? keys + 32 : keys, 32);
-	ch->aead = (hs->mine.flags & h.flags & CLDP_HF_AES256GCM) ? CLDP_AEAD_AES256GCM
-								    : CLDP_AEAD_CHACHA20POLY1305;
+	ch->aead = (hs->mine.flags & h.flags & CLDP_HF_AES256GCM) ? CLDP_AEAD_AES256GCM :
+								    CLDP_AEAD_CHACHA20POLY1305;
 	sodium_memzero(shared, sizeof(shared));
 	sodium_memzero(keys, sizeof(keys));
 	sodium_memzero(hs->esk, sizeof(hs->esk));
@@ -106,16 +106,16 @@ static void make_nonce(uint8_t nonce[12], uint64_t seq)
 static EVP_CIPHER_CTX *chan_ctx(struct cldp_chan *ch, bool tx)
 {
 	static EVP_CIPHER_CTX *ctxs[2];
-	const EVP_CIPHER *ciph = ch->aead == CLDP_AEAD_AES256GCM ? EVP_aes_256_gcm()
-								  : EVP_chacha20_poly1305();
+	const EVP_CIPHER *ciph =
+		ch->aead == CLDP_AEAD_AES256GCM ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
 	EVP_CIPHER_CTX **ctx = &ctxs[tx];
 
 	if (!*ctx)
 		*ctx = EVP_CIPHER_CTX_new();
 	if (!*ctx)
 		return NULL;
-	if ((tx ? EVP_EncryptInit_ex(*ctx, ciph, NULL, ch->tx_key, NULL)
-		: EVP_DecryptInit_ex(*ctx, ciph, NULL, ch->rx_key, NULL)) != 1)
+	if ((tx ? EVP_EncryptInit_ex(*ctx, ciph, NULL, ch->tx_key, NULL) :
+		  EVP_DecryptInit_ex(*ctx, ciph, NULL, ch->rx_key, NULL)) != 1)
 		return NULL;
 	return *ctx;
 }
@@ -243,8 +243,8 @@ void cldp_rx_free(struct cldp_rx *rx)
 /* ---- Messages ------------------------------------------------------------ */
 
 static const char *const type_names[CLDP_TYPE_MAX] = {
-	[CLDP_AUTH] = "AUTH", [CLDP_PING] = "PING", [CLDP_LIST] = "LIST",
-	[CLDP_STAT] = "STAT", [CLDP_OPEN] = "OPEN", [CLDP_READ] = "READ",
+	[CLDP_AUTH] = "AUTH", [CLDP_PING] = "PING",   [CLDP_LIST] = "LIST",
+	[CLDP_STAT] = "STAT", [CLDP_OPEN] = "OPEN",   [CLDP_READ] = "READ",
 	[CLDP_SEEK] = "SEEK", [CLDP_CLOSE] = "CLOSE", [CLDP_XATTR] = "XATTR",
 };
 
@@ -305,8 +305,8 @@ static int check_resp(const struct cldp_hdr *h, const uint8_t *p, struct cld_err
 				   cldp_type_name(h->type));
 	}
 	if (!sized)
-		return cld_err_set(err, -EPROTO, "%s response of %u bytes",
-				   cldp_type_name(h->type), (unsigned int)h->len);
+		return cld_err_set(err, -EPROTO, "%s response of %u bytes", cldp_type_name(h->type),
+				   (unsigned int)h->len);
 	return 0;
 }
 

@@ -30,7 +30,7 @@
 enum conn_state {
 	C_CONNECTING,
 	C_HELLO, /* waiting for the peer's HELLO */
-	C_AUTH, /* waiting for its AUTH */
+	C_AUTH,	 /* waiting for its AUTH */
 	C_UP,
 	C_CLOSING,
 };
@@ -50,7 +50,7 @@ struct cldd_conn {
 	enum conn_state state;
 	bool initiator;
 	bool close_after_write; /* refused: the HELLO goes out, then close */
-	bool paused; /* reading stopped by flow control */
+	bool paused;		/* reading stopped by flow control */
 	struct cldd_peer *peer; /* known when dialing, after HELLO when accepted */
 	char addr[96];
 	struct cldp_hs hs;
@@ -102,8 +102,8 @@ static const char *peer_name(const struct cldd_conn *c)
 
 uint8_t *cldd_out_new(size_t cap, struct cldd_out **o)
 {
-	struct cldd_out *p = malloc(sizeof(*p) + 4 + sizeof(struct cldp_hdr) + cap +
-				    CLDP_TAG_BYTES);
+	struct cldd_out *p =
+		malloc(sizeof(*p) + 4 + sizeof(struct cldp_hdr) + cap + CLDP_TAG_BYTES);
 
 	if (!p)
 		return NULL;
@@ -184,8 +184,9 @@ static void out_queue(struct cldd_conn *c, struct cldd_out *o, size_t body_len)
 static void out_send(struct cldd_conn *c, struct cldd_out *o, uint16_t type, uint16_t flags,
 		     uint32_t id, int32_t status, size_t len)
 {
-	struct cldp_hdr h = { .type = type, .flags = flags, .id = id, .status = status,
-			      .len = (uint32_t)len };
+	struct cldp_hdr h = {
+		.type = type, .flags = flags, .id = id, .status = status, .len = (uint32_t)len
+	};
 
 	if (c->state == C_CLOSING) {
 		free(o);
@@ -237,8 +238,8 @@ void **cldd_conn_served(struct cldd_conn *c)
 
 /* ---- Requests -------------------------------------------------------------- */
 
-int cldd_call(struct cldd_peer *p, uint16_t type, const void *payload, size_t len,
-	      cldd_call_cb cb, void *arg)
+int cldd_call(struct cldd_peer *p, uint16_t type, const void *payload, size_t len, cldd_call_cb cb,
+	      void *arg)
 {
 	struct cldd_conn *c = p->conn;
 	struct cldd_call *call;
@@ -445,8 +446,9 @@ static void on_hello(struct cldd_conn *c, uint8_t *body, size_t len)
 	ret = cldp_hs_finish(&c->hs, body, len, &c->ch, &err);
 	if (ret) {
 		if (ret == -EPROTONOSUPPORT)
-			cldd_err("%s (%s): protocol version mismatch: %s", c->peer ?
-				 c->peer->conf.name : "connection from", c->addr, cld_err_str(&err));
+			cldd_err("%s (%s): protocol version mismatch: %s",
+				 c->peer ? c->peer->conf.name : "connection from", c->addr,
+				 cld_err_str(&err));
 		else
 			cldd_warn("%s: refused: %s", c->addr, cld_err_str(&err));
 		if (c->initiator)
@@ -471,8 +473,8 @@ static void on_hello(struct cldd_conn *c, uint8_t *body, size_t len)
 		}
 		if (p->dials) {
 			cldd_warn("connection from %s refused: node '%s' sorts after '%s', "
-				  "so %s dials it", c->addr, p->conf.name, cl.self.name,
-				  cl.self.name);
+				  "so %s dials it",
+				  c->addr, p->conf.name, cl.self.name, cl.self.name);
 			c->close_after_write = true;
 			return;
 		}
@@ -493,15 +495,15 @@ static void on_auth(struct cldd_conn *c, uint8_t *body, size_t len)
 		/* Once per episode, not at every redial. */
 		if (!p || strcmp(p->error, why))
 			cldd_err("authentication failed with %s (%s): it does not hold this "
-				 "cluster's key", c->hs.theirs.node, c->addr);
+				 "cluster's key",
+				 c->hs.theirs.node, c->addr);
 		if (p && p->conn != c)
 			snprintf(p->error, sizeof(p->error), "%s", why);
 		conn_close(c, -EHOSTDOWN, "%s", why);
 		return;
 	}
 	memcpy(&h, body, sizeof(h));
-	if (h.type != CLDP_AUTH || h.len != 32 ||
-	    memcmp(body + sizeof(h), c->hs.transcript, 32)) {
+	if (h.type != CLDP_AUTH || h.len != 32 || memcmp(body + sizeof(h), c->hs.transcript, 32)) {
 		cldd_err("authentication failed with %s (%s): bad AUTH", c->hs.theirs.node,
 			 c->addr);
 		conn_close(c, -EHOSTDOWN, "authentication failed (bad AUTH)");
@@ -530,7 +532,8 @@ static void on_message(struct cldd_conn *c, uint8_t *body, size_t len)
 
 	if (cldp_open(&c->ch, body, len)) {
 		cldd_err("peer %s (%s): frame rejected (tampered, replayed or wrong key): "
-			 "dropping the connection", peer_name(c), c->addr);
+			 "dropping the connection",
+			 peer_name(c), c->addr);
 		conn_close(c, -EIO, "frame rejected");
 		return;
 	}
@@ -590,8 +593,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
 	(void)b;
 	if (n < 0) {
-		conn_close(c, -EHOSTDOWN, "%s", n == UV_EOF ? "connection closed by the peer"
-							     : uv_strerror((int)n));
+		conn_close(c, -EHOSTDOWN, "%s",
+			   n == UV_EOF ? "connection closed by the peer" : uv_strerror((int)n));
 		return;
 	}
 	if (!n)
@@ -985,8 +988,7 @@ int cldd_cluster_start(uv_loop_t *loop, const char *conf_path, const char *self,
 	uv_timer_start(&cl.tick, on_tick, 0, TICK_MS);
 	cl.enabled = true;
 	cldd_info("cluster: node %s (%s) listening on %s:%u, %u peer(s)", cl.self.name,
-		  cld_role_name(cl.self.role), cl.self.host, (unsigned int)cl.self.port,
-		  cl.npeers);
+		  cld_role_name(cl.self.role), cl.self.host, (unsigned int)cl.self.port, cl.npeers);
 	return 0;
 fail:
 	cld_conf_free(&cl.conf);
@@ -1008,7 +1010,8 @@ int cldd_cluster_reload(struct cld_err *err)
 	me = cld_conf_find(&conf, cl.self.name);
 	if (strcmp(me->host, cl.self.host) || me->port != cl.self.port)
 		cldd_warn("reload: this node's address changed to %s:%u; "
-			  "it takes effect at the next start", me->host, (unsigned int)me->port);
+			  "it takes effect at the next start",
+			  me->host, (unsigned int)me->port);
 	cl.self.role = me->role;
 	if (memcmp(key, cl.key, sizeof(key))) {
 		unsigned int i;

@@ -19,7 +19,7 @@
 #define CACHE_MIN_CHUNKS 16
 #define CHUNK_BUCKETS 4096
 #define ATTR_BUCKETS 1024
-#define WAIT_CHUNKS 4 /* a read spans at most this many chunks */
+#define WAIT_CHUNKS 4			     /* a read spans at most this many chunks */
 #define ATTR_KEEP_NS (60ull * 1000000000ull) /* then a listing forgets a pid */
 
 /* ---- Attributes: what the last LIST or STAT said of each remote pid -------- */
@@ -308,7 +308,7 @@ struct ropen {
 	uint64_t handle, freeze_id, size;
 	pid_t pid;
 	uint64_t next_off; /* where a sequential reader reads next */
-	unsigned int ra; /* read-ahead, chunks */
+	unsigned int ra;   /* read-ahead, chunks */
 };
 
 static void open_done(void *arg, int status, const uint8_t *data, size_t len)
@@ -566,7 +566,8 @@ static void *buf_get(void)
 
 	if (!pool_free) {
 		uint8_t *r = mmap(NULL, POOL_REGION + HUGE, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *a;
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+			*a;
 		size_t i;
 
 		if (r == MAP_FAILED)

@@ -67,6 +67,7 @@ struct lz_pager {
 	struct cld_lazy_stats st;
 	uint64_t t0;
 	int fatal; /* EIO: image unreadable */
+	unsigned int enoent; /* UFFDIO_* ENOENTs since the last event */
 };
 
 static uint64_t now_ns(void)
@@ -203,12 +204,17 @@ static int image_alive(struct lz_pager *pg)
 	return 1;
 }
 
+/* ENOENTs in a row before a range whose mapping vanished without any
+ * event is given up (it should not happen: unmapping sends UNMAP). */
+#define ENOENT_PATIENCE 100000
+
 /*
  * A UFFDIO_COPY/ZEROPAGE at page p failed with errno e after installing
  * done bytes.  Returns how many pages to step over to go on, or -EAGAIN
  * (an event is pending) / -ESRCH (the mm is gone).
  */
-static int64_t uffd_failed(struct lz_range *r, uint64_t p, int64_t done, int e)
+static int64_t uffd_failed(struct lz_pager *pg, struct lz_range *r, uint64_t p, int64_t done,
+			   int e)
 {
 	uint64_t n = done > 0 ? (uint64_t)done / PAGE : 0;
 
@@ -217,6 +223,21 @@ static int64_t uffd_failed(struct lz_range *r, uint64_t p, int64_t done, int e)
 		/* Someone else populated the next page (a DONTNEED'd page
 		 * refaulted as zero, a COW...): it is there, go past it. */
 		mark(r, p + n, 1, PG_PRESENT);
+		return (int64_t)n + 1;
+	}
+	/*
+	 * The mapping moved or went away (mremap, munmap) and its event is
+	 * not read yet: the kernel looks the VMA up before it checks for
+	 * pending events, so this is ENOENT rather than EAGAIN.  Take the
+	 * events first; the range's pages will be elsewhere or gone.
+	 */
+	if (e == ENOENT) {
+		if (++pg->enoent < ENOENT_PATIENCE)
+			return -EAGAIN;
+		plog(pg, "pages at %#llx vanished without an event: given up",
+		     (unsigned long long)(r->start + (p + n) * PAGE));
+		mark(r, p + n, 1, PG_GONE);
+		pg->enoent = 0;
 		return (int64_t)n + 1;
 	}
 	return e == EAGAIN ? -EAGAIN : -ESRCH;
@@ -258,7 +279,7 @@ static int install(struct lz_pager *pg, struct lz_ctx *c, struct lz_range *r, ui
 			}
 			pg->st.image_bytes_read += (uint64_t)got;
 			if (ioctl(c->uffd, UFFDIO_COPY, &cp) < 0) {
-				int64_t skip = uffd_failed(r, p, cp.copy, errno);
+				int64_t skip = uffd_failed(pg, r, p, cp.copy, errno);
 
 				if (skip < 0)
 					return (int)skip;
@@ -273,7 +294,7 @@ static int install(struct lz_pager *pg, struct lz_ctx *c, struct lz_range *r, ui
 			struct uffdio_zeropage zp = { .range = { .start = addr, .len = run * PAGE } };
 
 			if (ioctl(c->uffd, UFFDIO_ZEROPAGE, &zp) < 0) {
-				int64_t skip = uffd_failed(r, p, zp.zeropage, errno);
+				int64_t skip = uffd_failed(pg, r, p, zp.zeropage, errno);
 
 				if (skip < 0)
 					return (int)skip;
@@ -498,6 +519,9 @@ static int handle_msgs(struct lz_pager *pg, size_t ci)
 		return errno == EAGAIN ? 0 : -errno;
 	for (i = 0; i < (int)(got / (ssize_t)sizeof(msg[0])); i++) {
 		struct lz_ctx *c = &pg->ctx[ci];
+
+		if (msg[i].event != UFFD_EVENT_PAGEFAULT)
+			pg->enoent = 0; /* the map changed: worth trying again */
 
 		switch (msg[i].event) {
 		case UFFD_EVENT_PAGEFAULT:

@@ -13,6 +13,17 @@
 #   cluster_stop NODE [SIG]   stop it (TERM by default) and unmount
 #   cluster_wait_up [SECS]    until every node sees every other one up
 #   node_state FROM NODE      user.clondike.state of MNT[FROM]/NODE
+#
+# Or namespaced nodes, each a machine of its own (contrib/clondike-sim, in
+# a state directory and with network namespace names of this test's own):
+#
+#   sim_up N [--detached K]   nodes n1..nN up and connected; MNT[n] is the
+#                             node's /clondike and PROCD[n] its /proc, seen
+#                             from here through /proc/INIT/root
+#   on NODE CMD...            run CMD on NODE (clondike-sim exec)
+#   spawn_on NODE OUT PROG... as spawn, on NODE; SPAWNED is its pid there
+#   sim CMD ARGS...           clondike-sim with this test's environment
+#   cluster_start/cluster_stop NODE   start/stop NODE's daemon (sim start/stop)
 set -u
 
 CLD_BUILD=${CLD_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}
@@ -31,7 +42,9 @@ KILL_PIDS=""
 CLEANUP_HOOKS=""
 EXTRA_LOGS=""
 ALLOC_PORTS=""
-declare -A MNT=() ADDR=() PORT=() CONF=() DPID=() CLU_WRAP=() KEYF=()
+declare -A MNT=() ADDR=() PORT=() CONF=() DPID=() CLU_WRAP=() KEYF=() LOGF=() PROCD=()
+SIM_MODE=""
+CLU_SIM=${CLU_SIM:-$CLD_SRC/contrib/clondike-sim}
 
 skip() { echo "SKIP: $*" >&2; exit 77; }
 ok() { echo "ok: $*"; }
@@ -40,7 +53,7 @@ ok() { echo "ok: $*"; }
 dump_logs() {
 	local n f
 	for n in $NODES; do
-		f=$T/$n.log
+		f=${LOGF[$n]:-$T/$n.log}
 		[ -s "$f" ] || continue
 		echo "  --- $n.log (last 60 lines) ---" >&2
 		tail -n 60 "$f" | sed "s/^/  $n: /" >&2
@@ -89,7 +102,10 @@ cleanup() {
 		for i in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null
 	done
+	# (Namespaced nodes' mounts are not ours to unmount: they go with their
+	# node, in sim_down, a cleanup hook.)
 	for n in $NODES; do
+		[ -n "$SIM_MODE" ] && break
 		fusermount3 -u "${MNT[$n]}" 2>/dev/null || fusermount3 -uz "${MNT[$n]}" 2>/dev/null
 	done
 	for p in $CLEANUP_HOOKS; do "$p"; done
@@ -178,6 +194,10 @@ cluster_write_confs() {
 # and wait (5 s) until its mount shows MNT[NODE]/NODE.
 cluster_start() {
 	local n=$1 wrap=${CLU_WRAP[$1]:-}
+	if [ -n "$SIM_MODE" ]; then
+		sim start "$n" >>"$T/sim.out" 2>&1 || fail "clondike-sim start $n: $(tail -n 3 "$T/sim.out")"
+		return 0
+	fi
 	echo "=== $(date +%T.%N) start: $wrap $CLDD -f --config ${CONF[$n]} --node $n ${MNT[$n]}" >>"$T/$n.log"
 	# shellcheck disable=SC2086 # wrap is a command prefix, split on purpose
 	$wrap "$CLDD" -f --config "${CONF[$n]}" --node "$n" "${MNT[$n]}" 2>>"$T/$n.log" </dev/null &
@@ -200,6 +220,11 @@ cluster_start_all() {
 # then SIGKILL) and unmount its mount point.
 cluster_stop() {
 	local n=$1 sig=${2:-TERM} p=${DPID[$1]:-}
+	if [ -n "$SIM_MODE" ]; then
+		[ "$sig" = TERM ] || sim signal "$n" "$sig" >>"$T/sim.out" 2>&1
+		sim stop "$n" >>"$T/sim.out" 2>&1 || fail "clondike-sim stop $n: $(tail -n 3 "$T/sim.out")"
+		return 0
+	fi
 	if [ -n "$p" ]; then
 		kill -CONT "$p" 2>/dev/null
 		kill -"$sig" "$p" 2>/dev/null
@@ -285,12 +310,17 @@ spawn() {
 	KILL_PIDS="$KILL_PIDS $SPAWNED"
 }
 
-# spawn_fill MiB: an rst_fill process with MiB of pseudo-random (dirty,
-# incompressible) anonymous memory; waits until it is READY.  Sets FILL_PID.
+# spawn_fill MiB [NODE]: an rst_fill process (on namespaced NODE if given)
+# with MiB of pseudo-random (dirty, incompressible) anonymous memory; waits
+# until it is READY.  Sets FILL_PID (its pid on NODE).
 spawn_fill() {
 	[ -x "$CLD_PROGS/rst_fill" ] || skip "rst_fill is not built"
 	mkfifo "$T/fill.ctl"
-	spawn "$T/fill.out" "$CLD_PROGS/rst_fill" "$T/fill.result" "$T/fill.ctl" "$1"
+	if [ -n "${2:-}" ]; then
+		spawn_on "$2" "$T/fill.out" "$CLD_PROGS/rst_fill" "$T/fill.result" "$T/fill.ctl" "$1"
+	else
+		spawn "$T/fill.out" "$CLD_PROGS/rst_fill" "$T/fill.result" "$T/fill.ctl" "$1"
+	fi
 	# shellcheck disable=SC2034 # used by the tests
 	FILL_PID=$SPAWNED
 	wait_for "$T/fill.result" "READY" 30
@@ -306,21 +336,23 @@ wait_for() {
 	fail "timeout waiting for '$2' in $1"
 }
 
-# proc_thawed PID: the process is neither traced nor in a (tracing) stop.
+# proc_thawed PID [NODE]: the process (of NODE, a namespaced node, if
+# given) is neither traced nor in a (tracing) stop.
 proc_thawed() {
-	local st tr
-	st=$(awk '/^State:/{print $2}' "/proc/$1/status" 2>/dev/null) || return 1
-	tr=$(awk '/^TracerPid:/{print $2}' "/proc/$1/status" 2>/dev/null)
+	local st tr pd=${PROCD[${2:-}]:-/proc}
+	st=$(awk '/^State:/{print $2}' "$pd/$1/status" 2>/dev/null) || return 1
+	tr=$(awk '/^TracerPid:/{print $2}' "$pd/$1/status" 2>/dev/null)
 	[ -n "$st" ] && [ "$st" != t ] && [ "$st" != T ] && [ "$tr" = 0 ]
 }
 
-# wait_thawed PID SECS: fail unless PID is thawed within SECS.
+# wait_thawed PID SECS [NODE]: fail unless PID is thawed within SECS.
 wait_thawed() {
+	local pd=${PROCD[${3:-}]:-/proc}
 	for _ in $(seq $(($2 * 10))); do
-		proc_thawed "$1" && return 0
+		proc_thawed "$1" "${3:-}" && return 0
 		sleep 0.1
 	done
-	fail "process $1 still frozen after ${2}s: $(grep -E '^(State|TracerPid):' "/proc/$1/status" | tr '\n' ' ')"
+	fail "process $1${3:+ of $3} still frozen after ${2}s: $(grep -E '^(State|TracerPid):' "$pd/$1/status" | tr '\n' ' ')"
 }
 
 # errtext CMD...: run CMD (bounded by timeout 10), print its stderr; the exit
@@ -347,4 +379,79 @@ start_proxy() {
 		sleep 0.1
 	done
 	fail "cluster_proxy.py did not start listening"
+}
+
+# ---- Namespaced nodes: contrib/clondike-sim ---------------------------------
+
+# sim CMD ARGS...: clondike-sim with this test's state directory, network
+# namespace prefix, binaries and timings.
+sim() {
+	CLONDIKE_SIM_STATE=$T/sim CLONDIKE_SIM_PREFIX=cldt$$ CLONDIKE_BUILD=$CLD_BUILD \
+		CLONDIKE_SIM_HEARTBEAT=$CLU_HEARTBEAT CLONDIKE_SIM_TIMEOUT=$CLU_TIMEOUT \
+		CLONDIKE_SIM_CACHE=$CLU_CACHE "$CLU_SIM" "$@"
+}
+
+# on NODE CMD...: CMD on NODE, its status passed through.
+on() { sim exec "$@"; }
+
+# shellcheck disable=SC2317 # a cleanup hook
+sim_down() {
+	sim down >>"$T/sim.out" 2>&1 || echo "cleanup: clondike-sim down failed: $(tail -n 3 "$T/sim.out")" >&2
+}
+
+# sim_up N [--detached K]: see the top of this file.  Skips where the
+# machine cannot make namespaces.
+sim_up() {
+	local n c err
+	[ -x "$CLU_SIM" ] || fail "$CLU_SIM is missing or not executable"
+	for c in ip nsenter unshare getfattr; do
+		command -v "$c" >/dev/null || skip "$c is missing (iproute2, util-linux, attr)"
+	done
+	err=$(unshare --net --pid --mount --uts --fork true 2>&1) ||
+		skip "no namespaces here (unshare --net --pid --mount --uts --fork: $err)"
+	[ "$CLDD" = "$CLD_BUILD/fuse/clondiked" ] ||
+		skip "namespaced nodes run \$CLD_BUILD/fuse/clondiked, not CLDD=$CLDD"
+	SIM_MODE=1
+	CLEANUP_HOOKS="$CLEANUP_HOOKS sim_down"
+	if ! sim up "$@" >"$T/sim.out" 2>&1; then
+		sed 's/^/  | /' "$T/sim.out" >&2
+		fail "clondike-sim up $*"
+	fi
+	NODES=$(awk '$1 == "node" { printf "%s ", $2 }' "$T/sim/cluster.conf")
+	NODES=${NODES% }
+	for n in $NODES; do
+		SIM_INIT[$n]=$(sim pid "$n") || fail "clondike-sim pid $n"
+		MNT[$n]=/proc/${SIM_INIT[$n]}/root/clondike
+		PROCD[$n]=/proc/${SIM_INIT[$n]}/root/proc
+		ADDR[$n]=$(awk -v n="$n" '$1 == "node" && $2 == n { print $3 }' "$T/sim/cluster.conf")
+		LOGF[$n]=$T/sim/$n.log
+	done
+	EXTRA_LOGS="$EXTRA_LOGS $T/sim.out"
+}
+declare -A SIM_INIT=()
+
+# spawn_on NODE OUTFILE PROG ARGS...: PROG on NODE with only fds 0-2
+# (stdin /dev/null, stdout+stderr OUTFILE).  Sets SPAWNED to its pid in
+# NODE's pid namespace.
+spawn_on() {
+	local node=$1 out=$2 pf
+	shift 2
+	pf=$(mktemp "$T/spawn.XXXXXX")
+	on "$node" "$PY" -c 'import os,sys
+with open(sys.argv[1], "w") as f: f.write("%d\n" % os.getpid())
+os.closerange(3, 65536); os.execvp(sys.argv[2], sys.argv[2:])' "$pf" "$@" \
+		</dev/null >"$out" 2>&1 &
+	KILL_PIDS="$KILL_PIDS $!"
+	for _ in $(seq 100); do
+		[ -s "$pf" ] && break
+		sleep 0.05
+	done
+	read -r SPAWNED <"$pf" || fail "spawn_on $node $*: no pid ($(cat "$out"))"
+}
+
+# node_pids NODE: the pids of NODE's processes, one a line, sorted (from
+# its own /proc).
+node_pids() {
+	local d
+	for d in "${PROCD[$1]}"/[0-9]*; do echo "${d##*/}"; done | sort -n
 }

@@ -11,6 +11,9 @@
 #    sends half a header and waits) are dropped, and the daemons keep
 #    serving: links stay up, a restarted node reconnects;
 #  - SIGHUP after n2's config gets the right key brings n2 up.
+# (Daemons on loopback, not namespaced nodes: n2 needs a key and a
+# configuration file of its own, and the garbage clients reach the ports
+# from here.)
 . "$(dirname "$0")/cluster_lib.sh"
 
 cluster_init 3

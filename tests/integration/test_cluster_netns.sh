@@ -1,57 +1,24 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Two nodes in two network namespaces joined by a veth pair (n1 10.213.X.1,
-# n2 10.213.X.2; nsenter --net keeps the mount namespace, so both mounts are
-# visible here).  A slow reader copies the image of a process with 256 MiB
-# of dirty memory from n1; in the middle of the copy the link is cut (no
-# FIN, no RST: only the heartbeat or the request timeout can tell).  The
-# reader gets ETIMEDOUT or EHOSTDOWN within timeout + 3 heartbeats + slack,
-# the process on n2 is thawed within a few seconds, and once the link is
-# back the nodes reconnect.
+# Two namespaced nodes (contrib/clondike-sim: each its own network, pid and
+# mount namespaces, joined through a bridge).  A slow reader on n1 copies
+# the image of a process on n2 with 256 MiB of dirty memory; in the middle
+# of the copy n1's link is cut inside n1 (no FIN, no RST: only the
+# heartbeat or the request timeout can tell).  The reader gets ETIMEDOUT or
+# EHOSTDOWN within timeout + 3 heartbeats + slack, the process on n2 is
+# thawed within a few seconds, and once the link is back the nodes
+# reconnect.
 CLU_CACHE=16 # MiB n1 may read ahead: keeps the data in flight small
 . "$(dirname "$0")/cluster_lib.sh"
 
-command -v ip >/dev/null || skip "ip (iproute2) is missing"
-command -v nsenter >/dev/null || skip "nsenter is missing"
 avail=$(awk '/^MemAvailable:/{print int($2 / 1024)}' /proc/meminfo)
 [ "$avail" -ge 1024 ] || skip "needs 1 GiB of available memory, there is ${avail} MiB"
 
-NS1=cldc$$a
-NS2=cldc$$b
-VA=cv$$a
-VB=cv$$b
-X=$(($$ % 250 + 1))
-# shellcheck disable=SC2317 # called from the cleanup hooks
-netns_cleanup() {
-	ip netns del "$NS1" 2>/dev/null
-	ip netns del "$NS2" 2>/dev/null
-	ip link del "$VA" 2>/dev/null
-}
-CLEANUP_HOOKS="$CLEANUP_HOOKS netns_cleanup"
-ip netns add "$NS1" 2>"$T/ip.err" || skip "ip netns add does not work here: $(cat "$T/ip.err")"
-ip netns add "$NS2" 2>"$T/ip.err" || skip "ip netns add does not work here: $(cat "$T/ip.err")"
-[ -e "/run/netns/$NS1" ] || skip "ip netns add did not create /run/netns/$NS1"
-ip link add "$VA" type veth peer name "$VB" 2>"$T/ip.err" || skip "no veth pairs here: $(cat "$T/ip.err")"
-ip link set "$VA" netns "$NS1" || fail "ip link set $VA netns $NS1"
-ip link set "$VB" netns "$NS2" || fail "ip link set $VB netns $NS2"
-ip -n "$NS1" addr add "10.213.$X.1/24" dev "$VA" || fail "address on $VA"
-ip -n "$NS2" addr add "10.213.$X.2/24" dev "$VB" || fail "address on $VB"
-for ns in "$NS1" "$NS2"; do ip -n "$ns" link set lo up; done
-ip -n "$NS1" link set "$VA" up || fail "$VA up"
-ip -n "$NS2" link set "$VB" up || fail "$VB up"
-ok "namespaces $NS1, $NS2 joined by $VA (10.213.$X.1) <-> $VB (10.213.$X.2)"
-
-cluster_init 2
-ADDR[n1]=10.213.$X.1:${PORT[n1]}
-ADDR[n2]=10.213.$X.2:${PORT[n2]}
-cluster_write_confs
-CLU_WRAP[n1]="nsenter --net=/run/netns/$NS1"
-CLU_WRAP[n2]="nsenter --net=/run/netns/$NS2"
-cluster_start_all
+sim_up 2
 cluster_wait_up 15
-ok "n1 (in $NS1) and n2 (in $NS2) up over the veth pair"
+ok "n1 (${ADDR[n1]}) and n2 (${ADDR[n2]}) up through the bridge"
 
-spawn_fill 256
+spawn_fill 256 n2
 P=$FILL_PID
 timeout 10 ls "${MNT[n1]}/n2/" 2>&1 | grep -qx "$P" || fail "pid $P not listed in ${MNT[n1]}/n2/"
 
@@ -79,8 +46,8 @@ except OSError as e:
     say("ERR", errno.errorcode.get(e.errno, "?"), e.errno, total, "%.3f" % time.time(), e.strerror)
     sys.exit(1)
 PY
-"$PY" "$T/reader.py" "${MNT[n1]}/n2/$P" "$T/reader.prog" </dev/null >"$T/reader.out" 2>&1 &
-RPID=$!
+on n1 "$PY" "$T/reader.py" "/clondike/n2/$P" "$T/reader.prog" </dev/null >"$T/reader.out" 2>&1 &
+RPID=$! # nsenter, which waits for the reader
 KILL_PIDS="$KILL_PIDS $RPID"
 
 # Cut once 24 MiB have been read (at most 20 s).
@@ -93,8 +60,8 @@ while :; do
 	[ $(($(now_ms) - t0)) -lt 20000 ] || fail "the reader did not read 24 MiB in 20 s ($(cat "$T/reader.prog" 2>/dev/null))"
 	sleep 0.02
 done
-proc_thawed "$P" && fail "process $P is not frozen while its image is being read"
-ip -n "$NS1" link set "$VA" down || fail "cannot cut the link"
+proc_thawed "$P" n2 && fail "process $P is not frozen while its image is being read"
+on n1 ip link set dev eth0 down || fail "cannot cut the link"
 TCUT=$(date +%s.%N)
 CUT_AT=$bytes
 ok "link cut after the reader got $((CUT_AT >> 20)) MiB"
@@ -116,11 +83,11 @@ ETIMEDOUT | EHOSTDOWN) ;;
 esac
 ok "the reader gets $ename $el ms after the cut"
 
-wait_thawed "$P" 5
+wait_thawed "$P" 5 n2
 ok "process $P on n2 is thawed"
 wait_states 3 down n1:n2 n2:n1 || fail "the nodes do not see each other down with the link cut"
 
-ip -n "$NS1" link set "$VA" up || fail "cannot restore the link"
+on n1 ip link set dev eth0 up || fail "cannot restore the link"
 cluster_wait_up 10
 timeout 10 ls "${MNT[n1]}/n2/" 2>&1 | grep -qx "$P" || fail "pid $P not listed in ${MNT[n1]}/n2/ after the link is back"
 ok "link back: n1 and n2 reconnect"

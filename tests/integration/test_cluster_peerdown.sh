@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# A peer that goes away:
+# A peer that goes away (two namespaced nodes, contrib/clondike-sim; the
+# process looked at runs on n2):
 #  - n2's daemon killed (SIGKILL, its mount unmounted): ls MOUNT1/n2/ fails
 #    within 5 s with "Host is down" or "Connection timed out", n1 logs
 #    "peer n2 down"; n2 restarted: within a few seconds ls works again;
@@ -12,11 +13,10 @@
 . "$(dirname "$0")/cluster_lib.sh"
 
 [ -x "$CLD_PROGS/demo_counter" ] || skip "demo_counter is not built"
-cluster_init 2
-cluster_write_confs
-cluster_start_all
+sim_up 2
 cluster_wait_up 15
-spawn "$T/demo.out" "$CLD_PROGS/demo_counter"
+L1=${LOGF[n1]}
+spawn_on n2 "$T/demo.out" "$CLD_PROGS/demo_counter"
 P=$SPAWNED
 wait_for "$T/demo.out" "count 1 "
 timeout 10 ls "${MNT[n1]}/n2/" >"$T/ls.out" 2>&1 || fail "ls ${MNT[n1]}/n2/: $(cat "$T/ls.out")"
@@ -44,15 +44,13 @@ ls_fails_within() {
 }
 
 # 1. A dead peer.
-downs=$(grep -c "peer n2 down" "$T/n1.log")
-kill -9 "${DPID[n2]}"
+downs=$(grep -c "peer n2 down" "$L1")
+sim signal n2 KILL || fail "clondike-sim signal n2 KILL"
 T0=$(now_ms)
-for _ in $(seq 20); do kill -0 "${DPID[n2]}" 2>/dev/null || break; sleep 0.05; done
-DPID[n2]=""
-fusermount3 -u "${MNT[n2]}" || fail "fusermount3 -u ${MNT[n2]} after kill -9"
+sim stop n2 >>"$T/sim.out" 2>&1 || fail "clondike-sim stop n2 (unmount) after kill -9"
 ls_fails_within 5000 "n2 killed"
 t0=$(now_ms)
-while [ "$(grep -c "peer n2 down" "$T/n1.log")" -le "$downs" ]; do
+while [ "$(grep -c "peer n2 down" "$L1")" -le "$downs" ]; do
 	[ $(($(now_ms) - t0)) -lt 3000 ] || fail "n1 did not log 'peer n2 down'"
 	sleep 0.1
 done
@@ -70,11 +68,11 @@ done
 grep -qx "$P" "$T/ls.out" || fail "pid $P not listed after n2 restarted"
 ok "ls n1:/n2/ works again $(($(now_ms) - T0)) ms after n2 restarted"
 wait_states 3 up n1:n2 n2:n1 || fail "n1 <-> n2 not up after the restart"
-grep -q "peer n2 up" "$T/n1.log" || fail "n1 never logged 'peer n2 up'"
+grep -q "peer n2 up" "$L1" || fail "n1 never logged 'peer n2 up'"
 
 # 2. A hung peer: only the heartbeat (or the request timeout) can tell.
 lim=$((CLU_TIMEOUT + 3 * CLU_HEARTBEAT + 1500))
-kill -STOP "${DPID[n2]}"
+sim signal n2 STOP || fail "clondike-sim signal n2 STOP"
 T0=$(now_ms)
 ls_fails_within "$lim" "n2 stopped"
 wait_states $(((lim + 999) / 1000)) down n1:n2 || fail "n2 (stopped) is not down on n1"
@@ -82,7 +80,7 @@ ok "n2 (stopped) is down on n1 after $(($(now_ms) - T0)) ms"
 err=$(errtext ls "${MNT[n1]}/n2/")
 grep -q "Host is down" <<<"$err" || fail "once n2 is down, ls ${MNT[n1]}/n2/: '$err', wanted 'Host is down' at once"
 [ -d "${MNT[n1]}/n2" ] || fail "${MNT[n1]}/n2 does not stat as a directory while n2 is down"
-kill -CONT "${DPID[n2]}"
+sim signal n2 CONT || fail "clondike-sim signal n2 CONT"
 wait_states 8 up n1:n2 n2:n1 || fail "n2 does not come back up after SIGCONT"
 timeout 10 ls "${MNT[n1]}/n2/" >/dev/null 2>"$T/ls.err" || fail "ls ${MNT[n1]}/n2/ after SIGCONT: $(cat "$T/ls.err")"
 ok "after SIGCONT n2 is up again and ls n1:/n2/ works"

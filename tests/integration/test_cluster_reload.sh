@@ -4,6 +4,8 @@
 # n1's mount and comes up; a node removed disappears (ENOENT) and its
 # connection goes; a broken file is refused and the old configuration
 # stays.
+# (Daemons on loopback, not namespaced nodes: n1 needs a configuration file
+# of its own.)
 . "$(dirname "$0")/cluster_lib.sh"
 
 cluster_init 3

@@ -7,6 +7,8 @@
 # cp fails (EIO or EHOSTDOWN), n1 logs "frame rejected", the process on n2
 # is thawed within a few seconds; then the nodes reconnect through the
 # disarmed proxy and a cp works and verifies.
+# (Daemons on loopback, not namespaced nodes: the proxy sits between them
+# on this machine's loopback, and n1 needs a configuration file of its own.)
 . "$(dirname "$0")/cluster_lib.sh"
 
 cluster_init 2

@@ -1,19 +1,20 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Three daemons on one machine: every mount lists n1 n2 n3, every node is
-# up on every mount; a process is listed under MOUNT/n2/ on all three
-# mounts with the same attributes; while one freeze is held on n2 (an open
-# fd on n2's own mount), a remote cp from n1 equals the local cp on n2 byte
-# for byte, a second remote cp (cache) and one from n3 too, and the image
-# verifies; after the freeze ends the program carries on.
+# Three namespaced nodes (contrib/clondike-sim: each its own network, pid,
+# mount and UTS namespaces; n3 detached): every node's /clondike lists
+# n1 n2 n3, every node is up on every node, with its role and address;
+# every node's directory lists exactly that node's processes, on every
+# node; a process started on n2 is listed under /clondike/n2/ on all three
+# with the same attributes; while one freeze is held on n2 (an open fd on
+# n2's own mount), a remote cp from n1 equals the local cp on n2 byte for
+# byte, a second remote cp (cache) and one from n3 too, and the image
+# verifies and says node n2; after the freeze ends the program carries on.
 . "$(dirname "$0")/cluster_lib.sh"
 
 [ -x "$CLD_PROGS/demo_counter" ] || skip "demo_counter is not built"
-cluster_init 3
-cluster_write_confs
-cluster_start_all
+sim_up 3 --detached 1
 cluster_wait_up 15
-ok "3 nodes, every one up on every mount"
+ok "3 namespaced nodes, every one up on every node"
 sleep 1 # a few heartbeats, so that every link has measured its rtt
 
 for n in $NODES; do
@@ -21,7 +22,9 @@ for n in $NODES; do
 	[ "$got" = "n1 n2 n3 " ] || fail "ls ${MNT[$n]}/ on $n: '$got', wanted 'n1 n2 n3 '"
 	for m in $NODES; do
 		r=$(xattr "${MNT[$n]}/$m" user.clondike.role) || fail "no role xattr on $n:$m"
-		[ "$r" = core ] || fail "role of $m seen from $n: '$r'"
+		want=core
+		[ "$m" = n3 ] && want=detached
+		[ "$r" = "$want" ] || fail "role of $m seen from $n: '$r', wanted $want"
 		a=$(xattr "${MNT[$n]}/$m" user.clondike.addr) || fail "no addr xattr on $n:$m"
 		[ "$a" = "${ADDR[$m]}" ] || fail "addr of $m seen from $n: '$a', wanted ${ADDR[$m]}"
 		[ "$n" = "$m" ] && continue
@@ -29,13 +32,36 @@ for n in $NODES; do
 		[[ "$rtt" =~ ^[0-9]+$ ]] || fail "rtt_us of $m seen from $n: '$rtt'"
 	done
 done
-ok "ls MOUNT/ lists n1 n2 n3 on every node; role, addr, rtt_us xattrs"
+ok "ls /clondike/ lists n1 n2 n3 on every node; role, addr, rtt_us xattrs"
 
-spawn "$T/demo.out" "$CLD_PROGS/demo_counter"
+spawn_on n2 "$T/demo.out" "$CLD_PROGS/demo_counter"
 P=$SPAWNED
 wait_for "$T/demo.out" "count 2 "
 
-# The process is listed under n2 on every mount (n1, n3 ask n2 over the wire).
+# Every node's directory, on every node, lists exactly that node's
+# processes (its own /proc): the demo process under n2 only.  (Listed from
+# here, so no lister is one of them; a few tries cover a process starting
+# or ending.)
+for m in $NODES; do
+	for n in $NODES; do
+		for try in 1 2 3 4 5; do
+			node_pids "$m" >"$T/own.$m"
+			timeout 10 ls "${MNT[$n]}/$m/" 2>&1 | sort -n >"$T/seen.$n.$m"
+			cmp -s "$T/own.$m" "$T/seen.$n.$m" && break
+			[ "$try" = 5 ] && fail "/clondike/$m/ on $n lists '$(tr '\n' ' ' <"$T/seen.$n.$m")', $m has '$(tr '\n' ' ' <"$T/own.$m")'"
+			sleep 0.2
+		done
+	done
+	echo "  /clondike/$m/ on every node: $(tr '\n' ' ' <"$T/own.$m")"
+	while read -r q; do
+		c=$(cat "${PROCD[$m]}/$q/comm" 2>/dev/null) || continue
+		[ "$c" = demo_counter ] && [ "$m" != n2 ] && fail "a demo_counter (pid $q) on $m"
+	done <"$T/own.$m"
+done
+grep -qx "$P" "$T/own.n2" || fail "demo_counter $P is not one of n2's processes"
+ok "every node's directory lists exactly that node's processes on every node"
+
+# The process is listed under n2 on every node (n1, n3 ask n2 over the wire).
 for n in $NODES; do
 	timeout 10 ls "${MNT[$n]}/n2/" >"$T/ls.$n" 2>&1 || fail "ls ${MNT[$n]}/n2/: $(cat "$T/ls.$n")"
 	grep -qx "$P" "$T/ls.$n" || fail "pid $P not in ls ${MNT[$n]}/n2/ ($(wc -l <"$T/ls.$n") entries)"
@@ -56,12 +82,12 @@ ok "pid $P listed under n2 on all three mounts, same mode and owner"
 
 # One freeze, held by an fd on n2's own mount.
 exec 3<"${MNT[n2]}/n2/$P" || fail "open ${MNT[n2]}/n2/$P"
-proc_thawed "$P" && fail "an open image on n2 did not freeze $P"
+proc_thawed "$P" n2 && fail "an open image on n2 did not freeze $P"
 timeout 30 cp "${MNT[n1]}/n2/$P" "$T/img_remote" 2>"$T/cp.err" ||
 	fail "remote cp on n1: $(cat "$T/cp.err")"
 timeout 30 cp "${MNT[n2]}/n2/$P" "$T/img_local" 2>"$T/cp.err" ||
 	fail "local cp on n2: $(cat "$T/cp.err")"
-proc_thawed "$P" && fail "the freeze ended while fd 3 is open"
+proc_thawed "$P" n2 && fail "the freeze ended while fd 3 is open"
 sz=$(stat -c %s "$T/img_local")
 [ "$sz" -gt 4096 ] || fail "local image is only $sz bytes"
 if ! cmp "$T/img_remote" "$T/img_local" >"$T/cmp.out" 2>&1; then
@@ -91,23 +117,26 @@ ok "st_size of the frozen image is $sz on all three mounts"
 
 timeout 60 "$CLD_BIN" verify "$T/img_remote" >"$T/verify.out" 2>&1 ||
 	fail "clondike verify of the remote image: $(tail -5 "$T/verify.out")"
-ok "clondike verify passes on the remote image"
+"$CLD_BIN" inspect "$T/img_remote" >"$T/inspect.out" 2>&1 || fail "clondike inspect: $(cat "$T/inspect.out")"
+grep -q "node n2," "$T/inspect.out" || fail "the image does not say node n2: $(head -3 "$T/inspect.out")"
+grep -q "pid $P (demo_counter)" "$T/inspect.out" || fail "the image is not of pid $P: $(sed -n 4p "$T/inspect.out")"
+ok "clondike verify passes on the remote image; it says node n2, pid $P"
 
 exec 3<&-
-wait_thawed "$P" 5
+wait_thawed "$P" 5 n2
 n=$(tail -1 "$T/demo.out" | awk '{print $2}')
 wait_for "$T/demo.out" "count $((n + 2)) "
 ok "closing the last fd thaws $P, it carries on"
 
-# clondike nodes
+# clondike nodes, run on n1
 if "$CLD_BIN" --help 2>&1 | grep -qw nodes; then
-	timeout 10 "$CLD_BIN" nodes "${MNT[n1]}" >"$T/nodes.out" 2>&1 ||
-		fail "clondike nodes ${MNT[n1]}: $(cat "$T/nodes.out")"
+	on n1 timeout 10 clondike nodes >"$T/nodes.out" 2>&1 ||
+		fail "clondike nodes on n1: $(cat "$T/nodes.out")"
 	sed 's/^/  nodes: /' "$T/nodes.out"
-	for m in n2 n3; do
-		grep -Eq "^${m}[[:space:]]+up[[:space:]]+core[[:space:]]+${ADDR[$m]}[[:space:]]" "$T/nodes.out" ||
-			fail "clondike nodes: no line '$m up core ${ADDR[$m]} RTT'"
-	done
+	grep -Eq "^n2[[:space:]]+up[[:space:]]+core[[:space:]]+${ADDR[n2]}[[:space:]]" "$T/nodes.out" ||
+		fail "clondike nodes: no line 'n2 up core ${ADDR[n2]} RTT'"
+	grep -Eq "^n3[[:space:]]+up[[:space:]]+detached[[:space:]]+${ADDR[n3]}[[:space:]]" "$T/nodes.out" ||
+		fail "clondike nodes: no line 'n3 up detached ${ADDR[n3]} RTT'"
 	grep -Eq "^n1[[:space:]]+self[[:space:]]+core[[:space:]]+${ADDR[n1]}" "$T/nodes.out" ||
 		fail "clondike nodes: no line 'n1 self core ${ADDR[n1]}'"
 	[ "$(grep -Ec '^n[123][[:space:]]' "$T/nodes.out")" = 3 ] || fail "clondike nodes: not 3 node lines"

@@ -1,170 +1,124 @@
 #!/usr/bin/env bash
-# The main job: a three-node clondike cluster on this machine (three
-# clondiked daemons n1, n2, n3 on loopback ports, each with its own mount,
-# sharing a generated key).  A process that counts is frozen, its
-# checkpoint is copied from node n2 through node n1's mount to a local
-# file, it is killed, restarted from the file (lazily: its memory follows
-# on demand) and carries on counting from where it was.
+# The main job: a three-node clondike cluster on this machine, made by
+# contrib/clondike-sim: each node is a machine of its own (its own network,
+# pid and mount namespaces, its own /proc and /clondike, joined by a
+# bridge), running its own clondiked; they share the root filesystem and a
+# generated key.  A process that counts runs on n2; it is frozen, its
+# checkpoint is copied from n2 through n1's mount to a file, it is killed,
+# restarted from the file on n1 (lazily: its memory follows on demand) and
+# carries on counting from where it was.  Then a node's link is cut.
 # Usage: contrib/demo.sh [BUILD_DIR]   (contrib/setup.sh demo runs it; root)
 set -euo pipefail
-build=$(cd "${1:-$(dirname "$0")/../build}" && pwd)
-cld=$build/cli/clondike
-cldd=$build/fuse/clondiked
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$top/build}" && pwd)
 prog=$build/tests/progs/demo_counter
-nodes=(n1 n2 n3)
+sim=$top/contrib/clondike-sim
 
-[ "$(id -u)" = 0 ] || { echo "demo: run it as root (it mounts three FUSE filesystems)" >&2; exit 1; }
-[ -e /dev/fuse ] || { echo "demo: /dev/fuse is missing (modprobe fuse)" >&2; exit 1; }
-"$cldd" --help 2>&1 | grep -q -- --config ||
-	{ echo "demo: $cldd has no cluster mode (--config): rebuild" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "demo: run it as root (it makes namespaces and FUSE mounts)" >&2; exit 1; }
+[ -x "$prog" ] || { echo "demo: $prog is not built" >&2; exit 1; }
+# A cluster of the demo's own, apart from one a user may have up.
+export CLONDIKE_BUILD=$build CLONDIKE_SIM_STATE=/run/clondike-demo CLONDIKE_SIM_PREFIX=cldemo
+export CLONDIKE_SIM_HEARTBEAT=500 CLONDIKE_SIM_TIMEOUT=2000
 
 work=$(mktemp -d /tmp/clondike-demo.XXXXXX)
-pids=()
-dpids=()
 cleanup() {
-	local p n
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	for p in "${dpids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${dpids[@]}"; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$p" 2>/dev/null || true
-	done
-	for n in "${nodes[@]}"; do
-		if mountpoint -q "$work/$n"; then
-			fusermount3 -u "$work/$n" 2>/dev/null || umount -l "$work/$n" || true
-		fi
-	done
-	# --one-file-system: never into a mount that could not be undone.
+	"$sim" down >/dev/null 2>&1 || true
 	rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
-
-# Ports 7301-7303 when free, else any free ones.
-port_free() { ! ss -Htln "sport = :$1" | grep -q .; }
-ports=()
-for i in 0 1 2; do
-	p=$((7301 + i))
-	while ! port_free "$p" || [[ " ${ports[*]} " == *" $p "* ]]; do
-		p=$((20000 + RANDOM % 40000))
+# on NODE CMD...: CMD on NODE, shown as one would type it
+on() {
+	local a q=""
+	for a; do
+		case $a in
+		*[[:space:]\'\"\$\;\|\&\*]*) q="$q '${a//\'/\'\\\'\'}'" ;;
+		*) q="$q $a" ;;
+		esac
 	done
-	ports+=("$p")
-done
-
-say "1. a cluster key: 64 random bytes, mode 0600, the same file on every node"
-run "$cld" keygen "$work/cluster.key"
-ls -l "$work/cluster.key"
-
-say "2. the cluster's configuration (the same file on every node)"
-cat >"$work/cluster.conf" <<EOF
-key       $work/cluster.key
-timeout   2000      # ms before a request to a peer fails (ETIMEDOUT)
-heartbeat 500       # ms between pings; 3 missed and the peer is down
-cache     64        # MiB of remote image data cached per node
-node n1 127.0.0.1:${ports[0]} core
-node n2 127.0.0.1:${ports[1]} core
-node n3 127.0.0.1:${ports[2]} detached
-EOF
-cat "$work/cluster.conf"
-
-say "3. one clondiked per node, each with its own mount (logs: $work/nN.log)"
-for n in "${nodes[@]}"; do
-	mkdir "$work/$n"
-	printf '$ %s\n' "$cldd -f --config $work/cluster.conf --node $n $work/$n &"
-	"$cldd" -f --config "$work/cluster.conf" --node "$n" "$work/$n" >"$work/$n.log" 2>&1 &
-	dpids+=($!)
-done
-echo "the node whose name sorts lower dials the other; waiting for every pair to authenticate..."
-all_up() {
-	local m n s
-	for m in "${nodes[@]}"; do
-		for n in "${nodes[@]}"; do
-			[ "$m" = "$n" ] && continue
-			s=$(getfattr --only-values -n user.clondike.state "$work/$m/$n" 2>/dev/null) ||
-				return 1
-			[ "$s" = up ] || return 1
-		done
-	done
+	printf '$ clondike-sim exec%s\n' "$q"
+	"$sim" exec "$@"
 }
-for _ in $(seq 100); do all_up && break; sleep 0.1; done
-if ! all_up; then
-	echo "demo FAILED: the three daemons did not connect; their logs:" >&2
-	tail -n 20 "$work"/n?.log >&2
-	exit 1
-fi
-for n in "${nodes[@]}"; do
-	grep "peer .* up" "$work/$n.log" | sed "s/^clondiked: [a-z]*: /  $n's log: /" || true
-done
+"$sim" down >/dev/null # what an interrupted earlier demo may have left
 
-say "4. the cluster as node n1 sees it"
-run "$cld" nodes "$work/n1"
+say "1. three nodes: n1 and n2 core, n3 detached (clondike-sim up)"
+run "$sim" up 3 --detached 1
+echo "(the key and the configuration every node reads:)"
+ls -l "$CLONDIKE_SIM_STATE/cluster.key"
+grep -v '^#' "$CLONDIKE_SIM_STATE/cluster.conf"
+
+say "2. every node is a machine of its own"
+on n2 sh -c 'hostname; ip -br -4 addr show dev eth0; ps -e'
+echo "(the host runs $(find /proc -maxdepth 1 -name '[0-9]*' | wc -l) processes; n2 sees only its own)"
+
+say "3. the cluster as node n1 sees it"
+on n1 clondike nodes
+
+say "4. a process that counts, on n2 (its output goes to $work/counter.log)"
+# Started with no fds but 0-2, so its image holds only what it uses.
+"$sim" exec n2 python3 -c 'import os, sys; os.closerange(3, 65536); os.execv(sys.argv[1], sys.argv[1:])' \
+	"$prog" </dev/null >"$work/counter.log" 2>&1 &
+disown $! # bash need not report its end
+sleep 2
+pid=$("$sim" exec n2 pgrep -x demo_counter)
+tail -n 3 "$work/counter.log"
+echo "(its pid in n2 is $pid)"
 
 say "5. every node's processes, as image files, in n1's mount"
-run ls "$work/n1"
-printf '$ %s\n' "ls -l $work/n1/*/ | head"
-{ ls -l "$work"/n1/*/ 2>/dev/null || true; } | head
-for n in "${nodes[@]}"; do
-	echo "n1/$n/: $(find "$work/n1/$n" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) processes (served by $n)"
-done
-echo "(the three daemons run on one machine and see the same /proc, so they list the same processes)"
+on n1 ls -C /clondike/n1 /clondike/n2 /clondike/n3
+echo "(each node lists its own processes by their pids there: n1's list has this very ls, n2's the counter, $pid)"
+on n1 ls -l "/clondike/n2/$pid"
 
-say "6. a process that counts (its output goes to $work/counter.log)"
-# Started with no fds but 0-2, so its image holds only what it uses.
-bash -c 'for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done;
-	exec "$0" </dev/null >"$1" 2>&1' "$prog" "$work/counter.log" &
-pid=$!
-disown "$pid" # bash need not report its death
-pids+=("$pid")
-sleep 2
-tail -n 3 "$work/counter.log"
-
-say "7. freeze it (it stays frozen until thawed or killed)"
-run "$cld" freeze "$pid"
+say "6. freeze it (it stays frozen until thawed or killed)"
+on n2 clondike freeze "$pid"
 last=$(tail -n 1 "$work/counter.log")
 echo "last line before the freeze: $last"
 
-say "8. copy its checkpoint from node n2, through node n1's mount, to a local file"
+say "7. copy its checkpoint on n1, from n2's directory in n1's mount"
 echo "(n1 asks n2 over their authenticated connection; n2 writes the image as it is read)"
-run cp "$work/n1/n2/$pid" "$work/counter.core"
+on n1 cp "/clondike/n2/$pid" "$work/counter.core"
 ls -ls "$work/counter.core"
 
-say "9. the checkpoint is an ELF core file with everything needed to restart"
-run "$cld" inspect "$work/counter.core" | head -n 12
-run "$cld" verify "$work/counter.core"
+say "8. the checkpoint is an ELF core file with everything needed to restart"
+run "$build/cli/clondike" inspect "$work/counter.core" | head -n 12
+run "$build/cli/clondike" verify "$work/counter.core"
 if command -v gdb >/dev/null; then
-	run gdb -batch -ex 'info registers rip' "$prog" "$work/counter.core" 2>/dev/null | tail -n 1
+	run gdb -nx -batch -ex 'info registers rip' "$prog" "$work/counter.core" 2>/dev/null | tail -n 1
 fi
 
-say "10. kill it while frozen"
-run "$cld" thaw --kill "$pid"
+say "9. kill it while frozen"
+on n2 clondike thaw --kill "$pid"
 
-say "11. restart it from the file (lazy: memory is paged in from the image)"
-run "$cld" restart --lazy --detach "$work/counter.core" 2>&1
+say "10. restart it from the file on n1 (by hand; lazy: memory is paged in from the image)"
+on n1 clondike restart --lazy --detach "$work/counter.core" 2>&1
 sleep 2
 newpid=$(sed -n 's/.* pid \([0-9]*\)$/\1/p' "$work/counter.log" | tail -n 1)
-pids+=("$newpid")
 
-say "12. it carries on from where it was"
+say "11. it carries on from where it was, on n1"
 grep -A 4 -F "$last" "$work/counter.log" | head -n 5
 n_last=$(awk '{print $2}' <<<"$last")
 n_next=$(grep -A 1 -F "$last" "$work/counter.log" | sed -n '2p' | awk '{print $2}')
-if [ "$n_next" = "$((n_last + 1))" ]; then
-	echo "count $n_last was the last before the checkpoint; the restarted process (pid $newpid) went on with $n_next"
-else
+if [ "$n_next" != "$((n_last + 1))" ]; then
 	echo "demo FAILED: expected count $((n_last + 1)) after '$last', got '$n_next'" >&2
 	exit 1
 fi
-kill "$newpid" 2>/dev/null || true
+on n1 ps -o pid,args -p "$newpid"
+echo "count $n_last was the last before the checkpoint; the restarted process (pid $newpid in n1) went on with $n_next"
 
-say "13. a node goes away: stop n3's daemon"
-run kill "${dpids[2]}"
-for _ in $(seq 50); do
-	[ "$(getfattr --only-values -n user.clondike.state "$work/n1/n3" 2>/dev/null)" = down ] && break
+say "12. a node goes away: cut n3's link (inside n3)"
+on n3 ip link set dev eth0 down
+echo "(3 heartbeats of $CLONDIKE_SIM_HEARTBEAT ms without a frame and a peer is down)"
+s=""
+for _ in $(seq 40); do
+	s=$(getfattr --absolute-names --only-values -n user.clondike.state \
+		"/proc/$("$sim" pid n1)/root/clondike/n3" 2>/dev/null) || true
+	[ "$s" = down ] && break
 	sleep 0.1
 done
-run "$cld" nodes "$work/n1"
-run ls "$work/n1/n3/" 2>&1 || true
+on n1 clondike nodes
+on n1 ls /clondike/n3/ 2>&1 || true
+[ "$s" = down ] || { echo "demo FAILED: n3 is not down on n1" >&2; exit 1; }
 
-say "done (stopping the daemons and unmounting)"
+say "done (clondike-sim down: the nodes, their namespaces and mounts go)"

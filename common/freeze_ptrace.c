@@ -1683,11 +1683,90 @@ static int precheck(pid_t pid, struct stat_fields *sf, char **status, struct cld
 	return 0;
 }
 
-/* Seize and stop; a signal that arrives first is delivered first. */
-static int seize(pid_t pid, const char *comm, struct cld_err *err)
+/*
+ * Tasks this thread seized but could not stop in time.  A running tracee
+ * cannot be detached; it is released at its next stop (reaped here at the
+ * next freeze) or when this thread exits, whichever comes first.
+ */
+#define MAX_ABANDONED 64
+static __thread pid_t abandoned[MAX_ABANDONED];
+static __thread unsigned int nr_abandoned;
+
+void cld_freeze_ptrace_abandon(pid_t pid)
 {
+	if (nr_abandoned < MAX_ABANDONED)
+		abandoned[nr_abandoned++] = pid;
+}
+
+unsigned int cld_freeze_ptrace_reap(void)
+{
+	unsigned int i = 0;
 	int st;
 
+	while (i < nr_abandoned) {
+		pid_t pid = abandoned[i], r = waitpid(pid, &st, __WALL | WNOHANG);
+		bool gone = r < 0 && errno == ECHILD;
+
+		if (r == pid && WIFSTOPPED(st)) {
+			/* A signal-delivery stop keeps its signal. */
+			long sig = (st >> 16) == PTRACE_EVENT_STOP ? 0 : WSTOPSIG(st);
+
+			ptrace(PTRACE_DETACH, pid, NULL, (void *)sig);
+			gone = true;
+		} else if (r == pid) {
+			gone = true; /* exited */
+		}
+		if (gone)
+			abandoned[i] = abandoned[--nr_abandoned];
+		else
+			i++;
+	}
+	return nr_abandoned;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * waitpid with a deadline: a task blocked in the kernel (waiting for a
+ * vfork child, in D state, or in a request that our own caller must answer)
+ * reaches no stop until it returns to user mode.  Returns the pid, or 0
+ * when the deadline passed.
+ */
+static pid_t wait_deadline(pid_t pid, int *st, uint64_t deadline_ms)
+{
+	struct timespec nap = { 0, 20000 };
+
+	for (;;) {
+		pid_t r = waitpid(pid, st, __WALL | WNOHANG);
+
+		if (r != 0 || mono_ms() >= deadline_ms)
+			return r;
+		nanosleep(&nap, NULL);
+		if (nap.tv_nsec < 2000000)
+			nap.tv_nsec *= 2;
+	}
+}
+
+/*
+ * Seize and stop; a signal that arrives first is delivered first.
+ * -ETIMEDOUT when the task did not stop in time: it then stays seized
+ * (running, with our interrupt pending) until it stops and *stuck is set;
+ * the calling thread must release it (cld_freeze_ptrace says how).
+ */
+static int seize(pid_t pid, const char *comm, unsigned int timeout_ms, bool *stuck,
+		 struct cld_err *err)
+{
+	uint64_t deadline = mono_ms() + timeout_ms;
+	pid_t r;
+	int st;
+
+	*stuck = false;
 	if (ptrace(PTRACE_SEIZE, pid, NULL, (void *)PTRACE_O_TRACESYSGOOD) < 0) {
 		int e = errno;
 
@@ -1707,7 +1786,15 @@ static int seize(pid_t pid, const char *comm, struct cld_err *err)
 		return cld_err_set(err, -e, "PTRACE_INTERRUPT of %d: %s", pid, strerror(e));
 	}
 	for (;;) {
-		if (waitpid(pid, &st, __WALL) < 0) {
+		r = wait_deadline(pid, &st, deadline);
+		if (r == 0) {
+			*stuck = true;
+			return cld_err_set(
+				err, -ETIMEDOUT,
+				"process %d (%s) did not stop within %u ms (blocked in the kernel: in vfork, uninterruptible I/O, or a request to this very daemon); not frozen",
+				pid, comm, timeout_ms);
+		}
+		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			return cld_err_set(err, -errno, "waitpid %d: %s", pid, strerror(errno));
@@ -1731,8 +1818,10 @@ static int seize(pid_t pid, const char *comm, struct cld_err *err)
 	}
 }
 
-int cld_freeze_ptrace(pid_t pid, unsigned int flags, struct cld_frozen **out, struct cld_err *err)
+int cld_freeze_ptrace(pid_t pid, unsigned int flags, unsigned int timeout_ms,
+		      struct cld_frozen **out, struct cld_err *err)
 {
+	bool stuck = false;
 	struct user_regs_struct live;
 	struct cld_frozen *fz = NULL;
 	struct ptr_frozen *pf = NULL;
@@ -1740,6 +1829,7 @@ int cld_freeze_ptrace(pid_t pid, unsigned int flags, struct cld_frozen **out, st
 	char path[64];
 	int ret;
 
+	cld_freeze_ptrace_reap();
 	ret = precheck(pid, &c.sf, &c.status, err);
 	if (ret)
 		goto fail;
@@ -1754,7 +1844,13 @@ int cld_freeze_ptrace(pid_t pid, unsigned int flags, struct cld_frozen **out, st
 	pf->mem_fd = -1;
 	c.p = &pf->proc;
 
-	ret = seize(pid, c.sf.comm, err);
+	ret = seize(pid, c.sf.comm, timeout_ms ? timeout_ms : CLD_FREEZE_TIMEOUT_MS, &stuck, err);
+	if (stuck) {
+		/* Not stopped, so not detachable: leave it to the thread's
+		 * exit (or its next stop) rather than wait here. */
+		cld_freeze_ptrace_abandon(pid);
+		goto fail_nodetach;
+	}
 	if (ret)
 		goto fail;
 	pf->attached = 1;
@@ -1819,6 +1915,11 @@ fail:
 		 * stopped because we failed */
 		ptr_release(&(struct cld_frozen){ .priv = pf });
 	}
+	free(fz);
+	goto out;
+fail_nodetach:
+	cld_proc_release(&pf->proc);
+	free(pf);
 	free(fz);
 out:
 	if (c.pm_fd >= 0)

@@ -4,8 +4,10 @@
  * an fd" backend (what the kernel module hands out), writing an image out,
  * and the holder that keeps a process frozen after `clondike freeze` exits.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,8 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -309,6 +313,12 @@ void cld_frozen_free(struct cld_frozen *fz)
 
 int cld_freeze(pid_t pid, unsigned int flags, struct cld_frozen **out, struct cld_err *err)
 {
+	return cld_freeze_timed(pid, flags, 0, out, err);
+}
+
+int cld_freeze_timed(pid_t pid, unsigned int flags, unsigned int timeout_ms,
+		     struct cld_frozen **out, struct cld_err *err)
+{
 	struct cld_frozen *h;
 	const char *backend;
 
@@ -329,7 +339,7 @@ int cld_freeze(pid_t pid, unsigned int flags, struct cld_frozen **out, struct cl
 		flags |= CLD_FREEZE_KMOD;
 	if (!(flags & CLD_FREEZE_PTRACE)) {
 		struct cld_kabi_freeze fr;
-		int fd = cld_kabi_freeze_pid(pid, 0, 0, &fr);
+		int fd = cld_kabi_freeze_pid(pid, 0, timeout_ms, &fr);
 
 		if (fd >= 0)
 			return cld_frozen_from_fd(fd, pid, "kmod", out, err);
@@ -337,7 +347,7 @@ int cld_freeze(pid_t pid, unsigned int flags, struct cld_frozen **out, struct cl
 			return cld_err_set(err, fd, "kernel freezer (/dev/clondike): %s",
 					   strerror(-fd));
 	}
-	return cld_freeze_ptrace(pid, 0, out, err);
+	return cld_freeze_ptrace(pid, 0, timeout_ms, out, err);
 }
 
 /* ---- The fd backend (kmod) ------------------------------------------------ */
@@ -580,30 +590,33 @@ static int recv_req(int cfd, struct hold_req *req, int *rfd)
 	return 0;
 }
 
-/* Serve one request.  Returns 1 when the freeze ended (thawed). */
+/*
+ * Serve one request.  Returns 1 when the freeze ended (thawed), -1 when the
+ * answer could not be sent (the client is dropped: its stream is out of
+ * step), 0 otherwise.
+ */
 static int hold_one(int cfd, struct cld_frozen *fz, const struct hold_req *req, int rfd,
 		    uint8_t **buf)
 {
 	struct hold_resp r = { .kind = HOLD_FINAL };
 	struct cld_err err = { 0 };
 	struct hold_progress hp = { cfd, 0 };
+	int sent;
 
 	switch (req->op) {
 	case HOLD_INFO:
 		/* arg 1: the client wants the size, so lay the image out now */
 		if (req->arg) {
 			r.ret = cld_frozen_prepare(fz, &err);
-			if (r.ret) {
-				send_resp(cfd, &r, cld_err_str(&err), NULL, 0);
-				return 0;
-			}
+			if (r.ret)
+				return send_resp(cfd, &r, cld_err_str(&err), NULL, 0) ? -1 : 0;
 		}
 		r.a = fz->size;
 		r.pad = fz->prepared;
 		r.b = fz->data_bytes;
 		r.pid = fz->pid;
-		send_resp(cfd, &r, fz->backend, NULL, 0);
-		return 0;
+		sent = send_resp(cfd, &r, fz->backend, NULL, 0);
+		break;
 	case HOLD_PREAD: {
 		size_t len = req->len < HOLD_MAX_PREAD ? (size_t)req->len : HOLD_MAX_PREAD;
 		ssize_t n;
@@ -612,22 +625,22 @@ static int hold_one(int cfd, struct cld_frozen *fz, const struct hold_req *req, 
 			*buf = malloc(HOLD_MAX_PREAD);
 		n = *buf ? cld_frozen_pread(fz, *buf, len, req->off) : -ENOMEM;
 		r.ret = n;
-		send_resp(cfd, &r, NULL, *buf, n > 0 ? (size_t)n : 0);
-		return 0;
+		sent = send_resp(cfd, &r, NULL, *buf, n > 0 ? (size_t)n : 0);
+		break;
 	}
 	case HOLD_SEEK:
 		r.ret = cld_frozen_seek(fz, (int64_t)req->off, req->arg);
-		send_resp(cfd, &r, NULL, NULL, 0);
-		return 0;
+		sent = send_resp(cfd, &r, NULL, NULL, 0);
+		break;
 	case HOLD_WRITE_FD:
 		if (rfd < 0) {
 			r.ret = -EBADF;
-			send_resp(cfd, &r, "no output fd was passed", NULL, 0);
-			return 0;
+			sent = send_resp(cfd, &r, "no output fd was passed", NULL, 0);
+			break;
 		}
 		r.ret = cld_frozen_write_fd(fz, rfd, hold_progress_cb, &hp, &err);
-		send_resp(cfd, &r, r.ret ? cld_err_str(&err) : NULL, NULL, 0);
-		return 0;
+		sent = send_resp(cfd, &r, r.ret ? cld_err_str(&err) : NULL, NULL, 0);
+		break;
 	case HOLD_THAW:
 		r.ret = cld_frozen_thaw(
 			fz, req->arg == CLD_THAW_KILL ? CLD_THAW_KILL : CLD_THAW_RESUME, &err);
@@ -635,11 +648,18 @@ static int hold_one(int cfd, struct cld_frozen *fz, const struct hold_req *req, 
 		return 1;
 	default:
 		r.ret = -EOPNOTSUPP;
-		send_resp(cfd, &r, "unknown request", NULL, 0);
-		return 0;
+		sent = send_resp(cfd, &r, "unknown request", NULL, 0);
+		break;
 	}
+	return sent ? -1 : 0;
 }
 
+/*
+ * The holder's side of the trust: only root and the uid that made the
+ * freeze may connect (SO_PEERCRED of the client, fixed at its connect).
+ * The client's side (it must not trust whoever bound the name) is
+ * hold_verify() below.
+ */
 static int peer_allowed(int cfd)
 {
 	struct ucred uc;
@@ -650,22 +670,45 @@ static int peer_allowed(int cfd)
 	return uc.uid == 0 || uc.uid == geteuid();
 }
 
+/*
+ * Clients served at once (the daemon keeps one connection per open image,
+ * each CLI command one): an idle client does not lock the others out.  More
+ * wait in the listen backlog.
+ */
+#define HOLD_MAX_CLIENTS 16
+/* A client that sends half a request, or stops reading its answer, for this
+ * long is dropped: it cannot wedge the holder for everybody else. */
+#define HOLD_CLIENT_TIMEOUT_S 10
+
+static void set_sock_timeouts(int fd, int rcv_s, int snd_s)
+{
+	struct timeval r = { rcv_s, 0 }, s = { snd_s, 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &r, sizeof(r));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &s, sizeof(s));
+}
+
 int cld_hold_serve(int lfd, struct cld_frozen *fz)
 {
 	pid_t pid = fz->pid;
 	uint8_t *buf = NULL;
-	int pidfd, cfd = -1, ret = 0, done = 0;
+	int cfd[HOLD_MAX_CLIENTS];
+	int pidfd, ret = 0, done = 0;
+	unsigned int i, n = 0;
 
 	/* A client that goes away mid-answer must not kill the holder. */
 	signal(SIGPIPE, SIG_IGN);
 	/* A pidfd tells us when the frozen process is killed under us. */
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	while (!done) {
-		struct pollfd pf[3] = { { lfd, POLLIN, 0 },
-					{ pidfd, POLLIN, 0 },
-					{ cfd, POLLIN, 0 } };
+		struct pollfd pf[2 + HOLD_MAX_CLIENTS];
 
-		if (poll(pf, 3, -1) < 0) {
+		/* At the limit, new clients wait in the backlog. */
+		pf[0] = (struct pollfd){ n < HOLD_MAX_CLIENTS ? lfd : -1, POLLIN, 0 };
+		pf[1] = (struct pollfd){ pidfd, POLLIN, 0 };
+		for (i = 0; i < n; i++)
+			pf[2 + i] = (struct pollfd){ cfd[i], POLLIN, 0 };
+		if (poll(pf, 2 + n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			ret = -errno;
@@ -675,28 +718,39 @@ int cld_hold_serve(int lfd, struct cld_frozen *fz)
 			ret = -ESRCH;
 			break;
 		}
-		if (cfd >= 0 && (pf[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+		/* Backwards: a dropped client's slot takes the last one, which
+		 * has had its turn already. */
+		for (i = n; i-- > 0 && !done;) {
 			struct hold_req req;
-			int rfd;
+			int rfd, r;
 
-			if (recv_req(cfd, &req, &rfd) < 0) {
-				close(cfd);
-				cfd = -1;
+			if (!(pf[2 + i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
+			r = recv_req(cfd[i], &req, &rfd);
+			if (!r) {
+				r = hold_one(cfd[i], fz, &req, rfd, &buf);
+				if (rfd >= 0)
+					close(rfd);
+				if (r > 0)
+					done = 1;
 			}
-			done = hold_one(cfd, fz, &req, rfd, &buf);
-			if (rfd >= 0)
-				close(rfd);
+			if (r < 0) {
+				close(cfd[i]);
+				cfd[i] = cfd[--n];
+			}
 		}
-		if (cfd < 0 && (pf[0].revents & POLLIN)) {
-			cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-			if (cfd >= 0 && !peer_allowed(cfd)) {
+		if (!done && (pf[0].revents & POLLIN)) {
+			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+			if (c >= 0 && !peer_allowed(c)) {
 				struct hold_resp r = { .ret = -EPERM, .kind = HOLD_FINAL };
 
-				send_resp(cfd, &r, "permission denied: not the freezing user", NULL,
-					  0);
-				close(cfd);
-				cfd = -1;
+				set_sock_timeouts(c, 1, 1);
+				send_resp(c, &r, "permission denied: not the freezing user", NULL, 0);
+				close(c);
+			} else if (c >= 0) {
+				set_sock_timeouts(c, HOLD_CLIENT_TIMEOUT_S, HOLD_CLIENT_TIMEOUT_S);
+				cfd[n++] = c;
 			}
 		}
 	}
@@ -708,8 +762,8 @@ int cld_hold_serve(int lfd, struct cld_frozen *fz)
 		while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR)
 			;
 	}
-	if (cfd >= 0)
-		close(cfd);
+	for (i = 0; i < n; i++)
+		close(cfd[i]);
 	if (pidfd >= 0)
 		close(pidfd);
 	close(lfd);
@@ -720,9 +774,256 @@ int cld_hold_serve(int lfd, struct cld_frozen *fz)
 
 /* ---- Holder client -------------------------------------------------------- */
 
+/*
+ * Anybody can bind "@clondike/frozen/<pid>" first: the abstract namespace
+ * has no permissions.  So a client trusts the socket's owner only after
+ * hold_verify() (docs/security.md, "Freeze holders"): the process that
+ * bound and listens (SO_PEERCRED, fixed at its listen) must run as root or
+ * as the frozen process's owner (real uid), and be its tracer (a ptrace
+ * freeze) or hold a kmod image fd of it.  Nothing is sent to a socket, and
+ * no fd passed, before that.
+ *
+ * Every answer is awaited with a timeout (SO_RCVTIMEO): the first (INFO)
+ * HOLD_INFO_TIMEOUT_S, the others HOLD_IO_TIMEOUT_S.  While a verified
+ * holder visibly works (its CPU time or its written bytes grow: a long
+ * write into a slow file, a large page-table scan, another client's
+ * request first) the wait goes on; a holder that neither answers nor works
+ * for that long gets -ETIMEDOUT.
+ */
+#define HOLD_CONNECT_TIMEOUT_S 2
+#define HOLD_INFO_TIMEOUT_S 5
+#define HOLD_IO_TIMEOUT_S 10
+/* A genuine holder binds its name just before it freezes: a socket owned
+ * by a right uid whose process is not traced yet gets this long to become
+ * its tracer. */
+#define HOLD_FREEZING_WAIT_MS 1000
+/* The kmod's image files live on this pseudo filesystem (kmod/cld_main.c). */
+#define CLD_KMOD_FS_MAGIC 0x434c444bu
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
 struct hold_client {
 	int fd;
+	pid_t peer; /* the holder: the process that bound and listens */
+	uid_t peer_uid;
+	int peer_pidfd; /* -1 when the kernel gives none */
+	int timeout_s; /* of the answer being awaited */
+	uint64_t work; /* the holder's CPU ticks + bytes written, last seen */
 };
+
+static void (*hold_warn_fn)(const char *msg);
+
+void cld_hold_set_warn(void (*fn)(const char *msg))
+{
+	hold_warn_fn = fn;
+}
+
+/* The first number of "Key:" in /proc/PID/status, or -1. */
+static long long proc_status_num(pid_t pid, const char *key)
+{
+	char path[64], buf[8192], *p;
+	size_t kl = strlen(key), len = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while (len + 1 < sizeof(buf)) {
+		n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, key, kl) && p[kl] == ':')
+			return strtoll(p + kl + 1, NULL, 10);
+	return -1;
+}
+
+static bool peer_alive(const struct hold_client *hc)
+{
+	if (hc->peer_pidfd >= 0)
+		return !syscall(SYS_pidfd_send_signal, hc->peer_pidfd, 0, NULL, 0) ||
+		       errno == EPERM;
+	return !kill(hc->peer, 0) || errno == EPERM;
+}
+
+/*
+ * Does the peer hold a kmod image fd of pid (a kmod freeze leaves no
+ * tracer)?  Looked at through pidfd_getfd(), so only for clients allowed to
+ * (root; the holder's own uid unless Yama restricts ptrace).
+ */
+static bool peer_holds_kmod_image(const struct hold_client *hc, pid_t pid)
+{
+	int pidfd = hc->peer_pidfd, own = -1;
+	unsigned int seen = 0;
+	struct dirent *de;
+	bool found = false;
+	char dir[64];
+	DIR *d;
+
+	if (access(CLD_KABI_DEVICE, F_OK))
+		return false;
+	if (pidfd < 0) {
+		own = pidfd = (int)syscall(SYS_pidfd_open, hc->peer, 0);
+		if (pidfd < 0)
+			return false;
+	}
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)hc->peer);
+	d = opendir(dir);
+	while (d && !found && seen++ < 256 && (de = readdir(d))) {
+		struct cld_kabi_state st = { .size = sizeof(st) };
+		struct statfs sfs;
+		char *end;
+		long v = strtol(de->d_name, &end, 10);
+		int fd;
+
+		if (end == de->d_name || *end || v < 0 || v > INT_MAX)
+			continue;
+		fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)v, 0);
+		if (fd < 0)
+			continue;
+		/* The ioctl only on the module's own files. */
+		if (!fstatfs(fd, &sfs) && (unsigned long)sfs.f_type == CLD_KMOD_FS_MAGIC &&
+		    !ioctl(fd, CLD_IOC_STATE, &st) && st.pid == pid && st.state == CLD_KSTATE_FROZEN)
+			found = true;
+		close(fd);
+	}
+	if (d)
+		closedir(d);
+	if (own >= 0)
+		close(own);
+	return found;
+}
+
+/* 0 if the socket's owner is pid's holder; -EPERM (and *untrusted) if not. */
+static int hold_verify(struct hold_client *hc, pid_t pid, bool *untrusted, struct cld_err *err)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	unsigned int waited = 0;
+	char why[128], msg[320];
+
+	if (getsockopt(hc->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0 || len != sizeof(uc)) {
+		snprintf(msg, sizeof(msg),
+			 "refusing holder of pid %d: cannot tell who owns its socket: %s", (int)pid,
+			 strerror(errno));
+		goto refuse;
+	}
+	hc->peer = uc.pid;
+	hc->peer_uid = uc.uid;
+	/* A pidfd pins the peer's identity: a pid read below that is still
+	 * alive afterwards is still the peer's. */
+	len = sizeof(hc->peer_pidfd);
+	if (getsockopt(hc->fd, SOL_SOCKET, SO_PEERPIDFD, &hc->peer_pidfd, &len) < 0)
+		hc->peer_pidfd = -1;
+	for (;;) {
+		long long owner = proc_status_num(pid, "Uid");
+		long long tracer = proc_status_num(pid, "TracerPid");
+		long long tgid = tracer > 0 ? proc_status_num((pid_t)tracer, "Tgid") : -1;
+		bool uid_ok = owner >= 0 && (uc.uid == 0 || (long long)uc.uid == owner);
+		bool holds = tgid == (long long)uc.pid ||
+			     (!tracer && uid_ok && peer_holds_kmod_image(hc, pid));
+
+		if (uid_ok && holds && peer_alive(hc))
+			return 0;
+		/* Not traced yet: perhaps a holder between bind and freeze. */
+		if (uid_ok && !tracer && waited < HOLD_FREEZING_WAIT_MS && peer_alive(hc)) {
+			usleep(10000);
+			waited += 10;
+			continue;
+		}
+		if (owner < 0)
+			snprintf(why, sizeof(why), "and process %d is not there", (int)pid);
+		else if (!holds && !uid_ok)
+			snprintf(why, sizeof(why),
+				 "not the process's tracer, nor root or its owner (uid %lld)", owner);
+		else if (!holds || !peer_alive(hc))
+			snprintf(why, sizeof(why), "not the process's tracer");
+		else
+			snprintf(why, sizeof(why), "neither root nor the process's owner (uid %lld)",
+				 owner);
+		break;
+	}
+	snprintf(msg, sizeof(msg), "refusing holder of pid %d: socket owned by pid %d uid %u, %s",
+		 (int)pid, (int)uc.pid, (unsigned int)uc.uid, why);
+refuse:
+	if (untrusted)
+		*untrusted = true;
+	if (hold_warn_fn)
+		hold_warn_fn(msg);
+	return cld_err_set(err, -EPERM, "%s", msg);
+}
+
+/* The holder's CPU ticks plus bytes written so far: is it working? */
+static uint64_t peer_work(const struct hold_client *hc)
+{
+	unsigned long long ut = 0, st = 0, wchar = 0;
+	char path[64], buf[1024], *p;
+	uint64_t sum = 0;
+	ssize_t n;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)hc->peer);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		/* Fields 14 and 15 (utime, stime), counted after the comm. */
+		p = strrchr(buf, ')');
+		for (i = 2; p && i < 14; i++)
+			p = strchr(p + 1, ' ');
+		if (p && sscanf(p, " %llu %llu", &ut, &st) == 2)
+			sum += ut + st;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/io", (int)hc->peer);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		p = strstr(buf, "wchar:");
+		if (p && sscanf(p + 6, "%llu", &wchar) == 1)
+			sum += wchar;
+	}
+	return sum;
+}
+
+/* read_full with the holder's timeout (see above). */
+static int hold_read(struct hold_client *hc, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = read(hc->fd, (char *)buf + done, len - done);
+
+		if (n < 0) {
+			uint64_t w;
+
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -errno;
+			w = peer_work(hc);
+			if (w == hc->work || !peer_alive(hc))
+				return -ETIMEDOUT;
+			hc->work = w;
+			continue;
+		}
+		if (!n)
+			return done ? -EPROTO : -ECONNRESET;
+		done += (size_t)n;
+	}
+	return 0;
+}
 
 static int hold_call(struct cld_frozen *fz, const struct hold_req *req, int pass_fd,
 		     struct hold_resp *r, char *msg, size_t msg_size, void *data,
@@ -747,9 +1048,12 @@ static int hold_call(struct cld_frozen *fz, const struct hold_req *req, int pass
 		c->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
 	}
+	hc->work = peer_work(hc);
 	do
 		n = sendmsg(hc->fd, &mh, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return -ETIMEDOUT;
 	/* A holder that refuses us answers at once and hangs up, possibly
 	 * before our request went out: its answer is still worth reading. */
 	if (n < 0 && errno != EPIPE && errno != ECONNRESET)
@@ -760,12 +1064,12 @@ static int hold_call(struct cld_frozen *fz, const struct hold_req *req, int pass
 		char tmp[512];
 		size_t keep;
 
-		ret = read_full(hc->fd, r, sizeof(*r));
+		ret = hold_read(hc, r, sizeof(*r));
 		if (ret)
 			return ret;
 		if (r->msg_len > sizeof(tmp))
 			return -EPROTO;
-		ret = read_full(hc->fd, tmp, r->msg_len);
+		ret = hold_read(hc, tmp, r->msg_len);
 		if (ret)
 			return ret;
 		if (msg && msg_size) {
@@ -783,11 +1087,25 @@ static int hold_call(struct cld_frozen *fz, const struct hold_req *req, int pass
 	if (req->op == HOLD_PREAD && r->ret > 0) {
 		if ((uint64_t)r->ret > req->len)
 			return -EPROTO;
-		ret = read_full(hc->fd, data, (size_t)r->ret);
+		ret = hold_read(hc, data, (size_t)r->ret);
 		if (ret)
 			return ret;
 	}
 	return 0;
+}
+
+/* The message for a failed exchange with the holder. */
+static int hold_fail(struct cld_frozen *fz, int ret, struct cld_err *err)
+{
+	struct hold_client *hc = fz->priv;
+
+	if (ret == -ETIMEDOUT)
+		return cld_err_set(err, ret,
+				   "the holder of %d (pid %d) did not answer within %d s "
+				   "and is not working: giving up",
+				   fz->pid, (int)hc->peer, hc->timeout_s);
+	return cld_err_set(err, ret, "talking to the holder of %d (pid %d): %s", fz->pid,
+			   (int)hc->peer, strerror(-ret));
 }
 
 static ssize_t hold_pread(struct cld_frozen *fz, void *buf, size_t len, uint64_t off)
@@ -832,8 +1150,7 @@ static int hold_write_fd(struct cld_frozen *fz, int fd, cld_progress_fn progress
 
 	ret = hold_call(fz, &req, fd, &r, msg, sizeof(msg), NULL, progress, arg);
 	if (ret)
-		return cld_err_set(err, ret, "talking to the holder of %d: %s", fz->pid,
-				   strerror(-ret));
+		return hold_fail(fz, ret, err);
 	if (r.ret)
 		return cld_err_set(err, (int)r.ret, "%s", msg[0] ? msg : strerror((int)-r.ret));
 	return 0;
@@ -848,8 +1165,7 @@ static int hold_thaw(struct cld_frozen *fz, enum cld_thaw_how how, struct cld_er
 
 	ret = hold_call(fz, &req, -1, &r, msg, sizeof(msg), NULL, NULL, NULL);
 	if (ret)
-		return cld_err_set(err, ret, "talking to the holder of %d: %s", fz->pid,
-				   strerror(-ret));
+		return hold_fail(fz, ret, err);
 	if (r.ret)
 		return cld_err_set(err, (int)r.ret, "%s", msg[0] ? msg : strerror((int)-r.ret));
 	return 0;
@@ -861,6 +1177,8 @@ static void hold_release(struct cld_frozen *fz)
 
 	if (hc) {
 		close(hc->fd);
+		if (hc->peer_pidfd >= 0)
+			close(hc->peer_pidfd);
 		free(hc);
 	}
 }
@@ -874,8 +1192,7 @@ static int hold_info(struct cld_frozen *fz, int prepare, struct cld_err *err)
 
 	ret = hold_call(fz, &req, -1, &r, msg, sizeof(msg), NULL, NULL, NULL);
 	if (ret)
-		return cld_err_set(err, ret, "the holder of %d does not answer: %s", fz->pid,
-				   strerror(-ret));
+		return hold_fail(fz, ret, err);
 	if (r.ret < 0)
 		return cld_err_set(err, (int)r.ret, "%s", msg[0] ? msg : strerror((int)-r.ret));
 	if (r.pad) {
@@ -901,22 +1218,36 @@ static const struct cld_frozen_ops hold_ops = {
 	.release = hold_release,
 };
 
-int cld_hold_connect(pid_t pid, struct cld_frozen **out, struct cld_err *err)
+int cld_hold_connect_ex(pid_t pid, bool *untrusted, struct cld_frozen **out,
+			struct cld_err *err)
 {
-	struct timeval info_timeout = { 30, 0 }, no_timeout = { 0, 0 };
 	struct hold_client *hc;
 	struct cld_frozen *fz;
 	struct sockaddr_un sa;
 	socklen_t len;
 	int fd, ret;
 
+	if (untrusted)
+		*untrusted = false;
 	hold_addr(pid, &sa, &len);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return cld_err_set(err, -errno, "socket: %s", strerror(errno));
+	/* connect() waits while the listener's backlog is full: bounded by
+	 * the send timeout.  A listener that never accepts is not a holder. */
+	set_sock_timeouts(fd, HOLD_INFO_TIMEOUT_S, HOLD_CONNECT_TIMEOUT_S);
 	if (connect(fd, (struct sockaddr *)&sa, len) < 0) {
+		int e = errno;
+
 		close(fd);
-		return -ENOENT;
+		if (e != EAGAIN && e != EWOULDBLOCK)
+			return -ENOENT;
+		if (untrusted)
+			*untrusted = true;
+		return cld_err_set(err, -ETIMEDOUT,
+				   "ignoring the socket @%s: it takes no connection "
+				   "within %d s (not a holder)",
+				   sa.sun_path + 1, HOLD_CONNECT_TIMEOUT_S);
 	}
 	fz = calloc(1, sizeof(*fz));
 	hc = calloc(1, sizeof(*hc));
@@ -926,10 +1257,19 @@ int cld_hold_connect(pid_t pid, struct cld_frozen **out, struct cld_err *err)
 		close(fd);
 		return cld_err_set(err, -ENOMEM, "out of memory");
 	}
-	/* A holder that does not answer INFO within this is stuck or busy
-	 * serving a long write for someone else: say so rather than hang. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &info_timeout, sizeof(info_timeout));
 	hc->fd = fd;
+	hc->peer_pidfd = -1;
+	ret = hold_verify(hc, pid, untrusted, err);
+	if (ret) {
+		if (hc->peer_pidfd >= 0)
+			close(hc->peer_pidfd);
+		free(hc);
+		free(fz);
+		close(fd);
+		return ret;
+	}
+	set_sock_timeouts(fd, HOLD_INFO_TIMEOUT_S, HOLD_IO_TIMEOUT_S);
+	hc->timeout_s = HOLD_INFO_TIMEOUT_S;
 	fz->ops = &hold_ops;
 	fz->priv = hc;
 	fz->pid = pid;
@@ -942,7 +1282,13 @@ int cld_hold_connect(pid_t pid, struct cld_frozen **out, struct cld_err *err)
 				"permission denied: process %d was frozen by another user", pid);
 		return ret;
 	}
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &no_timeout, sizeof(no_timeout));
+	set_sock_timeouts(fd, HOLD_IO_TIMEOUT_S, HOLD_IO_TIMEOUT_S);
+	hc->timeout_s = HOLD_IO_TIMEOUT_S;
 	*out = fz;
 	return 0;
+}
+
+int cld_hold_connect(pid_t pid, struct cld_frozen **out, struct cld_err *err)
+{
+	return cld_hold_connect_ex(pid, NULL, out, err);
 }

@@ -553,7 +553,12 @@ static void close_pfds(struct cld_rst *rs)
 static int check_ident(const char *what, const char *path, const struct stat *st, uint64_t dev,
 		       uint64_t ino, struct cld_err *err)
 {
-	if ((dev || ino) && (dev_enc(st->st_dev) != dev || st->st_ino != ino))
+	/* An image that does not say which file it was gets no file. */
+	if (!dev && !ino)
+		return cld_err_set(err, -ESTALE,
+				   "%s %s: the image does not identify the file (no dev/inode)",
+				   what, path);
+	if (dev_enc(st->st_dev) != dev || st->st_ino != ino)
 		return cld_err_set(err, -ESTALE,
 				   "%s %s is not the same file any more (dev/inode %llx/%llu, "
 				   "image has %llx/%llu)",
@@ -563,21 +568,37 @@ static int check_ident(const char *what, const char *path, const struct stat *st
 	return 0;
 }
 
+/* The file type each fd kind must find (a FIFO named as a regular file
+ * would block open or read; a directory swapped for a file...). */
+static mode_t kind_type(uint32_t kind)
+{
+	switch (kind) {
+	case CLD_FD_REG:
+		return S_IFREG;
+	case CLD_FD_DIR:
+		return S_IFDIR;
+	case CLD_FD_FIFO:
+		return S_IFIFO;
+	case CLD_FD_CHR:
+		return S_IFCHR;
+	default:
+		return 0;
+	}
+}
+
 static int open_fd_file(struct cld_rst *rs, const struct cld_fd *f, struct cld_err *err)
 {
 	const struct cld_fd_rec *r = &f->rec;
 	int flags = (int)(r->fl_flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_CLOEXEC |
-		    O_NOCTTY;
+		    O_NOCTTY | O_NONBLOCK;
 	struct stat st;
 	int fd, tmp = -1;
 
 	if (r->kind == CLD_FD_DIR)
 		flags |= O_DIRECTORY;
-	if (r->kind == CLD_FD_FIFO) {
-		/* Never block in open: hold a reader while opening a write end. */
+	/* Never block in open: hold a reader while opening a FIFO's write end. */
+	if (r->kind == CLD_FD_FIFO)
 		tmp = open(f->name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-		flags |= O_NONBLOCK;
-	}
 	fd = open(f->name, flags);
 	if (fd < 0) {
 		int e = errno;
@@ -589,14 +610,25 @@ static int open_fd_file(struct cld_rst *rs, const struct cld_fd *f, struct cld_e
 	}
 	if (tmp >= 0)
 		close(tmp);
-	if (r->kind == CLD_FD_FIFO && !(r->fl_flags & O_NONBLOCK))
-		fcntl(fd, F_SETFL, (int)(r->fl_flags & ~O_ACCMODE));
 	if (fstat(fd, &st) < 0) {
 		close(fd);
 		return cld_err_set(err, -errno, "fd %d: fstat %s", r->fd, f->name);
 	}
+	if ((st.st_mode & S_IFMT) != kind_type(r->kind)) {
+		close(fd);
+		return cld_err_set(err, -ESTALE, "fd %d: %s is not a %s any more", r->fd, f->name,
+				   fd_kind_name(r->kind));
+	}
+	/* Status flags as the process had them (O_NONBLOCK only if it did). */
+	if (!(r->fl_flags & O_NONBLOCK) && fcntl(fd, F_SETFL, (int)(r->fl_flags & ~O_ACCMODE &
+								  ~O_NONBLOCK)) < 0) {
+		int e = errno;
+
+		close(fd);
+		return cld_err_set(err, -e, "fd %d: fcntl %s: %s", r->fd, f->name, strerror(e));
+	}
 	if (r->kind == CLD_FD_CHR) {
-		if (!S_ISCHR(st.st_mode) || (r->rdev && dev_enc(st.st_rdev) != r->rdev)) {
+		if (r->rdev && dev_enc(st.st_rdev) != r->rdev) {
 			close(fd);
 			return cld_err_set(err, -ESTALE, "fd %d: %s is not the same device", r->fd,
 					   f->name);
@@ -754,9 +786,9 @@ static int open_mapped_files(struct cld_rst *rs, struct cld_err *err)
 			continue;
 		fd = -1;
 		if (shared)
-			fd = open(v->name, O_RDWR | O_CLOEXEC);
+			fd = open(v->name, O_RDWR | O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0)
-			fd = open(v->name, O_RDONLY | O_CLOEXEC);
+			fd = open(v->name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0)
 			return cld_err_set(err, -errno, "mapping %llx-%llx: cannot open %s: %s",
 					   (unsigned long long)v->rec.start,
@@ -765,7 +797,13 @@ static int open_mapped_files(struct cld_rst *rs, struct cld_err *err)
 			close(fd);
 			return cld_err_set(err, -errno, "fstat %s", v->name);
 		}
-		ret = check_ident("mapped file", v->name, &st, v->rec.dev, v->rec.ino, err);
+		ret = S_ISREG(st.st_mode) ? 0
+					  : cld_err_set(err, -ESTALE,
+							"mapped file %s is not a regular file",
+							v->name);
+		if (!ret)
+			ret = check_ident("mapped file", v->name, &st, v->rec.dev, v->rec.ino,
+					  err);
 		if (!ret && v->rec.mtime_ns && ((uint64_t)st.st_size != v->rec.fsize ||
 						mtime_of(&st) != v->rec.mtime_ns))
 			ret = cld_err_set(err, -ESTALE,
@@ -1596,11 +1634,12 @@ static int set_thread_state(struct cld_rst *rs, struct cld_err *err)
 	return ret;
 }
 
-/* Root restoring another user's image gives it the image's identity. */
 /*
- * The child runs with our credentials until set_creds: it must take the
- * image's whenever they differ from ours (a daemon running as root
- * restarting a user's image), whoever the caller is.
+ * The child runs with our credentials until set_creds: it takes the image's
+ * ids whenever they differ from ours (root restoring a user's image).
+ * Supplementary groups are the image's only when root restores: anyone
+ * else's process keeps the groups the system gives that user (an image
+ * may claim any list).
  */
 static bool creds_differ_from_ours(const struct cld_proc *p)
 {
@@ -1615,6 +1654,8 @@ static bool creds_differ_from_ours(const struct cld_proc *p)
 	if (c->uid != ru || c->euid != eu || c->suid != su || c->fsuid != eu || c->gid != rg ||
 	    c->egid != eg || c->sgid != sg || c->fsgid != eg)
 		return true;
+	if (eu != 0)
+		return false;
 	n = getgroups(256, groups);
 	if (n < 0 || (uint32_t)n != c->nr_groups)
 		return true;
@@ -1631,6 +1672,10 @@ static int set_creds(struct cld_rst *rs, struct cld_err *err)
 
 	if (!creds_differ_from_ours(rs->p))
 		return 0;
+	if (geteuid() != 0)
+		return cld_err_set(err, -EPERM,
+				   "the image's credentials (uid %u gid %u) are not ours and we are not root",
+				   c->uid, c->gid);
 	if (c->nr_groups && cld_remote_write(rs->pid, rs->scratch, rs->p->groups,
 					     (size_t)c->nr_groups * 4))
 		return cld_err_set(err, -EIO, "writing groups into the child");

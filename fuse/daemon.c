@@ -4,15 +4,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "frozen.h"
+#include "incoming.h"
+#include "restart.h"
 #include "log.h"
 #include "peer.h"
 #include "remote.h"
@@ -33,10 +37,67 @@ static void usage(FILE *f)
 		"  --node NAME     this node's name (default: the hostname)\n"
 		"  --config FILE   cluster configuration (default " CLD_CONF_DEFAULT "\n"
 		"                  when it exists; without one, a cluster of one node)\n"
+		"  --limit NAME=N  a resource limit (repeatable): freeze-timeout-ms,\n"
+		"                  restart-timeout-ms, frozen-per-user, frozen-total,\n"
+		"                  buffer-mb-per-user, buffer-mb-total, writers-per-user,\n"
+		"                  writers-total (see docs/security.md)\n"
 		"  -h, --help      this help\n"
 		"  -V, --version   print the version\n"
 		"\n"
 		"The mountpoint defaults to " DEFAULT_MOUNTPOINT ". See docs/clondiked.md.\n");
+}
+
+static const struct {
+	const char *name;
+	size_t off;
+} limit_names[] = {
+#define L(n, f) { n, offsetof(struct cldd_limits, f) }
+	L("freeze-timeout-ms", freeze_timeout_ms),
+	L("restart-timeout-ms", restart_timeout_ms),
+	L("frozen-per-user", frozen_per_user),
+	L("frozen-total", frozen_total),
+	L("buffer-mb-per-user", buffer_mb_per_user),
+	L("buffer-mb-total", buffer_mb_total),
+	L("writers-per-user", writers_per_user),
+	L("writers-total", writers_total),
+#undef L
+};
+
+static void default_limits(struct cldd_limits *l)
+{
+	l->freeze_timeout_ms = CLD_FREEZE_TIMEOUT_MS;
+	l->restart_timeout_ms = CLDD_RESTART_TIMEOUT_MS;
+	l->frozen_per_user = CLDD_FREEZES_PER_USER;
+	l->frozen_total = CLDD_FREEZES_TOTAL;
+	l->buffer_mb_per_user = CLDD_IN_USER_MB;
+	l->buffer_mb_total = CLDD_IN_TOTAL_MB;
+	l->writers_per_user = CLDD_IN_USER_FILES;
+	l->writers_total = CLDD_IN_TOTAL_FILES;
+}
+
+static int set_limit(struct cldd_limits *l, const char *v)
+{
+	const char *eq = v ? strchr(v, '=') : NULL;
+	unsigned long n;
+	char *end;
+	size_t i;
+
+	if (!eq)
+		goto bad;
+	errno = 0;
+	n = strtoul(eq + 1, &end, 10);
+	if (errno || *end || end == eq + 1 || !n || n > 0xffffffffu)
+		goto bad;
+	for (i = 0; i < sizeof(limit_names) / sizeof(limit_names[0]); i++)
+		if (strlen(limit_names[i].name) == (size_t)(eq - v) &&
+		    !strncmp(limit_names[i].name, v, (size_t)(eq - v))) {
+			*(unsigned int *)((char *)l + limit_names[i].off) = (unsigned int)n;
+			return 0;
+		}
+bad:
+	fprintf(stderr, "clondiked: --limit needs NAME=N (N > 0) with a known NAME: %s\n",
+		v ? v : "");
+	return -EINVAL;
 }
 
 static int add_mount_opt(struct cldd_opts *o, const char *opt)
@@ -58,6 +119,7 @@ int cldd_parse_args(int argc, char **argv, struct cldd_opts *o)
 	int i;
 
 	memset(o, 0, sizeof(*o));
+	default_limits(&o->lim);
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -97,6 +159,11 @@ int cldd_parse_args(int argc, char **argv, struct cldd_opts *o)
 				return -EINVAL;
 			}
 			o->config = v;
+		} else if (!strcmp(a, "--limit") || !strncmp(a, "--limit=", 8)) {
+			const char *v = a[7] == '=' ? a + 8 : (i + 1 < argc ? argv[++i] : NULL);
+
+			if (set_limit(&o->lim, v))
+				return -EINVAL;
 		} else if (a[0] == '-' && a[1]) {
 			fprintf(stderr, "clondiked: unknown option %s\n", a);
 			usage(stderr);
@@ -289,6 +356,37 @@ static int start_loop(struct cldd *d)
 	return r;
 }
 
+/* Holder sockets that fail the owner check (common/freezer.c) are logged. */
+static void hold_warn(const char *msg)
+{
+	cldd_warn("%s", msg);
+}
+
+/*
+ * Every peer connection, frozen process and open image costs fds; the
+ * usual service limit of 1,024 is small for that.  Raise the soft limit to
+ * the hard one (docs/security.md, "Peer connections and fds").
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t old = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			cldd_warn("cannot raise the fd limit from %llu to %llu: %s",
+				  (unsigned long long)old, (unsigned long long)rl.rlim_max,
+				  strerror(errno));
+			return;
+		}
+	}
+	cldd_info("fd limit %llu", (unsigned long long)rl.rlim_cur);
+}
+
 static void close_cb(uv_handle_t *h)
 {
 	(void)h;
@@ -310,6 +408,8 @@ int main(int argc, char **argv)
 	bool is_default;
 	int ret;
 
+	if (argc > 1 && !strcmp(argv[1], CLDD_RESTART_WORKER_ARG))
+		return cldd_restart_worker_main(argc, argv);
 	ret = cldd_parse_args(argc, argv, &d.opts);
 	if (ret)
 		return ret > 0 ? 0 : 2;
@@ -323,6 +423,8 @@ int main(int argc, char **argv)
 	}
 	snprintf(d.fs.node, sizeof(d.fs.node), "%s", d.opts.node);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+	cld_hold_set_warn(hold_warn);
 	/*
 	 * Image data moves through 1 MiB buffers.  Keep freed ones in the
 	 * heap instead of giving them back to the kernel: on a VM, faulting
@@ -337,6 +439,22 @@ int main(int argc, char **argv)
 		cldd_err("event loop: %s", uv_strerror(ret));
 		goto out_free;
 	}
+	ret = cldd_freeze_init(&d.loop, &(struct cldd_freeze_limits){
+						.timeout_ms = d.opts.lim.freeze_timeout_ms,
+						.per_user = d.opts.lim.frozen_per_user,
+						.total = d.opts.lim.frozen_total,
+					});
+	if (ret) {
+		cldd_err("freezer: %s", uv_strerror(ret));
+		goto out_loop_only;
+	}
+	cldd_in_init(&d.loop, &(struct cldd_in_limits){
+				      .user_bytes = (uint64_t)d.opts.lim.buffer_mb_per_user << 20,
+				      .total_bytes = (uint64_t)d.opts.lim.buffer_mb_total << 20,
+				      .user_files = d.opts.lim.writers_per_user,
+				      .total_files = d.opts.lim.writers_total,
+				      .restart_timeout_ms = d.opts.lim.restart_timeout_ms,
+			      });
 	/* The cluster first: a bad configuration or key stops us before
 	 * anything is mounted. */
 	if (d.opts.config || access(CLD_CONF_DEFAULT, F_OK) == 0) {

@@ -11,12 +11,21 @@
 
 #include "fs.h"
 
+/* What users may hold of the daemon (--limit NAME=VALUE; docs/security.md). */
+struct cldd_limits {
+	unsigned int freeze_timeout_ms, restart_timeout_ms;
+	unsigned int frozen_per_user, frozen_total;
+	unsigned int buffer_mb_per_user, buffer_mb_total;
+	unsigned int writers_per_user, writers_total;
+};
+
 struct cldd_opts {
 	const char *mountpoint; /* default /clondike */
 	const char *node; /* default: the hostname */
 	const char *config; /* cluster configuration; NULL: the default if present */
 	bool foreground, debug;
 	char *mount_opts; /* -o, comma separated; malloc'ed */
+	struct cldd_limits lim;
 };
 
 struct cldd {

@@ -2,37 +2,129 @@
 #include "frozen.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "clondike/freeze_ptrace.h"
 #include "log.h"
 
-static struct cldd_freeze *freezes;
-static uint64_t next_id;
+/* What comes back to the loop thread. */
+enum event_kind {
+	E_FROZEN, /* the freeze attempt ended: ret, msg, fz */
+	E_IO, /* a job ended */
+	E_THAWED, /* the thread thawed and is gone */
+};
 
-struct cldd_freeze *cldd_freeze_find(pid_t pid)
-{
+struct job;
+
+struct event {
+	enum event_kind kind;
 	struct cldd_freeze *f;
+	struct job *job;
+	struct event *next;
+};
 
-	for (f = freezes; f; f = f->next)
-		if (f->pid == pid)
-			return f;
-	return NULL;
+/* What a freeze's thread does besides freezing. */
+enum job_op {
+	J_READ,
+	J_SEEK,
+	J_THAW,
+};
+
+struct job {
+	enum job_op op;
+	void *buf;
+	size_t len;
+	uint64_t off;
+	int whence;
+	cldd_freeze_io_cb cb;
+	void *arg;
+	int64_t result;
+	struct job *next;
+	struct event *ev; /* its completion */
+};
+
+struct waiter {
+	cldd_freeze_cb cb;
+	void *arg;
+	struct waiter *next;
+};
+
+enum fstate {
+	F_FREEZING,
+	F_READY,
+	F_THAWING,
+};
+
+struct cldd_freeze_priv {
+	enum fstate state;
+	struct waiter *waiters; /* for the freeze in progress (or the next one) */
+	/* Set by the thread before E_FROZEN. */
+	int ret;
+	char msg[sizeof(((struct cld_err *)0)->msg)];
+	struct cld_frozen *fz;
+	/* The thread's queue. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job *jobs, **jobs_tail;
+	bool inline_io; /* reads do not block: done on the loop thread */
+	struct event ev_frozen, ev_thawed;
+};
+
+static struct {
+	uv_loop_t *loop;
+	uv_async_t async;
+	struct cldd_freeze_limits lim;
+	struct cldd_freeze *list;
+	unsigned int count;
+	uint64_t next_id;
+	/* Events from the threads, and the number of threads alive. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct event *events;
+	unsigned int threads;
+} F = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int do_freeze(pid_t pid, struct cld_frozen **fz, struct cld_err *err)
+static void post(struct event *e, bool thread_ends)
 {
-	int ret = cld_freeze(pid, 0, fz, err);
+	pthread_mutex_lock(&F.mu);
+	e->next = F.events;
+	F.events = e;
+	if (thread_ends) {
+		F.threads--;
+		pthread_cond_broadcast(&F.cv);
+	}
+	pthread_mutex_unlock(&F.mu);
+	uv_async_send(&F.async);
+}
+
+/* ---- The freeze's thread --------------------------------------------------- */
+
+static int do_freeze(struct cldd_freeze *f, struct cld_frozen **fz, struct cld_err *err)
+{
+	int ret = cld_freeze_timed(f->pid, 0, F.lim.timeout_ms, fz, err);
 
 	/* Held by `clondike freeze`: talk to its holder instead. */
-	if (ret == -EBUSY && cld_hold_connect(pid, fz, NULL) == 0) {
+	if (ret == -EBUSY && cld_hold_connect(f->pid, fz, NULL) == 0) {
 		cld_err_clear(err);
 		ret = 0;
 	}
 	if (ret)
 		return ret;
-	/* Exact size and data now: an open image reports exact values. */
+	/* Exact size and data now: an open image reports exact values.  The
+	 * page-table scan is O(resident pages): here, not on the loop. */
 	ret = cld_frozen_prepare(*fz, err);
 	if (ret) {
 		cld_frozen_free(*fz);
@@ -41,86 +133,421 @@ static int do_freeze(pid_t pid, struct cld_frozen **fz, struct cld_err *err)
 	return ret;
 }
 
-ssize_t cldd_freeze_pread(struct cldd_freeze *f, void *buf, size_t len, uint64_t off)
+static struct job *next_job(struct cldd_freeze_priv *p)
 {
-	return cld_frozen_pread(f->fz, buf, len, off);
+	struct job *j;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->jobs)
+		pthread_cond_wait(&p->cv, &p->mu);
+	j = p->jobs;
+	p->jobs = j->next;
+	if (!p->jobs)
+		p->jobs_tail = &p->jobs;
+	pthread_mutex_unlock(&p->mu);
+	return j;
 }
 
-int64_t cldd_freeze_seek(struct cldd_freeze *f, int64_t off, int whence)
+static void *freeze_thread(void *arg)
 {
-	return cld_frozen_seek(f->fz, off, whence);
-}
+	struct cldd_freeze *f = arg;
+	struct cldd_freeze_priv *p = f->priv;
+	struct cld_err err = { 0 };
+	struct job *j;
 
-int cldd_freeze_get(pid_t pid, unsigned long long start_ticks, struct cldd_freeze **out,
-		    struct cld_err *err)
-{
-	struct cldd_freeze *f = cldd_freeze_find(pid);
-	struct timespec ts;
-	int ret;
-
-	if (f && f->start_ticks == start_ticks) {
-		f->refs++;
-		*out = f;
-		return 0;
+	p->ret = do_freeze(f, &p->fz, &err);
+	if (p->ret) {
+		snprintf(p->msg, sizeof(p->msg), "%s", cld_err_str(&err));
+		/* Ending the thread releases a task it could not stop. */
+		post(&p->ev_frozen, true);
+		return NULL;
 	}
-	if (f)
-		return cld_err_set(err, -EBUSY, "pid %d: an earlier process with this pid is still held",
-				   (int)pid);
-	if (pid == getpid())
-		return cld_err_set(err, -EDEADLK, "pid %d is clondiked itself", (int)pid);
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		return cld_err_set(err, -ENOMEM, "out of memory");
-	ret = do_freeze(pid, &f->fz, err);
-	if (ret) {
-		cld_err_prefix(err, "freeze %d", (int)pid);
-		goto fail;
+	p->inline_io = p->fz->owns_freeze; /* ptrace, kmod; not a holder's socket */
+	post(&p->ev_frozen, false);
+	for (;;) {
+		j = next_job(p);
+		switch (j->op) {
+		case J_READ:
+			j->result = cld_frozen_pread(p->fz, j->buf, j->len, j->off);
+			break;
+		case J_SEEK:
+			j->result = cld_frozen_seek(p->fz, (int64_t)j->off, j->whence);
+			break;
+		case J_THAW:
+			free(j);
+			cld_frozen_free(p->fz);
+			p->fz = NULL;
+			post(&p->ev_thawed, true);
+			return NULL;
+		}
+		post(j->ev, false);
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	f->frozen_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	f->pid = pid;
-	f->start_ticks = start_ticks;
-	f->refs = 1;
-	/* Seeded by the clock: ids stay unique across daemon restarts. */
-	if (!next_id)
-		next_id = f->frozen_ns;
-	f->id = next_id++;
-	f->next = freezes;
-	freezes = f;
-	cldd_dbg("froze %d (%s): image %llu bytes", (int)pid, f->fz->backend,
-		 (unsigned long long)f->fz->size);
-	*out = f;
-	return 0;
-fail:
-	free(f);
-	return ret;
 }
+
+static int start_thread(struct cldd_freeze *f)
+{
+	pthread_attr_t a;
+	pthread_t t;
+	int r;
+
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	/* collect and the injected calls need little; sanitizers more. */
+	pthread_attr_setstacksize(&a, 1u << 20);
+	pthread_mutex_lock(&F.mu);
+	F.threads++;
+	pthread_mutex_unlock(&F.mu);
+	r = pthread_create(&t, &a, freeze_thread, f);
+	pthread_attr_destroy(&a);
+	if (r) {
+		pthread_mutex_lock(&F.mu);
+		F.threads--;
+		pthread_mutex_unlock(&F.mu);
+	}
+	return -r;
+}
+
+static void queue_job(struct cldd_freeze_priv *p, struct job *j)
+{
+	pthread_mutex_lock(&p->mu);
+	j->next = NULL;
+	*p->jobs_tail = j;
+	p->jobs_tail = &j->next;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- The loop thread -------------------------------------------------------- */
 
 static void unlink_freeze(struct cldd_freeze *f)
 {
 	struct cldd_freeze **pp;
 
-	for (pp = &freezes; *pp; pp = &(*pp)->next)
+	for (pp = &F.list; *pp; pp = &(*pp)->next)
 		if (*pp == f) {
 			*pp = f->next;
+			F.count--;
 			return;
 		}
 }
 
+static void free_freeze(struct cldd_freeze *f)
+{
+	pthread_mutex_destroy(&f->priv->mu);
+	pthread_cond_destroy(&f->priv->cv);
+	free(f->priv);
+	free(f);
+}
+
+static void fail_waiters(struct waiter *w, int ret, const char *msg)
+{
+	while (w) {
+		struct waiter *next = w->next;
+
+		w->cb(w->arg, NULL, ret, msg);
+		free(w);
+		w = next;
+	}
+}
+
+/* Start (again) the freeze of f, whose waiters are queued. */
+static void begin(struct cldd_freeze *f)
+{
+	struct cldd_freeze_priv *p = f->priv;
+	int ret;
+
+	p->state = F_FREEZING;
+	p->ret = 0;
+	p->msg[0] = 0;
+	p->fz = NULL;
+	ret = start_thread(f);
+	if (ret) {
+		struct waiter *w = p->waiters;
+
+		cldd_err("freeze %d: cannot start a thread: %s", (int)f->pid, strerror(-ret));
+		p->waiters = NULL;
+		f->refs = 0;
+		unlink_freeze(f);
+		free_freeze(f);
+		fail_waiters(w, ret, "cannot start a freezer thread");
+	}
+}
+
+static void on_frozen(struct cldd_freeze *f)
+{
+	struct cldd_freeze_priv *p = f->priv;
+	struct waiter *w = p->waiters, *next;
+
+	p->waiters = NULL;
+	if (p->ret) {
+		char msg[sizeof(((struct cld_err *)0)->msg)];
+
+		snprintf(msg, sizeof(msg), "%s", p->msg);
+		cldd_err("freeze %d: %s", (int)f->pid, msg);
+		unlink_freeze(f);
+		free_freeze(f);
+		fail_waiters(w, p->ret, msg);
+		return;
+	}
+	f->fz = p->fz;
+	f->frozen_ns = realtime_ns();
+	/* Seeded by the clock: ids stay unique across daemon restarts. */
+	if (!F.next_id)
+		F.next_id = f->frozen_ns;
+	f->id = F.next_id++;
+	p->state = F_READY;
+	cldd_dbg("froze %d (%s): image %llu bytes", (int)f->pid, f->fz->backend,
+		 (unsigned long long)f->fz->size);
+	/* Every waiter holds one reference; one may put it back at once. */
+	for (; w; w = next) {
+		next = w->next;
+		w->cb(w->arg, f, 0, NULL);
+		free(w);
+	}
+}
+
+static void on_thawed(struct cldd_freeze *f)
+{
+	struct cldd_freeze_priv *p = f->priv;
+
+	f->fz = NULL;
+	cldd_dbg("thawed %d", (int)f->pid);
+	/* Someone asked again while it was thawing: freeze anew. */
+	if (p->waiters) {
+		begin(f);
+		return;
+	}
+	unlink_freeze(f);
+	free_freeze(f);
+}
+
+static void on_async(uv_async_t *h)
+{
+	struct event *e, *next, *rev = NULL;
+
+	(void)h;
+	pthread_mutex_lock(&F.mu);
+	e = F.events;
+	F.events = NULL;
+	pthread_mutex_unlock(&F.mu);
+	/* In the order posted. */
+	for (; e; e = next) {
+		next = e->next;
+		e->next = rev;
+		rev = e;
+	}
+	for (e = rev; e; e = next) {
+		next = e->next;
+		switch (e->kind) {
+		case E_FROZEN:
+			on_frozen(e->f);
+			break;
+		case E_THAWED:
+			on_thawed(e->f);
+			break;
+		case E_IO: {
+			struct job *j = e->job;
+
+			j->cb(j->arg, j->result);
+			free(j);
+			break;
+		}
+		}
+	}
+}
+
+int cldd_freeze_init(uv_loop_t *loop, const struct cldd_freeze_limits *lim)
+{
+	F.loop = loop;
+	F.lim = *lim;
+	return uv_async_init(loop, &F.async, on_async);
+}
+
+struct cldd_freeze *cldd_freeze_find(pid_t pid)
+{
+	struct cldd_freeze *f;
+
+	for (f = F.list; f; f = f->next)
+		if (f->pid == pid && f->priv->state == F_READY)
+			return f;
+	return NULL;
+}
+
+static struct cldd_freeze *find_any(pid_t pid)
+{
+	struct cldd_freeze *f;
+
+	for (f = F.list; f; f = f->next)
+		if (f->pid == pid)
+			return f;
+	return NULL;
+}
+
+static unsigned int count_uid(uid_t uid)
+{
+	struct cldd_freeze *f;
+	unsigned int n = 0;
+
+	for (f = F.list; f; f = f->next)
+		n += f->uid == uid;
+	return n;
+}
+
+static int add_waiter(struct cldd_freeze *f, cldd_freeze_cb cb, void *arg)
+{
+	struct waiter *w = malloc(sizeof(*w)), **pp;
+
+	if (!w)
+		return -ENOMEM;
+	w->cb = cb;
+	w->arg = arg;
+	w->next = NULL;
+	for (pp = &f->priv->waiters; *pp; pp = &(*pp)->next)
+		;
+	*pp = w;
+	f->refs++;
+	return 0;
+}
+
+void cldd_freeze_get(pid_t pid, unsigned long long start_ticks, uid_t uid, cldd_freeze_cb cb,
+		     void *arg)
+{
+	struct cldd_freeze *f = find_any(pid);
+	char msg[160];
+	int ret;
+
+	if (f && f->start_ticks != start_ticks) {
+		snprintf(msg, sizeof(msg), "pid %d: an earlier process with this pid is still held",
+			 (int)pid);
+		cb(arg, NULL, -EBUSY, msg);
+		return;
+	}
+	if (f && f->priv->state == F_READY) {
+		f->refs++;
+		cb(arg, f, 0, NULL);
+		return;
+	}
+	if (f) {
+		/* Being frozen (join it) or thawed (freeze again after). */
+		ret = add_waiter(f, cb, arg);
+		if (ret)
+			cb(arg, NULL, ret, "out of memory");
+		return;
+	}
+	if (pid == getpid()) {
+		snprintf(msg, sizeof(msg), "pid %d is clondiked itself", (int)pid);
+		cb(arg, NULL, -EDEADLK, msg);
+		return;
+	}
+	if (F.count >= F.lim.total || (uid != 0 && count_uid(uid) >= F.lim.per_user)) {
+		snprintf(msg, sizeof(msg),
+			 "too many processes frozen at once (%u for uid %u, %u in all; limits %u and %u)",
+			 count_uid(uid), (unsigned)uid, F.count, F.lim.per_user, F.lim.total);
+		cb(arg, NULL, -EMFILE, msg);
+		return;
+	}
+	f = calloc(1, sizeof(*f));
+	if (f)
+		f->priv = calloc(1, sizeof(*f->priv));
+	if (!f || !f->priv) {
+		free(f);
+		cb(arg, NULL, -ENOMEM, "out of memory");
+		return;
+	}
+	f->pid = pid;
+	f->start_ticks = start_ticks;
+	f->uid = uid;
+	pthread_mutex_init(&f->priv->mu, NULL);
+	pthread_cond_init(&f->priv->cv, NULL);
+	f->priv->jobs_tail = &f->priv->jobs;
+	f->priv->ev_frozen = (struct event){ .kind = E_FROZEN, .f = f };
+	f->priv->ev_thawed = (struct event){ .kind = E_THAWED, .f = f };
+	if (add_waiter(f, cb, arg)) {
+		free_freeze(f);
+		cb(arg, NULL, -ENOMEM, "out of memory");
+		return;
+	}
+	f->next = F.list;
+	F.list = f;
+	F.count++;
+	begin(f);
+}
+
 void cldd_freeze_put(struct cldd_freeze *f)
 {
+	struct job *j;
+
 	if (!f || --f->refs)
 		return;
-	unlink_freeze(f);
-	cld_frozen_free(f->fz);
-	cldd_dbg("thawed %d", (int)f->pid);
-	free(f);
+	j = calloc(1, sizeof(*j));
+	f->priv->state = F_THAWING;
+	if (!j) {
+		/* Cannot ask the thread: at least keep the entry (frozen) in
+		 * the table so that nothing touches it as unfrozen. */
+		cldd_err("thaw %d: out of memory", (int)f->pid);
+		return;
+	}
+	j->op = J_THAW;
+	queue_job(f->priv, j);
+}
+
+bool cldd_freeze_inline(const struct cldd_freeze *f)
+{
+	return f->priv->inline_io;
+}
+
+static int64_t io(struct cldd_freeze *f, struct job *proto, cldd_freeze_io_cb cb, void *arg)
+{
+	struct job *j = malloc(sizeof(*j) + sizeof(struct event));
+
+	if (!j)
+		return -ENOMEM;
+	*j = *proto;
+	j->cb = cb;
+	j->arg = arg;
+	j->ev = (struct event *)(j + 1);
+	*j->ev = (struct event){ .kind = E_IO, .job = j };
+	queue_job(f->priv, j);
+	return -EINPROGRESS;
+}
+
+ssize_t cldd_freeze_pread(struct cldd_freeze *f, void *buf, size_t len, uint64_t off,
+			  cldd_freeze_io_cb cb, void *arg)
+{
+	if (f->priv->inline_io)
+		return cld_frozen_pread(f->fz, buf, len, off);
+	return (ssize_t)io(f, &(struct job){ .op = J_READ, .buf = buf, .len = len, .off = off },
+			   cb, arg);
+}
+
+int64_t cldd_freeze_seek(struct cldd_freeze *f, int64_t off, int whence, cldd_freeze_io_cb cb,
+			 void *arg)
+{
+	if (f->priv->inline_io)
+		return cld_frozen_seek(f->fz, off, whence);
+	return io(f, &(struct job){ .op = J_SEEK, .off = (uint64_t)off, .whence = whence }, cb,
+		  arg);
 }
 
 void cldd_freeze_thaw_all(void)
 {
-	while (freezes) {
-		freezes->refs = 1;
-		cldd_freeze_put(freezes);
-	}
+	struct timespec until;
+	struct cldd_freeze *f;
+
+	for (f = F.list; f; f = f->next)
+		if (f->priv->state == F_READY) {
+			f->refs = 1;
+			cldd_freeze_put(f);
+		}
+	/* Freezes still stopping give up at their deadline. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += F.lim.timeout_ms / 1000 + 2;
+	pthread_mutex_lock(&F.mu);
+	while (F.threads && pthread_cond_timedwait(&F.cv, &F.mu, &until) == 0)
+		;
+	if (F.threads)
+		cldd_warn("%u freezer thread(s) did not end in time", F.threads);
+	pthread_mutex_unlock(&F.mu);
+	if (F.loop)
+		on_async(&F.async);
 }

@@ -1,41 +1,84 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The daemon's table of freezes: one per pid, shared by every open file of
- * that pid and thawed when the last one is released.  All calls happen on
- * the loop thread (ptrace wants the same tracer thread throughout).
+ * that pid and thawed when the last one is released.
+ *
+ * Nothing here blocks the loop thread.  Each freeze has a thread of its
+ * own: it seizes the process (ptrace wants one tracer thread throughout),
+ * stops it with a deadline, scans its page tables, later serves the reads
+ * that may block (a holder's socket) and finally thaws it.  A process that
+ * does not stop in time is not frozen (-ETIMEDOUT) and runs on: the thread
+ * exits, which releases it.  Completions come back to the loop thread.
  */
 #ifndef CLDD_FROZEN_H
 #define CLDD_FROZEN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <uv.h>
 
 #include "clondike/err.h"
 #include "clondike/freezer.h"
+
+struct cldd_freeze_priv;
 
 struct cldd_freeze {
 	pid_t pid;
 	unsigned long long start_ticks; /* which incarnation of pid */
 	unsigned int refs;
+	uid_t uid; /* whose request made it: counted against their limit */
 	uint64_t id; /* unique per freeze: remote readers key their cache on it */
 	uint64_t frozen_ns; /* CLOCK_REALTIME of the freeze */
-	struct cld_frozen *fz;
+	struct cld_frozen *fz; /* valid once ready */
+	struct cldd_freeze_priv *priv;
 	struct cldd_freeze *next;
 };
 
-/* Freeze pid (or join its freeze): a reference the caller puts back. */
-int cldd_freeze_get(pid_t pid, unsigned long long start_ticks, struct cldd_freeze **out,
-		    struct cld_err *err);
+/* Default limits (see docs/security.md): each freeze has a thread and an fd
+ * or two, so these also bound the daemon's threads and fds. */
+#define CLDD_FREEZES_PER_USER 128u
+#define CLDD_FREEZES_TOTAL 1024u
+
+/* Limits. */
+struct cldd_freeze_limits {
+	unsigned int timeout_ms; /* to stop a process */
+	unsigned int per_user; /* freezes a non-root user's requests may hold */
+	unsigned int total;
+};
+
+int cldd_freeze_init(uv_loop_t *loop, const struct cldd_freeze_limits *lim);
+
+/*
+ * Completion of cldd_freeze_get: f holds a reference for the caller, or
+ * ret < 0 and msg says why.  Runs on the loop thread, possibly from within
+ * cldd_freeze_get when the freeze was already in effect.
+ */
+typedef void (*cldd_freeze_cb)(void *arg, struct cldd_freeze *f, int ret, const char *msg);
+
+/* Freeze pid for uid (or join its freeze). */
+void cldd_freeze_get(pid_t pid, unsigned long long start_ticks, uid_t uid, cldd_freeze_cb cb,
+		     void *arg);
 void cldd_freeze_put(struct cldd_freeze *f);
 
-/* The freeze in effect for pid, or NULL (no reference taken). */
+/* The freeze in effect for pid (ready), or NULL (no reference taken). */
 struct cldd_freeze *cldd_freeze_find(pid_t pid);
 
-/* Image bytes and SEEK_DATA/SEEK_HOLE of the frozen process. */
-ssize_t cldd_freeze_pread(struct cldd_freeze *f, void *buf, size_t len, uint64_t off);
-int64_t cldd_freeze_seek(struct cldd_freeze *f, int64_t off, int whence);
+/*
+ * Image bytes (SEEK_DATA/SEEK_HOLE for seek).  When the backend does not
+ * block (cldd_freeze_inline: ptrace, kmod) the result is returned and cb is
+ * not used.  Otherwise (a holder's socket) they return -EINPROGRESS and cb
+ * gets the result on the loop thread later; buf must stay valid until then
+ * and the caller's reference keeps f alive meanwhile.
+ */
+bool cldd_freeze_inline(const struct cldd_freeze *f);
+typedef void (*cldd_freeze_io_cb)(void *arg, int64_t result);
+ssize_t cldd_freeze_pread(struct cldd_freeze *f, void *buf, size_t len, uint64_t off,
+			  cldd_freeze_io_cb cb, void *arg);
+int64_t cldd_freeze_seek(struct cldd_freeze *f, int64_t off, int whence, cldd_freeze_io_cb cb,
+			 void *arg);
 
-/* Thaw everything (shutdown). */
+/* Thaw everything and wait for the threads (shutdown). */
 void cldd_freeze_thaw_all(void);
 
 #endif /* CLDD_FROZEN_H */

@@ -123,7 +123,30 @@ static void in_attr(const struct cldd_in *in, struct stat *st)
 	set_time(st, in->mtime_ns);
 }
 
-static void reply_pid_entry(fuse_req_t req, pid_t pid)
+/* hidepid: what the caller of req may know of pid (procs.h, CLDD_VIS_*). */
+static int fuse_groups(void *arg, gid_t *list, int size)
+{
+	return fuse_req_getgroups(arg, size, list);
+}
+
+static int pid_vis(fuse_req_t req, pid_t pid)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct cldd_caller who = { ctx->uid, ctx->gid, fuse_groups, req };
+
+	return cldd_proc_visible(pid, &who);
+}
+
+/* hidepid=noaccess: the owner and no more (what stat of /proc/PID shows). */
+static void redact_attr(struct stat *st)
+{
+	st->st_size = 0;
+	st->st_blocks = 0;
+	set_time(st, 0);
+}
+
+/* vis: pid_vis() of the caller. */
+static void reply_pid_entry(fuse_req_t req, pid_t pid, int vis)
 {
 	struct fuse_entry_param e;
 	unsigned long long start_ticks = 0;
@@ -135,7 +158,10 @@ static void reply_pid_entry(fuse_req_t req, pid_t pid)
 		reply_err(req, -ret);
 		return;
 	}
-	e.attr_timeout = e.entry_timeout = ret ? 0 : PID_TIMEOUT;
+	if (vis & CLDD_VIS_REDACT)
+		redact_attr(&e.attr);
+	/* Under hidepid the kernel must ask again for every caller. */
+	e.attr_timeout = e.entry_timeout = ret || (vis & CLDD_VIS_NOCACHE) ? 0 : PID_TIMEOUT;
 	e.ino = e.attr.st_ino;
 	e.generation = start_ticks;
 	fuse_reply_entry(req, &e);
@@ -198,9 +224,11 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (pid) {
 		unsigned long long start_ticks;
 		struct stat st;
+		int vis = pid_vis(req, pid);
 
-		if (pid_attr(pid, &start_ticks, &st) >= 0) {
-			reply_pid_entry(req, pid);
+		/* Hidden by hidepid: as if there were no such process. */
+		if (vis >= 0 && pid_attr(pid, &start_ticks, &st) >= 0) {
+			reply_pid_entry(req, pid, vis);
 			return;
 		}
 	}
@@ -210,7 +238,12 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	if (in->state == CLDD_IN_RESTARTED) {
-		reply_pid_entry(req, in->pid);
+		int vis = pid_vis(req, in->pid);
+
+		if (vis < 0)
+			reply_err(req, -vis);
+		else
+			reply_pid_entry(req, in->pid, vis);
 		return;
 	}
 	e.ino = in->ino;
@@ -236,11 +269,16 @@ static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	if (IS_PID_INO(ino)) {
-		ret = pid_attr((pid_t)(ino - INO_PID_BASE), &start_ticks, &st);
-		if (ret < 0)
+		int vis = pid_vis(req, (pid_t)(ino - INO_PID_BASE));
+
+		ret = vis < 0 ? vis : pid_attr((pid_t)(ino - INO_PID_BASE), &start_ticks, &st);
+		if (ret < 0) {
 			reply_err(req, -ret);
-		else
-			fuse_reply_attr(req, &st, ret ? 0 : PID_TIMEOUT);
+			return;
+		}
+		if (vis & CLDD_VIS_REDACT)
+			redact_attr(&st);
+		fuse_reply_attr(req, &st, ret || (vis & CLDD_VIS_NOCACHE) ? 0 : PID_TIMEOUT);
 		return;
 	}
 	in = cldd_in_by_ino(ino);
@@ -367,6 +405,9 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		goto fail;
 	}
 	for (i = 0; i < n; i++) {
+		/* hidepid=invisible/ptraceable: not listed either. */
+		if (ctx->uid != 0 && pid_vis(req, pids[i]) < 0)
+			continue;
 		snprintf(name, sizeof(name), "%d", (int)pids[i]);
 		ret = dirbuf_add(req, b, name, INO_PID_BASE + (uint64_t)pids[i], S_IFREG);
 		if (ret)
@@ -414,12 +455,42 @@ static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 /* ---- Process images ------------------------------------------------------ */
 
+/* An open waiting for its freeze. */
+struct open_wait {
+	fuse_req_t req;
+	struct fuse_file_info fi;
+	uid_t uid;
+};
+
+static void open_pid_done(void *arg, struct cldd_freeze *f, int ret, const char *msg)
+{
+	struct open_wait *ow = arg;
+	fuse_req_t req = ow->req;
+
+	if (ret) {
+		cldd_err("open %d (uid %u): %s", f ? (int)f->pid : 0, (unsigned)ow->uid,
+			 msg ? msg : strerror(-ret));
+		reply_err(req, -ret);
+		free(ow);
+		return;
+	}
+	/* Drop cached estimates before the opener's fstat. */
+	if (f->refs == 1)
+		fuse_lowlevel_notify_inval_inode(fs_of(req)->se, INO_PID_BASE + (uint64_t)f->pid,
+						 -1, 0);
+	ow->fi.fh = (uint64_t)(uintptr_t)f;
+	ow->fi.direct_io = fs_of(req)->direct_io;
+	ow->fi.keep_cache = 0; /* a new freeze: drop what an earlier one cached */
+	if (fuse_reply_open(req, &ow->fi))
+		cldd_freeze_put(f); /* the opener went away (interrupted) */
+	free(ow);
+}
+
 static void open_pid(fuse_req_t req, pid_t pid, struct fuse_file_info *fi)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct cldd_freeze *f = NULL;
+	struct open_wait *ow;
 	struct cldd_pinfo pi;
-	struct cld_err err = { 0 };
 	char task[64];
 	int ret;
 
@@ -449,20 +520,15 @@ static void open_pid(fuse_req_t req, pid_t pid, struct fuse_file_info *fi)
 		reply_err(req, -ret);
 		return;
 	}
-	ret = cldd_freeze_get(pid, pi.start_ticks, &f, &err);
-	if (ret) {
-		cldd_err("open %d (uid %u): %s", (int)pid, (unsigned)ctx->uid, cld_err_str(&err));
-		reply_err(req, -ret);
+	ow = malloc(sizeof(*ow));
+	if (!ow) {
+		reply_err(req, ENOMEM);
 		return;
 	}
-	/* Drop cached estimates before the opener's fstat. */
-	if (f->refs == 1)
-		fuse_lowlevel_notify_inval_inode(fs_of(req)->se, INO_PID_BASE + (uint64_t)pid, -1, 0);
-	fi->fh = (uint64_t)(uintptr_t)f;
-	fi->direct_io = fs_of(req)->direct_io;
-	fi->keep_cache = 0; /* a new freeze: drop what an earlier one cached */
-	if (fuse_reply_open(req, fi))
-		cldd_freeze_put(f); /* the opener went away (interrupted) */
+	ow->req = req;
+	ow->fi = *fi;
+	ow->uid = ctx->uid;
+	cldd_freeze_get(pid, pi.start_ticks, ctx->uid, open_pid_done, ow);
 }
 
 static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -506,6 +572,61 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		cldd_in_put(in);
 }
 
+/*
+ * A read or seek that the freeze's thread serves (a holder's image): the
+ * reply is sent when it completes, from a buffer of its own.
+ */
+struct io_wait {
+	fuse_req_t req;
+	pid_t pid;
+	bool seek;
+	char buf[];
+};
+
+static void io_done(void *arg, int64_t r)
+{
+	struct io_wait *w = arg;
+
+	if (r < 0) {
+		if (!w->seek)
+			cldd_err("read %d: %s", (int)w->pid, strerror((int)-r));
+		reply_err(w->req, (int)-r);
+	} else if (w->seek) {
+		fuse_reply_lseek(w->req, (off_t)r);
+	} else {
+		fuse_reply_buf(w->req, w->buf, (size_t)r);
+	}
+	free(w);
+}
+
+static ssize_t read_pid(fuse_req_t req, struct cldd_freeze *f, char *buf, size_t size,
+			uint64_t off)
+{
+	struct io_wait *w = NULL;
+	ssize_t n;
+
+	if (cldd_freeze_inline(f)) {
+		n = cldd_freeze_pread(f, buf, size, off, NULL, NULL);
+		goto done;
+	}
+	n = -ENOMEM;
+	w = malloc(sizeof(*w) + size);
+	if (!w)
+		goto done;
+	w->req = req;
+	w->pid = f->pid;
+	w->seek = false;
+	n = cldd_freeze_pread(f, w->buf, size, off, io_done, w);
+	if (n == -EINPROGRESS)
+		return n;
+	free(w);
+done:
+	if (n < 0)
+		cldd_err("read %d at %llu: %s", (int)f->pid, (unsigned long long)off,
+			 strerror((int)-n));
+	return n;
+}
+
 static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
@@ -533,10 +654,9 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (IS_PID_INO(ino)) {
 		struct cldd_freeze *f = (struct cldd_freeze *)(uintptr_t)fi->fh;
 
-		n = cldd_freeze_pread(f, fs->rbuf, size, (uint64_t)off);
-		if (n < 0)
-			cldd_err("read %d at %lld: %s", (int)f->pid, (long long)off,
-				 strerror((int)-n));
+		n = read_pid(req, f, fs->rbuf, size, (uint64_t)off);
+		if (n == -EINPROGRESS)
+			return;
 	} else {
 		struct cldd_in *in = (struct cldd_in *)(uintptr_t)fi->fh;
 
@@ -565,8 +685,22 @@ static void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	}
 	if (IS_PID_INO(ino)) {
 		struct cldd_freeze *f = (struct cldd_freeze *)(uintptr_t)fi->fh;
+		struct io_wait *w = NULL;
 
-		r = cldd_freeze_seek(f, off, whence);
+		if (!cldd_freeze_inline(f)) {
+			w = malloc(sizeof(*w));
+			if (!w) {
+				reply_err(req, ENOMEM);
+				return;
+			}
+			w->req = req;
+			w->pid = f->pid;
+			w->seek = true;
+		}
+		r = cldd_freeze_seek(f, off, whence, w ? io_done : NULL, w);
+		if (r == -EINPROGRESS)
+			return;
+		free(w);
 	} else {
 		struct cldd_in *in = (struct cldd_in *)(uintptr_t)fi->fh;
 
@@ -657,18 +791,24 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_write(req, (size_t)n);
 }
 
+static void flush_done(void *arg, int ret)
+{
+	reply_err(arg, -ret);
+}
+
 static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cldd_in *in;
-	struct cld_err err = { 0 };
-	int ret = 0;
 
 	if (IS_IN_INO(ino)) {
 		in = (struct cldd_in *)(uintptr_t)fi->fh;
-		if (in->dirty || in->state != CLDD_IN_WRITING)
-			ret = cldd_in_finish(in, &err);
+		/* The writer's close waits for the verdict (off the loop). */
+		if (in->dirty || in->state != CLDD_IN_WRITING) {
+			cldd_in_finish(in, flush_done, req);
+			return;
+		}
 	}
-	reply_err(req, -ret);
+	reply_err(req, 0);
 }
 
 static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -838,8 +978,16 @@ static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		if (n > (int)sizeof(v) - 1)
 			n = (int)sizeof(v) - 1;
 	} else if (IS_PID_INO(ino)) {
-		n = cldd_pid_xattr(fs_of(req)->node, (pid_t)(ino - INO_PID_BASE), name, v,
-				   sizeof(v));
+		int vis = pid_vis(req, (pid_t)(ino - INO_PID_BASE));
+
+		/* hidepid: ENOENT when hidden, EACCES under noaccess. */
+		if (vis < 0)
+			n = vis;
+		else if (vis & CLDD_VIS_REDACT)
+			n = -EACCES;
+		else
+			n = cldd_pid_xattr(fs_of(req)->node, (pid_t)(ino - INO_PID_BASE), name, v,
+					   sizeof(v));
 	} else if (IS_IN_INO(ino)) {
 		struct cldd_in *in = cldd_in_by_ino(ino);
 
@@ -868,6 +1016,12 @@ static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 				len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
 							XA, node_xattr_names[i]) + 1;
 	} else if (IS_PID_INO(ino) || CLDD_IS_RPID(ino)) {
+		int vis = IS_PID_INO(ino) ? pid_vis(req, (pid_t)(ino - INO_PID_BASE)) : 0;
+
+		if (vis < 0 || (vis & CLDD_VIS_REDACT)) {
+			reply_err(req, vis < 0 ? -vis : EACCES);
+			return;
+		}
 		for (i = 0; i < NR_XATTRS; i++)
 			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", XA,
 						xattr_names[i]) + 1;

@@ -10,18 +10,53 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clondike/image_read.h"
-#include "clondike/restore.h"
 #include "log.h"
 #include "procs.h"
+#include "restart.h"
 
 #define CLDD_INO_IN_BASE (2ull << 32)
 
 /* Largest image accepted through the filesystem. */
 #define CLDD_IN_MAX_SIZE (64ull << 30)
 
+struct cldd_in_wait {
+	cldd_in_cb cb;
+	void *arg;
+	struct cldd_in_wait *next;
+};
+
 static struct cldd_in *ins;
 static uint64_t in_seq;
+static uv_loop_t *in_loop;
+static struct cldd_in_limits lim = {
+	.user_bytes = (uint64_t)CLDD_IN_USER_MB << 20,
+	.total_bytes = (uint64_t)CLDD_IN_TOTAL_MB << 20,
+	.user_files = CLDD_IN_USER_FILES,
+	.total_files = CLDD_IN_TOTAL_FILES,
+	.restart_timeout_ms = CLDD_RESTART_TIMEOUT_MS,
+};
+
+void cldd_in_init(uv_loop_t *loop, const struct cldd_in_limits *l)
+{
+	in_loop = loop;
+	if (l)
+		lim = *l;
+}
+
+/* What is buffered (bytes) and being written (files), for uid or all. */
+static void usage_of(uid_t uid, bool all, uint64_t *bytes, unsigned int *files)
+{
+	struct cldd_in *in;
+
+	*bytes = 0;
+	*files = 0;
+	for (in = ins; in; in = in->next) {
+		if (!all && in->uid != uid)
+			continue;
+		*bytes += in->size;
+		*files += in->state == CLDD_IN_WRITING;
+	}
+}
 
 static uint64_t now_ns(void)
 {
@@ -37,8 +72,20 @@ int cldd_in_create(const char *name, uid_t uid, gid_t gid, struct cldd_in **out,
 	struct cldd_in *in;
 	char tag[64];
 
+	uint64_t bytes;
+	unsigned int files;
+
 	if (strlen(name) >= sizeof(in->name))
 		return cld_err_set(err, -ENAMETOOLONG, "name too long");
+	usage_of(uid, true, &bytes, &files);
+	if (files >= lim.total_files)
+		return cld_err_set(err, -ENFILE, "%u images are being written already (limit %u)",
+				   files, lim.total_files);
+	usage_of(uid, false, &bytes, &files);
+	if (uid != 0 && files >= lim.user_files)
+		return cld_err_set(err, -EDQUOT,
+				   "uid %u is writing %u images already (limit %u per user)",
+				   (unsigned)uid, files, lim.user_files);
 	in = calloc(1, sizeof(*in));
 	if (!in)
 		return cld_err_set(err, -ENOMEM, "out of memory");
@@ -99,14 +146,45 @@ struct cldd_in *cldd_in_by_name(const char *name)
 	return NULL;
 }
 
+/* May in grow to size?  -EDQUOT past the user's budget, -ENOSPC past the
+ * daemon's; root is bound by the second only. */
+static int check_room(struct cldd_in *in, uint64_t size)
+{
+	uint64_t bytes, grow = size > in->size ? size - in->size : 0;
+	unsigned int files;
+
+	if (!grow)
+		return 0;
+	usage_of(in->uid, false, &bytes, &files);
+	if (in->uid != 0 && bytes + grow > lim.user_bytes) {
+		cldd_warn("%s: uid %u would buffer %llu MiB (limit %llu MiB per user): EDQUOT",
+			  in->name, (unsigned)in->uid,
+			  (unsigned long long)((bytes + grow) >> 20),
+			  (unsigned long long)(lim.user_bytes >> 20));
+		return -EDQUOT;
+	}
+	usage_of(in->uid, true, &bytes, &files);
+	if (bytes + grow > lim.total_bytes) {
+		cldd_warn("%s: images being written would take %llu MiB (limit %llu MiB): ENOSPC",
+			  in->name, (unsigned long long)((bytes + grow) >> 20),
+			  (unsigned long long)(lim.total_bytes >> 20));
+		return -ENOSPC;
+	}
+	return 0;
+}
+
 ssize_t cldd_in_write(struct cldd_in *in, const void *buf, size_t len, uint64_t off)
 {
 	ssize_t n;
+	int ret;
 
 	if (in->state != CLDD_IN_WRITING)
 		return -EBADF;
 	if (off + len > CLDD_IN_MAX_SIZE)
 		return -EFBIG;
+	ret = check_room(in, off + len);
+	if (ret)
+		return ret;
 	n = pwrite(in->fd, buf, len, (off_t)off);
 	if (n < 0)
 		return -errno;
@@ -119,10 +197,15 @@ ssize_t cldd_in_write(struct cldd_in *in, const void *buf, size_t len, uint64_t 
 
 int cldd_in_truncate(struct cldd_in *in, uint64_t size)
 {
+	int ret;
+
 	if (in->state != CLDD_IN_WRITING)
 		return -EBADF;
 	if (size > CLDD_IN_MAX_SIZE)
 		return -EFBIG;
+	ret = check_room(in, size);
+	if (ret)
+		return ret;
 	if (ftruncate(in->fd, (off_t)size) < 0)
 		return -errno;
 	in->size = size;
@@ -130,58 +213,74 @@ int cldd_in_truncate(struct cldd_in *in, uint64_t size)
 	return 0;
 }
 
-static int restart(struct cldd_in *in, struct cld_rimage *ri, struct cld_err *err)
+static void in_release_buffer(struct cldd_in *in)
 {
-	struct cld_restore_result res;
-	struct cld_restore_opts o;
-	struct cldd_pinfo pi;
-	int ret;
-
-	cld_restore_opts_init(&o);
-	o.flags = CLD_RST_DETACH;
-	o.image_fd = in->fd;
-	o.caller_uid = in->uid;
-	o.caller_gid = in->gid;
-	o.tty_fd = -1;
-	ret = cld_restore(ri, &o, &res, err);
-	if (ret)
-		return ret;
-	in->pid = res.pid;
-	if (cldd_proc_info(res.pid, &pi) == 0)
-		in->start_ticks = pi.start_ticks;
-	cldd_info("%s: restarted as pid %d%s (uid %u)", in->name, (int)res.pid,
-		  res.same_pid ? "" : " (original pid taken)", (unsigned)in->uid);
-	return 0;
+	/* The bytes are no longer needed once restarted or refused. */
+	if (in->fd >= 0)
+		close(in->fd);
+	in->fd = -1;
+	in->size = 0;
 }
 
-int cldd_in_finish(struct cldd_in *in, struct cld_err *err)
+static void restarted(void *arg, const struct cldd_restart_result *res)
 {
-	struct cld_rimage *ri = NULL;
-	uint64_t nr = 0;
+	struct cldd_in *in = arg;
+	struct cldd_in_wait *w = in->waiters, *next;
+	struct cldd_pinfo pi;
+
+	in->waiters = NULL;
+	in->result = res->ret;
+	in->state = res->ret ? CLDD_IN_FAILED : CLDD_IN_RESTARTED;
+	if (res->ret) {
+		cldd_err("refused image %s (uid %u): %s", in->name, (unsigned)in->uid, res->msg);
+	} else {
+		in->pid = res->pid;
+		if (cldd_proc_info(res->pid, &pi) == 0)
+			in->start_ticks = pi.start_ticks;
+		cldd_info("%s: restarted as pid %d%s (uid %u)", in->name, (int)res->pid,
+			  res->same_pid ? "" : " (original pid taken or not ours to choose)",
+			  (unsigned)in->uid);
+	}
+	in_release_buffer(in);
+	for (; w; w = next) {
+		next = w->next;
+		w->cb(w->arg, in->result);
+		free(w);
+	}
+	cldd_in_put(in); /* the restart's own reference */
+}
+
+void cldd_in_finish(struct cldd_in *in, cldd_in_cb cb, void *arg)
+{
+	struct cldd_in_wait *w;
 	int ret;
 
-	if (in->state != CLDD_IN_WRITING)
-		return in->result ? cld_err_set(err, in->result, "%s: restart already failed",
-						in->name) : 0;
-	ret = cld_rimage_open_fd(in->fd, &ri, err);
-	if (ret)
-		goto out;
-	ret = cld_rimage_verify(ri, &nr, err);
-	if (ret)
-		goto out;
-	ret = restart(in, ri, err);
-out:
-	cld_rimage_free(ri);
-	in->result = ret;
-	in->state = ret ? CLDD_IN_FAILED : CLDD_IN_RESTARTED;
-	if (ret) {
-		cld_err_prefix(err, "%s (uid %u)", in->name, (unsigned)in->uid);
-		cldd_err("refused image %s", cld_err_str(err));
+	if (in->state == CLDD_IN_RESTARTED || in->state == CLDD_IN_FAILED) {
+		cb(arg, in->result);
+		return;
 	}
-	/* The bytes are no longer needed once restarted or refused. */
-	if (ftruncate(in->fd, 0) < 0)
-		cldd_warn("%s: cannot drop buffer: %s", in->name, strerror(errno));
-	return ret;
+	w = malloc(sizeof(*w));
+	if (!w) {
+		cb(arg, -ENOMEM);
+		return;
+	}
+	w->cb = cb;
+	w->arg = arg;
+	w->next = in->waiters;
+	in->waiters = w;
+	if (in->state == CLDD_IN_RESTARTING)
+		return;
+	in->state = CLDD_IN_RESTARTING;
+	in->refs++;
+	ret = cldd_restart_start(in_loop, in->fd, in->uid, in->gid, lim.restart_timeout_ms,
+				 restarted, in);
+	if (ret) {
+		struct cldd_restart_result res = { .ret = ret };
+
+		snprintf(res.msg, sizeof(res.msg), "cannot start the restorer: %s",
+			 strerror(-ret));
+		restarted(in, &res);
+	}
 }
 
 static void in_free(struct cldd_in *in)

@@ -2,8 +2,10 @@
 /*
  * Images written into /clondike/<node>/: each is buffered in a memfd and,
  * when its writer closes it, validated with the reader and restarted with
- * the writer's credentials.  Afterwards the file's name is an alias of the
- * restarted pid.
+ * the writer's credentials (restart.h: in a child process, as that user).
+ * Afterwards the file's name is an alias of the restarted pid.  What users
+ * may buffer is limited (bytes and files being written, per user and in
+ * all); see docs/security.md.
  */
 #ifndef CLDD_INCOMING_H
 #define CLDD_INCOMING_H
@@ -14,8 +16,11 @@
 
 #include "clondike/err.h"
 
+#include <uv.h>
+
 enum cldd_in_state {
 	CLDD_IN_WRITING, /* being written */
+	CLDD_IN_RESTARTING, /* closed: being verified and restarted */
 	CLDD_IN_RESTARTED, /* restarted: the name is an alias of pid */
 	CLDD_IN_FAILED, /* invalid or refused: errno in result */
 };
@@ -33,9 +38,24 @@ struct cldd_in {
 	int result; /* 0 or the negative errno of the failure */
 	pid_t pid; /* restarted pid */
 	unsigned long long start_ticks;
-	unsigned int refs; /* open files */
+	unsigned int refs; /* open files (and one while restarting) */
+	struct cldd_in_wait *waiters; /* flushes waiting for the restart */
 	struct cldd_in *next;
 };
+
+struct cldd_in_limits {
+	uint64_t user_bytes, total_bytes; /* buffered: EDQUOT / ENOSPC past them */
+	unsigned int user_files, total_files; /* being written: EDQUOT / ENFILE */
+	unsigned int restart_timeout_ms;
+};
+
+/* Defaults (MiB and files). */
+#define CLDD_IN_USER_MB 4096u
+#define CLDD_IN_TOTAL_MB 8192u
+#define CLDD_IN_USER_FILES 16u
+#define CLDD_IN_TOTAL_FILES 128u
+
+void cldd_in_init(uv_loop_t *loop, const struct cldd_in_limits *lim);
 
 int cldd_in_create(const char *name, uid_t uid, gid_t gid, struct cldd_in **out,
 		   struct cld_err *err);
@@ -45,10 +65,12 @@ ssize_t cldd_in_write(struct cldd_in *in, const void *buf, size_t len, uint64_t 
 int cldd_in_truncate(struct cldd_in *in, uint64_t size);
 
 /*
- * Validate and restart (once; later calls return the first result).
- * Logs what happened.  0 or a negative errno with err set.
+ * Validate and restart (once; later calls get the first result).  cb gets
+ * 0 or a negative errno, on the loop thread, possibly before this returns.
+ * Logs what happened.
  */
-int cldd_in_finish(struct cldd_in *in, struct cld_err *err);
+typedef void (*cldd_in_cb)(void *arg, int ret);
+void cldd_in_finish(struct cldd_in *in, cldd_in_cb cb, void *arg);
 
 /* Drop an open reference; the buffer goes when the last one does, the
  * entry itself stays while it names a live restarted process. */

@@ -113,9 +113,20 @@ static void serve_list(struct cldd_conn *c, const struct cldp_hdr *h, const uint
 		ret = -ENOMEM;
 		goto fail;
 	}
-	for (i = 0; i < n; i++)
-		if (!cldd_pid_entry(pids[i], &pe[k]))
-			k++;
+	for (i = 0; i < n; i++) {
+		struct cldd_caller who = { cred.uid, cred.gid, NULL, NULL };
+		int vis = cldd_proc_visible(pids[i], &who);
+
+		/* hidepid (as locally, without supplementary groups: a
+		 * request carries only uid and gid). */
+		if (vis < 0 || cldd_pid_entry(pids[i], &pe[k]))
+			continue;
+		if (vis & CLDD_VIS_REDACT)
+			pe[k].size = pe[k].data_bytes = pe[k].mtime_ns = 0;
+		if (vis & CLDD_VIS_NOCACHE)
+			pe[k].flags |= CLDP_PE_NOCACHE;
+		k++;
+	}
 	free(pids);
 	cldd_out_reply(c, o, h->type, h->id, 0, k * sizeof(*pe));
 	return;
@@ -137,28 +148,138 @@ static void serve_stat(struct cldd_conn *c, const struct cldp_hdr *h, const uint
 		cldd_reply_status(c, h->type, h->id, -ENOMEM);
 		return;
 	}
-	ret = cldd_pid_entry(r.pid, pe);
+	{
+		struct cldd_caller who = { r.cred.uid, r.cred.gid, NULL, NULL };
+		int vis = cldd_proc_visible(r.pid, &who);
+
+		ret = vis < 0 ? vis : cldd_pid_entry(r.pid, pe);
+		if (!ret && (vis & CLDD_VIS_REDACT))
+			pe->size = pe->data_bytes = pe->mtime_ns = 0;
+		if (!ret && (vis & CLDD_VIS_NOCACHE))
+			pe->flags |= CLDP_PE_NOCACHE;
+	}
 	if (!ret && r.start_ticks && pe->start_ticks != r.start_ticks)
 		ret = -ENOENT;
 	cldd_out_reply(c, o, h->type, h->id, ret, sizeof(*pe));
 }
 
+/*
+ * A request whose answer comes later (a freeze, a holder's read): the
+ * connection it came on may be gone by then, so it is found again by peer
+ * slot and generation.
+ */
+struct later {
+	unsigned int slot;
+	uint64_t gen;
+	uint16_t type;
+	uint32_t id;
+	pid_t pid;
+	uid_t uid;
+	unsigned long long start_ticks;
+	struct cldd_out *o; /* read: the reply being filled */
+};
+
+static struct later *later_new(struct cldd_conn *c, const struct cldp_hdr *h)
+{
+	struct cldd_peer *p = cldd_conn_peer(c);
+	struct later *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->slot = p->slot;
+	l->gen = p->gen;
+	l->type = h->type;
+	l->id = h->id;
+	return l;
+}
+
+/* The connection the request came on, if it is still the same. */
+static struct cldd_conn *later_conn(const struct later *l)
+{
+	struct cldd_peer *p = cldd_peer_by_slot(l->slot);
+
+	return p && p->conn && p->gen == l->gen ? p->conn : NULL;
+}
+
+static int add_handle(struct cldd_conn *c, struct cldd_freeze *f, uint64_t *id)
+{
+	struct served *s = served_of(c, true);
+
+	if (!s)
+		return -ENOMEM;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 8;
+		struct handle *nh = realloc(s->h, cap * sizeof(*nh));
+
+		if (!nh)
+			return -ENOMEM;
+		s->h = nh;
+		s->cap = cap;
+	}
+	s->h[s->n].id = ++s->next_id;
+	s->h[s->n].f = f;
+	s->n++;
+	*id = s->next_id;
+	return 0;
+}
+
+static void open_done(void *arg, struct cldd_freeze *f, int ret, const char *msg)
+{
+	struct later *l = arg;
+	struct cldd_conn *c = later_conn(l);
+	struct cldp_open_resp resp;
+	struct cldd_out *o;
+	uint64_t handle;
+	uint8_t *b;
+
+	if (!c) {
+		/* The peer went away meanwhile: nobody holds this open. */
+		cldd_freeze_put(f);
+		free(l);
+		return;
+	}
+	if (ret) {
+		cldd_err("peer %s: open %d (uid %u): %s", cldd_conn_peer(c)->conf.name, l->pid,
+			 l->uid, msg ? msg : strerror(-ret));
+		goto fail;
+	}
+	memset(&resp, 0, sizeof(resp));
+	ret = add_handle(c, f, &handle);
+	if (ret) {
+		cldd_freeze_put(f);
+		goto fail;
+	}
+	resp.handle = handle;
+	resp.freeze_id = f->id;
+	resp.size = f->fz->size;
+	resp.data_bytes = f->fz->data_bytes;
+	resp.frozen_ns = f->frozen_ns;
+	resp.start_ticks = l->start_ticks;
+	cldd_dbg("peer %s: uid %u opened %d (handle %llu)", cldd_conn_peer(c)->conf.name, l->uid,
+		 l->pid, (unsigned long long)resp.handle);
+	b = cldd_out_new(sizeof(resp), &o);
+	if (!b) {
+		ret = -ENOMEM;
+		goto fail; /* the handle stays until CLOSE or the connection ends */
+	}
+	memcpy(b, &resp, sizeof(resp));
+	cldd_out_reply(c, o, l->type, l->id, 0, sizeof(resp));
+	free(l);
+	return;
+fail:
+	cldd_reply_status(c, l->type, l->id, ret);
+	free(l);
+}
+
 static void serve_open(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
 {
 	const char *who = cldd_conn_peer(c)->conf.name;
-	struct served *s = served_of(c, true);
-	struct cld_err err = { 0 };
-	struct cldp_open_resp resp;
-	struct cldd_freeze *f = NULL;
 	struct cldd_pinfo pi;
 	struct cldp_pid_req r;
+	struct later *l;
 	int ret;
 
 	memcpy(&r, p, sizeof(r));
-	if (!s) {
-		ret = -ENOMEM;
-		goto out;
-	}
 	ret = cldd_proc_info(r.pid, &pi);
 	if (ret || (r.start_ticks && r.start_ticks != pi.start_ticks)) {
 		ret = -ENOENT;
@@ -170,54 +291,41 @@ static void serve_open(struct cldd_conn *c, const struct cldp_hdr *h, const uint
 			  strerror(-ret));
 		goto out;
 	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 8;
-		struct handle *nh = realloc(s->h, cap * sizeof(*nh));
-
-		if (!nh) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		s->h = nh;
-		s->cap = cap;
-	}
-	ret = cldd_freeze_get(r.pid, pi.start_ticks, &f, &err);
-	if (ret) {
-		cldd_err("peer %s: open %d (uid %u): %s", who, r.pid, r.cred.uid,
-			 cld_err_str(&err));
+	l = later_new(c, h);
+	if (!l) {
+		ret = -ENOMEM;
 		goto out;
 	}
-	s->h[s->n].id = ++s->next_id;
-	s->h[s->n].f = f;
-	s->n++;
-	memset(&resp, 0, sizeof(resp));
-	resp.handle = s->next_id;
-	resp.freeze_id = f->id;
-	resp.size = f->fz->size;
-	resp.data_bytes = f->fz->data_bytes;
-	resp.frozen_ns = f->frozen_ns;
-	resp.start_ticks = pi.start_ticks;
-	cldd_dbg("peer %s: uid %u opened %d (handle %llu)", who, r.cred.uid, r.pid,
-		 (unsigned long long)resp.handle);
-	{
-		struct cldd_out *o;
-		uint8_t *b = cldd_out_new(sizeof(resp), &o);
-
-		if (!b) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		memcpy(b, &resp, sizeof(resp));
-		cldd_out_reply(c, o, h->type, h->id, 0, sizeof(resp));
-	}
+	l->pid = r.pid;
+	l->uid = r.cred.uid;
+	l->start_ticks = pi.start_ticks;
+	cldd_freeze_get(r.pid, pi.start_ticks, r.cred.uid, open_done, l);
 	return;
 out:
 	cldd_reply_status(c, h->type, h->id, ret);
 }
 
+static void read_done(void *arg, int64_t n)
+{
+	struct later *l = arg;
+	struct cldd_conn *c = later_conn(l);
+
+	if (!c) {
+		cldd_out_free(l->o);
+	} else {
+		if (n < 0)
+			cldd_err("peer %s: read %d: %s", cldd_conn_peer(c)->conf.name, (int)l->pid,
+				 strerror((int)-n));
+		cldd_out_reply(c, l->o, l->type, l->id, n < 0 ? (int32_t)n : 0,
+			       n < 0 ? 0 : (size_t)n);
+	}
+	free(l);
+}
+
 static void serve_read(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
 {
 	struct cldp_read_req r;
+	struct later *l = NULL;
 	struct cldd_out *o;
 	struct handle *hd;
 	uint8_t *buf;
@@ -230,23 +338,62 @@ static void serve_read(struct cldd_conn *c, const struct cldp_hdr *h, const uint
 		return;
 	}
 	buf = cldd_out_new(r.len, &o);
-	if (!buf) {
+	if (buf && !cldd_freeze_inline(hd->f)) {
+		l = later_new(c, h);
+		if (!l)
+			cldd_out_free(o);
+	}
+	if (!buf || (!l && !cldd_freeze_inline(hd->f))) {
 		cldd_reply_status(c, h->type, h->id, -ENOMEM);
 		return;
 	}
-	n = cldd_freeze_pread(hd->f, buf, r.len, r.off);
+	if (l) {
+		l->pid = hd->f->pid;
+		l->o = o;
+	}
+	n = cldd_freeze_pread(hd->f, buf, r.len, r.off, read_done, l);
+	if (n == -EINPROGRESS)
+		return;
+	free(l);
 	if (n < 0)
 		cldd_err("peer %s: read %d at %llu: %s", cldd_conn_peer(c)->conf.name,
 			 (int)hd->f->pid, (unsigned long long)r.off, strerror((int)-n));
 	cldd_out_reply(c, o, h->type, h->id, n < 0 ? (int32_t)n : 0, n < 0 ? 0 : (size_t)n);
 }
 
+static void reply_off(struct cldd_conn *c, uint16_t type, uint32_t id, int64_t off)
+{
+	struct cldd_out *o;
+	uint8_t *b;
+
+	if (off < 0) {
+		cldd_reply_status(c, type, id, (int32_t)off);
+		return;
+	}
+	b = cldd_out_new(sizeof(off), &o);
+	if (!b) {
+		cldd_reply_status(c, type, id, -ENOMEM);
+		return;
+	}
+	memcpy(b, &off, sizeof(off));
+	cldd_out_reply(c, o, type, id, 0, sizeof(off));
+}
+
+static void seek_done(void *arg, int64_t off)
+{
+	struct later *l = arg;
+	struct cldd_conn *c = later_conn(l);
+
+	if (c)
+		reply_off(c, l->type, l->id, off);
+	free(l);
+}
+
 static void serve_seek(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
 {
 	struct cldp_seek_req r;
+	struct later *l = NULL;
 	struct handle *hd;
-	struct cldd_out *o;
-	uint8_t *b;
 	int64_t off;
 
 	memcpy(&r, p, sizeof(r));
@@ -259,18 +406,18 @@ static void serve_seek(struct cldd_conn *c, const struct cldp_hdr *h, const uint
 		cldd_reply_status(c, h->type, h->id, -EINVAL);
 		return;
 	}
-	off = cldd_freeze_seek(hd->f, r.off, r.whence);
-	if (off < 0) {
-		cldd_reply_status(c, h->type, h->id, (int32_t)off);
-		return;
+	if (!cldd_freeze_inline(hd->f)) {
+		l = later_new(c, h);
+		if (!l) {
+			cldd_reply_status(c, h->type, h->id, -ENOMEM);
+			return;
+		}
 	}
-	b = cldd_out_new(sizeof(off), &o);
-	if (!b) {
-		cldd_reply_status(c, h->type, h->id, -ENOMEM);
+	off = cldd_freeze_seek(hd->f, r.off, r.whence, seek_done, l);
+	if (off == -EINPROGRESS)
 		return;
-	}
-	memcpy(b, &off, sizeof(off));
-	cldd_out_reply(c, o, h->type, h->id, 0, sizeof(off));
+	free(l);
+	reply_off(c, h->type, h->id, off);
 }
 
 static void serve_close(struct cldd_conn *c, const uint8_t *p)
@@ -297,7 +444,13 @@ static void serve_xattr(struct cldd_conn *c, const struct cldp_hdr *h, const uin
 	int n;
 
 	memcpy(&r, p, sizeof(r));
-	n = cldd_pid_entry(r.pid, &pe);
+	{
+		struct cldd_caller who = { r.cred.uid, r.cred.gid, NULL, NULL };
+		int vis = cldd_proc_visible(r.pid, &who);
+
+		/* hidepid: ENOENT when hidden, EACCES under noaccess. */
+		n = vis < 0 ? vis : (vis & CLDD_VIS_REDACT) ? -EACCES : cldd_pid_entry(r.pid, &pe);
+	}
 	/* As locally: the image is mode 0400, so only its owner reads them. */
 	if (!n && r.cred.uid != 0 && r.cred.uid != pe.uid)
 		n = -EACCES;

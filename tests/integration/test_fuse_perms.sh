@@ -19,6 +19,8 @@ as_user() { setpriv --reuid="$U" --regid="$U" --init-groups "$@"; }
 start_daemon
 mkdir "$T/u"
 chmod 777 "$T/u"
+# Its output file is its own: a restart opens it again as the user.
+install -o "$U" -g "$U" -m 644 /dev/null "$T/u/user.out"
 
 spawn "$T/root.out" "$CLD_PROGS/demo_counter"
 RP=$SPAWNED

@@ -12,7 +12,9 @@ P=$SPAWNED
 wait_for "$T/demo.out" "count 2 "
 
 exec 3<"$DIR/$P"
-grep -q "^TracerPid:[[:space:]]*$DPID\$" "/proc/$P/status" || fail "not frozen by the daemon"
+# The tracer is one of the daemon's threads (each freeze has its own).
+tracer=$(awk '/^TracerPid:/ {print $2}' "/proc/$P/status")
+[ "$tracer" != 0 ] && [ -d "/proc/$DPID/task/$tracer" ] || fail "not frozen by the daemon"
 n=$(tail -1 "$T/demo.out" | awk '{print $2}')
 sleep 0.6
 [ "$(tail -1 "$T/demo.out" | awk '{print $2}')" = "$n" ] || fail "ran while frozen"

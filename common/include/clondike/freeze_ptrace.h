@@ -17,7 +17,20 @@
 /* Flags for cld_freeze_ptrace(). */
 #define CLD_PTRACE_NO_PAGEMAP_SCAN 0x1u /* force the /proc/PID/pagemap path */
 
-int cld_freeze_ptrace(pid_t pid, unsigned int flags, struct cld_frozen **out, struct cld_err *err);
+/*
+ * Freeze pid; wait at most timeout_ms (0: CLD_FREEZE_TIMEOUT_MS) for it to
+ * stop.  -ETIMEDOUT when it did not: it is then still seized by the calling
+ * thread (a running tracee cannot be detached) and is released at its next
+ * stop by cld_freeze_ptrace_reap() (every freeze calls it) or when the
+ * calling thread exits.  Either way it runs on unharmed.
+ */
+int cld_freeze_ptrace(pid_t pid, unsigned int flags, unsigned int timeout_ms,
+		      struct cld_frozen **out, struct cld_err *err);
+
+/* Record a task left seized by this thread; release those that stopped
+ * since.  Returns how many are still left. */
+void cld_freeze_ptrace_abandon(pid_t pid);
+unsigned int cld_freeze_ptrace_reap(void);
 
 /* ---- Pure helpers, exported for the unit tests --------------------------- */
 

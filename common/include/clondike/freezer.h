@@ -85,11 +85,18 @@ struct cld_frozen {
 #define CLD_FREEZE_KMOD 0x2u   /* fail rather than fall back to ptrace */
 #define CLD_FREEZE_HOLDER 0x4u /* the caller is pid's holder: skip the "held" check */
 
+/* How long a freeze waits for the task to stop, by default. */
+#define CLD_FREEZE_TIMEOUT_MS 2000u
+
 /*
  * Freeze pid with the best backend (kmod if /dev/clondike exists and a kmod
  * backend is linked, ptrace otherwise).  Refuses a process already held by
- * `clondike freeze` with -EBUSY (use cld_hold_connect for that).
+ * `clondike freeze` with -EBUSY (use cld_hold_connect for that).  A task
+ * that does not stop within timeout_ms (0: CLD_FREEZE_TIMEOUT_MS) fails
+ * with -ETIMEDOUT and runs on (see cld_freeze_ptrace for the detail).
  */
+int cld_freeze_timed(pid_t pid, unsigned int flags, unsigned int timeout_ms,
+		     struct cld_frozen **out, struct cld_err *err);
 int cld_freeze(pid_t pid, unsigned int flags, struct cld_frozen **out, struct cld_err *err);
 
 /*
@@ -131,8 +138,22 @@ void cld_frozen_free(struct cld_frozen *fz);
  * is none.  Only root and the holder's own uid may connect.  Freeing the
  * result disconnects; cld_frozen_thaw() asks the holder to thaw (or kill)
  * and exit.
+ *
+ * The socket's name can be taken by anybody, so its owner is checked before
+ * anything is sent to it (docs/security.md, "Freeze holders"): it must run
+ * as root or as pid's owner and be pid's tracer (ptrace) or hold a kmod
+ * image fd of pid.  Otherwise -EPERM, "refusing holder of pid N: socket
+ * owned by pid P uid U, ...", and with cld_hold_connect_ex *untrusted is
+ * set (also for a socket that takes no connection): the process is then not
+ * held by `clondike freeze` and may be frozen directly.  Answers have
+ * timeouts (-ETIMEDOUT): a holder cannot hang its client.
  */
 int cld_hold_connect(pid_t pid, struct cld_frozen **out, struct cld_err *err);
+int cld_hold_connect_ex(pid_t pid, bool *untrusted, struct cld_frozen **out,
+			struct cld_err *err);
+
+/* Also tell fn (a daemon's logger) each refused socket owner; NULL: don't. */
+void cld_hold_set_warn(void (*fn)(const char *msg));
 
 /*
  * Create the holder's listening socket for pid: -EBUSY if a holder for pid

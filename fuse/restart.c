@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT
+#include "restart.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clondike/creds.h"
+#include "clondike/image_read.h"
+#include "clondike/restore.h"
+#include "log.h"
+
+struct restart {
+	uv_pipe_t pipe; /* the child's one message */
+	uv_timer_t timer;
+	pid_t child;
+	struct cldd_restart_result res;
+	size_t got;
+	bool done;
+	int closing;
+	cldd_restart_cb cb;
+	void *arg;
+};
+
+/* ---- The child ------------------------------------------------------------- */
+
+#define CHILD_IMAGE_FD 3
+#define CHILD_RESULT_FD 4
+
+static void child_restart(uid_t uid, gid_t gid, struct cldd_restart_result *r)
+{
+	struct cld_restore_result res;
+	struct cld_restore_opts o;
+	struct cld_rimage *ri = NULL;
+	struct cld_err err = { 0 };
+	uint64_t nr = 0;
+
+	/* Who asks first: nothing of the image is touched as root for a user. */
+	if (uid != 0)
+		r->ret = cld_creds_become(uid, gid, &err);
+	if (!r->ret)
+		r->ret = cld_rimage_open_fd(CHILD_IMAGE_FD, &ri, &err);
+	if (!r->ret)
+		r->ret = cld_rimage_verify(ri, &nr, &err);
+	if (!r->ret) {
+		cld_restore_opts_init(&o);
+		o.flags = CLD_RST_DETACH;
+		o.image_fd = CHILD_IMAGE_FD;
+		o.caller_uid = uid;
+		o.caller_gid = gid;
+		o.tty_fd = -1;
+		r->ret = cld_restore(ri, &o, &res, &err);
+		r->pid = res.pid;
+		r->same_pid = res.same_pid;
+	}
+	cld_rimage_free(ri);
+	if (r->ret)
+		snprintf(r->msg, sizeof(r->msg), "%s", cld_err_str(&err));
+}
+
+int cldd_restart_worker_main(int argc, char **argv)
+{
+	struct cldd_restart_result r = { 0 };
+	unsigned long uid, gid;
+	char *e1, *e2;
+
+	if (argc != 4)
+		return 2;
+	uid = strtoul(argv[2], &e1, 10);
+	gid = strtoul(argv[3], &e2, 10);
+	if (*e1 || *e2)
+		return 2;
+	/* Only the image and the result pipe, whatever leaked past CLOEXEC. */
+	syscall(SYS_close_range, CHILD_RESULT_FD + 1, ~0u, 0);
+	child_restart((uid_t)uid, (gid_t)gid, &r);
+	/* One write under PIPE_BUF: atomic. */
+	if (write(CHILD_RESULT_FD, &r, sizeof(r)) != (ssize_t)sizeof(r))
+		return 1;
+	return 0;
+}
+
+/*
+ * A fresh process (the daemon's own binary again), not a fork: the daemon
+ * has threads and libuv state (fork handlers that recreate pipes) that a
+ * forked child must not inherit.
+ */
+static int spawn_worker(int image_fd, int result_fd, uid_t uid, gid_t gid, pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	char us[16], gs[16];
+	char *argv[] = { "clondiked", CLDD_RESTART_WORKER_ARG, us, gs, NULL };
+	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	sigset_t none, all;
+	int r;
+
+	snprintf(us, sizeof(us), "%u", (unsigned)uid);
+	snprintf(gs, sizeof(gs), "%u", (unsigned)gid);
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	posix_spawn_file_actions_adddup2(&fa, image_fd, CHILD_IMAGE_FD);
+	posix_spawn_file_actions_adddup2(&fa, result_fd, CHILD_RESULT_FD);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	r = posix_spawn(pid, "/proc/self/exe", &fa, &at, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	return -r;
+}
+
+/* ---- The loop side ------------------------------------------------------------ */
+
+static void closed(uv_handle_t *h)
+{
+	struct restart *rs = h->data;
+
+	if (--rs->closing == 0)
+		free(rs);
+}
+
+static void finish(struct restart *rs, int ret, const char *why)
+{
+	int st;
+
+	if (rs->done)
+		return;
+	rs->done = true;
+	if (ret) {
+		rs->res.ret = ret;
+		snprintf(rs->res.msg, sizeof(rs->res.msg), "%s", why);
+		kill(rs->child, SIGKILL); /* its half-built process dies with it */
+	}
+	/* It has written its answer and is exiting (or was killed). */
+	while (waitpid(rs->child, &st, 0) < 0 && errno == EINTR)
+		;
+	uv_read_stop((uv_stream_t *)&rs->pipe);
+	uv_timer_stop(&rs->timer);
+	rs->cb(rs->arg, &rs->res);
+	rs->closing = 2;
+	uv_close((uv_handle_t *)&rs->pipe, closed);
+	uv_close((uv_handle_t *)&rs->timer, closed);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct restart *rs = h->data;
+
+	(void)hint;
+	*b = uv_buf_init((char *)&rs->res + rs->got, (unsigned int)(sizeof(rs->res) - rs->got));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct restart *rs = s->data;
+
+	(void)b;
+	if (n > 0) {
+		rs->got += (size_t)n;
+		if (rs->got == sizeof(rs->res))
+			finish(rs, 0, NULL);
+		return;
+	}
+	if (n < 0)
+		finish(rs, -ECHILD, "the restorer died before answering (see the daemon's log)");
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct restart *rs = t->data;
+
+	finish(rs, -ETIMEDOUT, "the restore did not finish in time and was stopped");
+}
+
+int cldd_restart_start(uv_loop_t *loop, int image_fd, uid_t uid, gid_t gid,
+		       unsigned int timeout_ms, cldd_restart_cb cb, void *arg)
+{
+	struct restart *rs;
+	int p[2], r;
+
+	rs = calloc(1, sizeof(*rs));
+	if (!rs)
+		return -ENOMEM;
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		r = -errno;
+		free(rs);
+		return r;
+	}
+	rs->cb = cb;
+	rs->arg = arg;
+	r = spawn_worker(image_fd, p[1], uid, gid, &rs->child);
+	close(p[1]);
+	if (r) {
+		close(p[0]);
+		free(rs);
+		return r;
+	}
+	uv_pipe_init(loop, &rs->pipe, 0);
+	uv_timer_init(loop, &rs->timer);
+	rs->pipe.data = rs->timer.data = rs;
+	r = uv_pipe_open(&rs->pipe, p[0]);
+	if (!r)
+		r = uv_read_start((uv_stream_t *)&rs->pipe, on_alloc, on_read);
+	if (!r)
+		r = uv_timer_start(&rs->timer, on_timeout,
+				   timeout_ms ? timeout_ms : CLDD_RESTART_TIMEOUT_MS, 0);
+	if (r) {
+		/* Nothing is watching it: stop it now, say so. */
+		rs->done = true;
+		kill(rs->child, SIGKILL);
+		while (waitpid(rs->child, NULL, 0) < 0 && errno == EINTR)
+			;
+		rs->closing = 2;
+		uv_close((uv_handle_t *)&rs->pipe, closed);
+		uv_close((uv_handle_t *)&rs->timer, closed);
+		cldd_err("restart: %s", uv_strerror(r));
+		return -EIO;
+	}
+	return 0;
+}

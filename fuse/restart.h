@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Restarts off the loop thread: each runs in a child process of its own
+ * that first becomes the asking user (their uid, gid and the groups the
+ * system gives them; root stays root), then verifies the image and restores
+ * it.  Every file the image names is thus opened with that user's rights,
+ * a restore that hangs is killed at its deadline, and the loop keeps
+ * answering everyone else meanwhile.
+ */
+#ifndef CLDD_RESTART_H
+#define CLDD_RESTART_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "clondike/err.h"
+
+struct cldd_restart_result {
+	int ret; /* 0 or a negative errno */
+	pid_t pid; /* the restarted process */
+	bool same_pid; /* it got the image's pid */
+	char msg[512]; /* why not, when ret < 0 */
+};
+
+/* Runs on the loop thread, exactly once. */
+typedef void (*cldd_restart_cb)(void *arg, const struct cldd_restart_result *res);
+
+/* Deadline of a restart when none is configured. */
+#define CLDD_RESTART_TIMEOUT_MS 60000u
+
+/*
+ * Restart the image in image_fd (kept open by the caller until cb) for
+ * uid/gid.  0, or a negative errno (nothing started, cb not called).
+ */
+int cldd_restart_start(uv_loop_t *loop, int image_fd, uid_t uid, gid_t gid,
+		       unsigned int timeout_ms, cldd_restart_cb cb, void *arg);
+
+/* The worker is the daemon's binary run as "clondiked --restore-worker UID
+ * GID" with the image at fd 3 and the result pipe at fd 4. */
+#define CLDD_RESTART_WORKER_ARG "--restore-worker"
+int cldd_restart_worker_main(int argc, char **argv);
+
+#endif /* CLDD_RESTART_H */

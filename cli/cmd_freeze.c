@@ -120,17 +120,25 @@ static void __attribute__((noreturn)) holder_main(pid_t pid, int fd)
 int cld_cmd_freeze(int argc, char **argv)
 {
 	struct freeze_report rep = { 0 };
+	struct cld_err err = { 0 };
 	struct cld_frozen *h;
+	bool untrusted;
 	pid_t pid, holder;
 	int p[2], st;
 	ssize_t n;
 
 	if (argc != 2 || parse_pid(argv[1], &pid))
 		return cld_cli_usage(argv[0]);
-	if (!cld_hold_connect(pid, &h, NULL)) {
+	if (!cld_hold_connect_ex(pid, &untrusted, &h, &err)) {
 		cld_frozen_free(h);
 		return cld_cli_fail(argv[0], "process %d is already frozen", pid);
 	}
+	/* Somebody else took the holder's socket name: no holder can bind it. */
+	if (untrusted)
+		return cld_cli_fail(argv[0],
+				    "cannot hold process %d: %s (its holder socket name is taken: "
+				    "'checkpoint' still works)",
+				    pid, cld_err_str(&err));
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return cld_cli_fail(argv[0], "pipe: %s", strerror(errno));
 	fflush(stdout);
@@ -232,7 +240,7 @@ int cld_cmd_checkpoint(int argc, char **argv)
 	struct cld_frozen *fz = NULL;
 	char tmp[PATH_MAX], size[32];
 	const char *file;
-	bool held = false, created = false, to_stdout;
+	bool held = false, created = false, untrusted, to_stdout;
 	double t0, dt;
 	pid_t pid;
 	int a = 1, fd = -1, ret;
@@ -253,12 +261,21 @@ int cld_cmd_checkpoint(int argc, char **argv)
 		return cld_cli_fail(argv[0], "refusing to write an image to a terminal");
 
 	t0 = now_s();
-	ret = cld_hold_connect(pid, &fz, &err);
+	ret = cld_hold_connect_ex(pid, &untrusted, &fz, &err);
 	if (!ret) {
 		held = true;
-	} else if (ret == -ENOENT) {
+	} else if (ret == -ENOENT || untrusted) {
+		/*
+		 * No holder, or a socket under the holder's name that is not
+		 * the process's holder (nothing was sent to it): freeze the
+		 * process ourselves.  CLD_FREEZE_HOLDER skips cld_freeze's own
+		 * look at that socket, which would only refuse it again.
+		 */
+		if (untrusted)
+			fprintf(stderr, "clondike %s: warning: %s; freezing the process directly\n",
+				argv[0], cld_err_str(&err));
 		cld_err_clear(&err);
-		ret = cld_freeze(pid, 0, &fz, &err);
+		ret = cld_freeze(pid, untrusted ? CLD_FREEZE_HOLDER : 0, &fz, &err);
 	}
 	if (ret)
 		return cld_cli_fail(argv[0], "%s", cld_err_str(&err));

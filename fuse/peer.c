@@ -2,6 +2,7 @@
 #include "peer.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -26,6 +28,31 @@
 #define WQ_HIGH (16u << 20)
 #define WQ_LOW (4u << 20)
 #define PRE_AUTH_FRAME_MAX 4096
+/*
+ * Inbound connections (docs/security.md, "Peer connections and fds").
+ * Anybody can connect before the handshake proves the key, so:
+ *  - at most MAX_HANDSHAKES accepted connections are in the handshake at a
+ *    time, and at most INBOUND_PER_NODE per configured node plus
+ *    INBOUND_EXTRA inbound connections in all (authenticated ones
+ *    included).  A new connection beyond either pushes out the oldest one
+ *    still in the handshake (one that has sent nothing first): a real peer
+ *    completes its handshake within a round trip or two, a flood's
+ *    connections just sit there, so the newest has the best chance;
+ *  - no connection is accepted while fewer than FD_RESERVE fds are left
+ *    under the limit: those are for the mount, the images, the freezes and
+ *    the connections to peers.
+ * The handshake timeout (`timeout` in the configuration) ends the rest.
+ */
+#define MAX_HANDSHAKES 32
+#define INBOUND_PER_NODE 4
+#define INBOUND_EXTRA 16
+#define FD_RESERVE 64
+/* Connections refused for those reasons are logged at most this often. */
+#define FLOOD_LOG_NS 1000000000ull
+/* Accepts per turn of the loop: libuv accepts until the backlog is empty,
+ * which under a flood could be for ever; the rest wait for the next turn,
+ * so the peers' traffic (heartbeats) and the mount are served meanwhile. */
+#define ACCEPT_BATCH 16
 
 enum conn_state {
 	C_CONNECTING,
@@ -80,6 +107,10 @@ static struct {
 	uint8_t key[CLD_KEY_BYTES];
 	uv_tcp_t listener;
 	uv_timer_t tick;
+	uv_timer_t accept_later; /* the next turn's accepts (ACCEPT_BATCH) */
+	uv_check_t accept_reset;
+	unsigned int accepts; /* this turn */
+	bool accept_deferred;
 	struct cldd_peer **peers;
 	unsigned int npeers;
 	struct cldd_conn *conns;
@@ -672,6 +703,140 @@ static void fmt_addr(const struct sockaddr *sa, char *out, size_t cap)
 	}
 }
 
+/* A connection refused or pushed out by the limits above: log at most once
+ * per FLOOD_LOG_NS, with the count since the last message. */
+static void flood_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void flood_note(const char *fmt, ...)
+{
+	static uint64_t last_ns;
+	static unsigned int dropped;
+	uint64_t now = cldd_now_ns();
+	char what[256];
+	va_list ap;
+
+	dropped++;
+	if (last_ns && now - last_ns < FLOOD_LOG_NS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	cldd_warn("inbound connections: %s (%u dropped since the last such message)", what,
+		  dropped);
+	last_ns = now;
+	dropped = 0;
+}
+
+static unsigned int count_fds(void)
+{
+	unsigned int n = 0;
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n ? n - 1 : 0; /* not the directory's own fd */
+}
+
+/*
+ * Fewer than FD_RESERVE fds left, with newfd just accepted?  The count of
+ * /proc/self/fd is taken again at most every 100 ms, or as soon as the
+ * estimate (last count, plus accepts since, and at least newfd + 1: fds are
+ * handed out lowest first) comes near the limit.
+ */
+static bool fds_short(int newfd, unsigned long long *open_fds, unsigned long long *limit)
+{
+	static uint64_t at_ns;
+	static unsigned long long est;
+	uint64_t now = cldd_now_ns();
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return false;
+	*limit = rl.rlim_cur;
+	est++;
+	if (newfd >= 0 && est < (unsigned long long)newfd + 1)
+		est = (unsigned long long)newfd + 1;
+	if (now - at_ns > 100000000ull || est + FD_RESERVE >= *limit) {
+		est = count_fds();
+		at_ns = now;
+	}
+	*open_fds = est;
+	return est + FD_RESERVE >= *limit;
+}
+
+/* Room for c, just accepted?  Makes it, or closes c and returns false. */
+static bool inbound_admit(struct cldd_conn *c)
+{
+	unsigned int cap = INBOUND_PER_NODE * (unsigned int)cl.conf.n + INBOUND_EXTRA;
+	unsigned int inbound = 0, handshaking = 0;
+	unsigned long long nfds, limit;
+	struct cldd_conn *o, *victim = NULL;
+	uv_os_fd_t fd = -1;
+
+	uv_fileno((uv_handle_t *)&c->tcp, &fd);
+	if (fds_short((int)fd, &nfds, &limit)) {
+		flood_note("%llu of %llu fds open, %u kept in reserve: connection from %s closed",
+			   nfds, limit, FD_RESERVE, c->addr);
+		conn_close(c, -EHOSTDOWN, "fd reserve");
+		return false;
+	}
+	for (o = cl.conns; o; o = o->next) {
+		if (o == c || o->initiator || o->state == C_CLOSING)
+			continue;
+		inbound++;
+		if (o->state == C_UP)
+			continue;
+		handshaking++;
+		/* The oldest that has sent nothing yet, else the oldest. */
+		if (!victim || (o->state == C_HELLO && victim->state != C_HELLO) ||
+		    (o->state == victim->state && o->started_ns < victim->started_ns))
+			victim = o;
+	}
+	if (handshaking < MAX_HANDSHAKES && inbound < cap)
+		return true;
+	if (!victim) {
+		flood_note("cap of %u inbound connections reached: connection from %s closed", cap,
+			   c->addr);
+		conn_close(c, -EHOSTDOWN, "too many inbound connections");
+		return false;
+	}
+	if (handshaking >= MAX_HANDSHAKES)
+		flood_note("cap of %u connections in the handshake reached: the oldest, from %s, "
+			   "closed for one from %s",
+			   MAX_HANDSHAKES, victim->addr, c->addr);
+	else
+		flood_note("cap of %u inbound connections reached: the oldest in the handshake, "
+			   "from %s, closed for one from %s",
+			   cap, victim->addr, c->addr);
+	conn_close(victim, -EHOSTDOWN, "pushed out by a newer connection (too many)");
+	return true;
+}
+
+static void on_connection(uv_stream_t *server, int status);
+
+/* After the poll of each turn: a new batch of accepts may start. */
+static void on_accept_reset(uv_check_t *h)
+{
+	(void)h;
+	cl.accepts = 0;
+}
+
+/* The connection libuv holds for us (it stopped watching the listener
+ * until we take it): take it now, which also resumes the listener. */
+static void on_accept_later(uv_timer_t *t)
+{
+	(void)t;
+	cl.accept_deferred = false;
+	cl.accepts = 0;
+	if (cl.enabled)
+		on_connection((uv_stream_t *)&cl.listener, 0);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct sockaddr_storage ss;
@@ -679,9 +844,19 @@ static void on_connection(uv_stream_t *server, int status)
 	struct cldd_conn *c;
 
 	if (status < 0) {
-		cldd_warn("accept: %s", uv_strerror(status));
+		/* EMFILE: libuv has accepted and closed it with its spare fd. */
+		flood_note("accept: %s", uv_strerror(status));
 		return;
 	}
+	if (cl.accepts >= ACCEPT_BATCH) {
+		/* Not taken: libuv keeps it and stops watching the listener. */
+		if (!cl.accept_deferred) {
+			cl.accept_deferred = true;
+			uv_timer_start(&cl.accept_later, on_accept_later, 0, 0);
+		}
+		return;
+	}
+	cl.accepts++;
 	c = conn_new(false);
 	if (!c)
 		return;
@@ -691,6 +866,8 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	if (!uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len))
 		fmt_addr((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
+	if (!inbound_admit(c))
+		return;
 	cldp_hs_start(&c->hs, false, cl.self.name, cl.key);
 	c->state = C_HELLO;
 	uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -986,6 +1163,9 @@ int cldd_cluster_start(uv_loop_t *loop, const char *conf_path, const char *self,
 	}
 	uv_timer_init(loop, &cl.tick);
 	uv_timer_start(&cl.tick, on_tick, 0, TICK_MS);
+	uv_timer_init(loop, &cl.accept_later);
+	uv_check_init(loop, &cl.accept_reset);
+	uv_check_start(&cl.accept_reset, on_accept_reset);
 	cl.enabled = true;
 	cldd_info("cluster: node %s (%s) listening on %s:%u, %u peer(s)", cl.self.name,
 		  cld_role_name(cl.self.role), cl.self.host, (unsigned int)cl.self.port, cl.npeers);
@@ -1040,5 +1220,7 @@ void cldd_cluster_stop(void)
 	while (cl.conns)
 		conn_close(cl.conns, -EHOSTDOWN, "shutting down");
 	uv_timer_stop(&cl.tick);
+	uv_timer_stop(&cl.accept_later);
+	uv_check_stop(&cl.accept_reset);
 	cl.enabled = false;
 }

@@ -6,11 +6,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "log.h"
 
 #define PF_KTHREAD_FLAG 0x00200000u
 
@@ -281,4 +285,145 @@ fail_dir:
 fail:
 	free(v);
 	return ret;
+}
+
+/* ---- hidepid ------------------------------------------------------------ */
+
+/*
+ * The hidepid= and gid= options of the daemon's /proc (the last proc mount
+ * on /proc in /proc/self/mountinfo), read again at most once a second: a
+ * remount is seen within a second, with no signal.
+ */
+enum { HIDEPID_OFF = 0, HIDEPID_NOACCESS = 1, HIDEPID_INVISIBLE = 2, HIDEPID_PTRACEABLE = 4 };
+
+static struct {
+	pthread_mutex_t mu;
+	uint64_t read_ns;
+	int mode;
+	gid_t gid; /* the kernel's default is 0, the root group */
+} hp = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int hidepid_value(const char *v)
+{
+	static const char *const names[] = { "off", "noaccess", "invisible", NULL, "ptraceable" };
+	char *end;
+	long n = strtol(v, &end, 10);
+	int i;
+
+	if (end != v && !*end)
+		return n == 1 || n == 2 || n == 4 ? (int)n : HIDEPID_OFF;
+	for (i = 0; i < 5; i++)
+		if (names[i] && !strcmp(v, names[i]))
+			return i;
+	return HIDEPID_OFF;
+}
+
+/* Parse "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SRC SUPEROPTS". */
+static void hidepid_read(int *mode, gid_t *gid)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	*mode = HIDEPID_OFF;
+	*gid = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char mp[256], *sep, fstype[32], opts[1024], *o, *save = NULL;
+		int m = HIDEPID_OFF;
+		gid_t g = 0;
+
+		if (sscanf(line, "%*s %*s %*s %*s %255s", mp) != 1 || strcmp(mp, "/proc"))
+			continue;
+		sep = strstr(line, " - ");
+		if (!sep || sscanf(sep + 3, "%31s %*s %1023s", fstype, opts) != 2 ||
+		    strcmp(fstype, "proc"))
+			continue;
+		for (o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+			if (!strncmp(o, "hidepid=", 8))
+				m = hidepid_value(o + 8);
+			else if (!strncmp(o, "gid=", 4))
+				g = (gid_t)strtoul(o + 4, NULL, 10);
+		}
+		/* The last one listed is the one on top. */
+		*mode = m;
+		*gid = g;
+	}
+	fclose(f);
+}
+
+static void hidepid_get(int *mode, gid_t *gid)
+{
+	uint64_t now = mono_ns();
+
+	pthread_mutex_lock(&hp.mu);
+	if (!hp.read_ns || now - hp.read_ns >= 1000000000ull) {
+		int old = hp.mode;
+
+		hidepid_read(&hp.mode, &hp.gid);
+		hp.read_ns = now;
+		if (hp.mode != old)
+			cldd_info("/proc hidepid=%d gid=%u: process files follow it", hp.mode,
+				  (unsigned int)hp.gid);
+	}
+	*mode = hp.mode;
+	*gid = hp.gid;
+	pthread_mutex_unlock(&hp.mu);
+}
+
+bool cldd_hidepid_on(void)
+{
+	int mode;
+	gid_t gid;
+
+	hidepid_get(&mode, &gid);
+	return mode != HIDEPID_OFF;
+}
+
+static bool caller_in_group(const struct cldd_caller *who, gid_t gid)
+{
+	gid_t list[256];
+	int n, i;
+
+	if (who->gid == gid)
+		return true;
+	if (!who->groups)
+		return false;
+	n = who->groups(who->arg, list, 256);
+	if (n > 256)
+		n = 256; /* beyond: not looked at */
+	for (i = 0; i < n; i++)
+		if (list[i] == gid)
+			return true;
+	return false;
+}
+
+int cldd_proc_visible(pid_t pid, const struct cldd_caller *who)
+{
+	int mode, r;
+	gid_t gid;
+
+	hidepid_get(&mode, &gid);
+	if (mode == HIDEPID_OFF)
+		return 0;
+	if (who->uid == 0)
+		return CLDD_VIS_NOCACHE;
+	/* As the kernel's has_pid_permissions(): gid= exempts, except from
+	 * "ptraceable"; otherwise the caller must be able to ptrace-read. */
+	if (mode != HIDEPID_PTRACEABLE && caller_in_group(who, gid))
+		return CLDD_VIS_NOCACHE;
+	r = cldd_proc_may_access(pid, who->uid, who->gid);
+	if (!r)
+		return CLDD_VIS_NOCACHE;
+	if (r == -ESRCH)
+		return -ENOENT;
+	return mode == HIDEPID_NOACCESS ? CLDD_VIS_NOCACHE | CLDD_VIS_REDACT : -ENOENT;
 }

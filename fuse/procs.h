@@ -47,6 +47,38 @@ ssize_t cldd_proc_read(pid_t pid, const char *name, char *buf, size_t cap);
  */
 int cldd_proc_list(uid_t uid, pid_t **pids, size_t *n);
 
+/*
+ * hidepid: /proc with hidepid= shows other users' processes less, and the
+ * daemon (root, so not limited by it) shows no more of them than /proc
+ * would show the caller (docs/security.md, "hidepid").  The options are
+ * those of the daemon's own /proc, read again at most once a second.
+ */
+struct cldd_caller {
+	uid_t uid;
+	gid_t gid;
+	/* Supplementary groups, asked for only when gid= needs them: fills
+	 * up to size and returns their count, or < 0.  NULL: none known. */
+	int (*groups)(void *arg, gid_t *list, int size);
+	void *arg;
+};
+
+/* hidepid=noaccess: that it exists and its owner, no more (no size, no
+ * times, no xattrs: EACCES). */
+#define CLDD_VIS_REDACT 0x1
+/* hidepid is on: the answer is for this caller only, not to be cached (by
+ * the kernel, by peers) for others. */
+#define CLDD_VIS_NOCACHE 0x2
+
+/*
+ * What who may know of pid: a mask of CLDD_VIS_*, 0 when /proc hides
+ * nothing; -ENOENT when pid must look absent (hidepid=invisible or
+ * ptraceable, and who is not root, not in the gid= group and cannot ptrace
+ * pid).  Only the lookup, getattr, readdir and xattr paths use it.
+ */
+int cldd_proc_visible(pid_t pid, const struct cldd_caller *who);
+/* Whether the daemon's /proc has a hidepid= other than off. */
+bool cldd_hidepid_on(void);
+
 /* Parse a decimal pid name ("4242"); 0 if it is not one. */
 pid_t cldd_parse_pid(const char *name);
 

@@ -123,7 +123,8 @@ static void fill_entry(struct cldd_peer *p, const struct cldp_pentry *pe,
 	e->ino = rpid_ino(p, pe->pid);
 	cldd_pentry_stat(pe, e->ino, &e->attr);
 	e->generation = pe->start_ticks;
-	e->attr_timeout = e->entry_timeout = (pe->flags & CLDP_PE_FROZEN) ? 0 : CLDD_PID_TIMEOUT;
+	e->attr_timeout = e->entry_timeout =
+		(pe->flags & (CLDP_PE_FROZEN | CLDP_PE_NOCACHE)) ? 0 : CLDD_PID_TIMEOUT;
 }
 
 /* A FUSE request waiting for a peer. */
@@ -197,7 +198,8 @@ static void stat_pid(fuse_req_t req, struct cldd_peer *p, pid_t pid, bool getatt
 	struct fuse_entry_param e;
 	struct rop *r;
 
-	if (pe && !(pe->flags & CLDP_PE_FROZEN)) {
+	/* NOCACHE: another user's view (the peer has hidepid=): ask. */
+	if (pe && !(pe->flags & (CLDP_PE_FROZEN | CLDP_PE_NOCACHE))) {
 		fill_entry(p, pe, &e);
 		if (getattr)
 			fuse_reply_attr(req, &e.attr, e.attr_timeout);

@@ -160,6 +160,9 @@ struct cldp_pid_req {
 } __attribute__((packed));
 
 #define CLDP_PE_FROZEN 0x1
+/* The serving node's /proc has hidepid=: the entry is the asking user's
+ * view, not to be cached for anybody else (older nodes ignore the flag). */
+#define CLDP_PE_NOCACHE 0x2
 
 struct cldp_pentry {
 	int32_t pid;

@@ -77,15 +77,15 @@ int cldd_in_create(const char *name, uid_t uid, gid_t gid, struct cldd_in **out,
 
 	if (strlen(name) >= sizeof(in->name))
 		return cld_err_set(err, -ENAMETOOLONG, "name too long");
-	usage_of(uid, true, &bytes, &files);
-	if (files >= lim.total_files)
-		return cld_err_set(err, -ENFILE, "%u images are being written already (limit %u)",
-				   files, lim.total_files);
 	usage_of(uid, false, &bytes, &files);
 	if (uid != 0 && files >= lim.user_files)
 		return cld_err_set(err, -EDQUOT,
 				   "uid %u is writing %u images already (limit %u per user)",
 				   (unsigned)uid, files, lim.user_files);
+	usage_of(uid, true, &bytes, &files);
+	if (files >= lim.total_files)
+		return cld_err_set(err, -ENFILE, "%u images are being written already (limit %u)",
+				   files, lim.total_files);
 	in = calloc(1, sizeof(*in));
 	if (!in)
 		return cld_err_set(err, -ENOMEM, "out of memory");

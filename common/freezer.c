@@ -746,7 +746,8 @@ int cld_hold_serve(int lfd, struct cld_frozen *fz)
 				struct hold_resp r = { .ret = -EPERM, .kind = HOLD_FINAL };
 
 				set_sock_timeouts(c, 1, 1);
-				send_resp(c, &r, "permission denied: not the freezing user", NULL, 0);
+				send_resp(c, &r, "permission denied: not the freezing user", NULL,
+					  0);
 				close(c);
 			} else if (c >= 0) {
 				set_sock_timeouts(c, HOLD_CLIENT_TIMEOUT_S, HOLD_CLIENT_TIMEOUT_S);
@@ -808,8 +809,8 @@ struct hold_client {
 	pid_t peer; /* the holder: the process that bound and listens */
 	uid_t peer_uid;
 	int peer_pidfd; /* -1 when the kernel gives none */
-	int timeout_s; /* of the answer being awaited */
-	uint64_t work; /* the holder's CPU ticks + bytes written, last seen */
+	int timeout_s;	/* of the answer being awaited */
+	uint64_t work;	/* the holder's CPU ticks + bytes written, last seen */
 };
 
 static void (*hold_warn_fn)(const char *msg);
@@ -892,7 +893,8 @@ static bool peer_holds_kmod_image(const struct hold_client *hc, pid_t pid)
 			continue;
 		/* The ioctl only on the module's own files. */
 		if (!fstatfs(fd, &sfs) && (unsigned long)sfs.f_type == CLD_KMOD_FS_MAGIC &&
-		    !ioctl(fd, CLD_IOC_STATE, &st) && st.pid == pid && st.state == CLD_KSTATE_FROZEN)
+		    !ioctl(fd, CLD_IOC_STATE, &st) && st.pid == pid &&
+		    st.state == CLD_KSTATE_FROZEN)
 			found = true;
 		close(fd);
 	}
@@ -944,12 +946,13 @@ static int hold_verify(struct hold_client *hc, pid_t pid, bool *untrusted, struc
 			snprintf(why, sizeof(why), "and process %d is not there", (int)pid);
 		else if (!holds && !uid_ok)
 			snprintf(why, sizeof(why),
-				 "not the process's tracer, nor root or its owner (uid %lld)", owner);
+				 "not the process's tracer, nor root or its owner (uid %lld)",
+				 owner);
 		else if (!holds || !peer_alive(hc))
 			snprintf(why, sizeof(why), "not the process's tracer");
 		else
-			snprintf(why, sizeof(why), "neither root nor the process's owner (uid %lld)",
-				 owner);
+			snprintf(why, sizeof(why),
+				 "neither root nor the process's owner (uid %lld)", owner);
 		break;
 	}
 	snprintf(msg, sizeof(msg), "refusing holder of pid %d: socket owned by pid %d uid %u, %s",
@@ -1218,8 +1221,7 @@ static const struct cld_frozen_ops hold_ops = {
 	.release = hold_release,
 };
 
-int cld_hold_connect_ex(pid_t pid, bool *untrusted, struct cld_frozen **out,
-			struct cld_err *err)
+int cld_hold_connect_ex(pid_t pid, bool *untrusted, struct cld_frozen **out, struct cld_err *err)
 {
 	struct hold_client *hc;
 	struct cld_frozen *fz;

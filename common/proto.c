@@ -246,6 +246,7 @@ static const char *const type_names[CLDP_TYPE_MAX] = {
 	[CLDP_AUTH] = "AUTH", [CLDP_PING] = "PING",   [CLDP_LIST] = "LIST",
 	[CLDP_STAT] = "STAT", [CLDP_OPEN] = "OPEN",   [CLDP_READ] = "READ",
 	[CLDP_SEEK] = "SEEK", [CLDP_CLOSE] = "CLOSE", [CLDP_XATTR] = "XATTR",
+	[CLDP_MIGRATE] = "MIGRATE", [CLDP_RESTORE] = "RESTORE",
 };
 
 const char *cldp_type_name(unsigned int type)
@@ -264,6 +265,8 @@ static const uint32_t req_size[CLDP_TYPE_MAX] = {
 	[CLDP_SEEK] = sizeof(struct cldp_seek_req),
 	[CLDP_CLOSE] = sizeof(uint64_t),
 	[CLDP_XATTR] = sizeof(struct cldp_xattr_req),
+	[CLDP_MIGRATE] = sizeof(struct cldp_migrate_req),
+	[CLDP_RESTORE] = sizeof(struct cldp_restore_req),
 };
 
 static int check_resp(const struct cldp_hdr *h, const uint8_t *p, struct cld_err *err)
@@ -299,6 +302,10 @@ static int check_resp(const struct cldp_hdr *h, const uint8_t *p, struct cld_err
 		break;
 	case CLDP_XATTR:
 		sized = h->len <= 4096;
+		break;
+	case CLDP_MIGRATE:
+	case CLDP_RESTORE:
+		sized = h->len == sizeof(struct cldp_migrate_resp);
 		break;
 	default:
 		return cld_err_set(err, -EPROTO, "response to %s, which has none",
@@ -347,6 +354,13 @@ int cldp_msg_check(const uint8_t *msg, size_t len, struct cld_err *err)
 		memcpy(&x, msg + sizeof(h), sizeof(x));
 		if (!memchr(x.name, 0, sizeof(x.name)))
 			return cld_err_set(err, -EPROTO, "XATTR name not terminated");
+	}
+	if (h.type == CLDP_MIGRATE) {
+		struct cldp_migrate_req m;
+
+		memcpy(&m, msg + sizeof(h), sizeof(m));
+		if (!memchr(m.target, 0, sizeof(m.target)))
+			return cld_err_set(err, -EPROTO, "MIGRATE target not terminated");
 	}
 	return 0;
 }

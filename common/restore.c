@@ -475,7 +475,8 @@ int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts
 					f->rec.fd, n);
 			break;
 		case CLD_FD_PIPE:
-			if (!pipe_has_both(p, f->rec.ino) && f->rec.fd > 2)
+			if (!pipe_has_both(p, f->rec.ino) &&
+			    (f->rec.fd > 2 || (o->flags & CLD_RST_NO_STDIO)))
 				blocker(&rp, "fd %d: the other end of pipe:[%llu] belongs to another process",
 					f->rec.fd, (unsigned long long)f->rec.ino);
 			break;

@@ -16,6 +16,7 @@
 
 #include "frozen.h"
 #include "incoming.h"
+#include "migrate.h"
 #include "restart.h"
 #include "log.h"
 #include "peer.h"
@@ -496,6 +497,7 @@ int main(int argc, char **argv)
 	}
 	if (!d.opts.foreground)
 		uv_loop_fork(&d.loop);
+	cldd_migrate_init(&d.loop, d.opts.mountpoint);
 	ret = start_loop(&d);
 	if (ret) {
 		cldd_err("event loop: %s", ret < 0 && ret > -4096 ? strerror(-ret) : "error");

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/ptrace.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct event {
 enum job_op {
 	J_READ,
 	J_SEEK,
+	J_EXITKILL, /* the process dies with the thread (a shadow) */
 	J_THAW,
 };
 
@@ -172,6 +174,14 @@ static void *freeze_thread(void *arg)
 			break;
 		case J_SEEK:
 			j->result = cld_frozen_seek(p->fz, (int64_t)j->off, j->whence);
+			break;
+		case J_EXITKILL:
+			/* Only the tracer thread may change its options. */
+			j->result = ptrace(PTRACE_SETOPTIONS, f->pid, NULL,
+					   (void *)(long)(PTRACE_O_TRACESYSGOOD |
+							  (j->whence ? PTRACE_O_EXITKILL : 0))) < 0
+					    ? -errno
+					    : 0;
 			break;
 		case J_THAW:
 			free(j);
@@ -529,13 +539,21 @@ int64_t cldd_freeze_seek(struct cldd_freeze *f, int64_t off, int whence, cldd_fr
 		  arg);
 }
 
+int cldd_freeze_exitkill(struct cldd_freeze *f, bool on, cldd_freeze_io_cb cb, void *arg)
+{
+	if (strcmp(f->fz->backend, "ptrace"))
+		return -EOPNOTSUPP;
+	return (int)io(f, &(struct job){ .op = J_EXITKILL, .whence = on }, cb, arg);
+}
+
 void cldd_freeze_thaw_all(void)
 {
 	struct timespec until;
 	struct cldd_freeze *f;
 
+	/* A shadow is not thawed: it dies with our threads (EXITKILL). */
 	for (f = F.list; f; f = f->next)
-		if (f->priv->state == F_READY) {
+		if (f->priv->state == F_READY && !f->shadow) {
 			f->refs = 1;
 			cldd_freeze_put(f);
 		}

@@ -31,6 +31,8 @@ struct cldd_freeze {
 	uint64_t id; /* unique per freeze: remote readers key their cache on it */
 	uint64_t frozen_ns; /* CLOCK_REALTIME of the freeze */
 	struct cld_frozen *fz; /* valid once ready */
+	bool migrating; /* a migration of it is under way (migrate.c) */
+	bool shadow; /* it migrated: held for good, never thawed */
 	struct cldd_freeze_priv *priv;
 	struct cldd_freeze *next;
 };
@@ -77,6 +79,13 @@ ssize_t cldd_freeze_pread(struct cldd_freeze *f, void *buf, size_t len, uint64_t
 			  cldd_freeze_io_cb cb, void *arg);
 int64_t cldd_freeze_seek(struct cldd_freeze *f, int64_t off, int whence, cldd_freeze_io_cb cb,
 			 void *arg);
+
+/*
+ * Make the process die if the freeze's thread (the daemon) dies, or not
+ * (PTRACE_O_EXITKILL): a shadow must never run on as a second copy.  Only
+ * for the ptrace backend (-EOPNOTSUPP otherwise); -EINPROGRESS, then cb.
+ */
+int cldd_freeze_exitkill(struct cldd_freeze *f, bool on, cldd_freeze_io_cb cb, void *arg);
 
 /* Thaw everything and wait for the threads (shutdown). */
 void cldd_freeze_thaw_all(void);

@@ -13,6 +13,7 @@
 #include "frozen.h"
 #include "incoming.h"
 #include "log.h"
+#include "mcopy.h"
 #include "peer.h"
 #include "procs.h"
 #include "remote.h"
@@ -20,7 +21,7 @@
 
 #define INO_ROOT 1
 #define INO_NODE 2
-#define INO_PID_BASE (1ull << 32)
+#define INO_PID_BASE CLDD_INO_PID_BASE
 #define INO_IN_BASE (2ull << 32)
 #define IS_PID_INO(i) ((i) > INO_PID_BASE && (i) < INO_IN_BASE)
 #define IS_IN_INO(i) ((i) > INO_IN_BASE && (i) < CLDD_INO_RPID_BASE)
@@ -74,8 +75,7 @@ static void dir_attr(fuse_ino_t ino, struct stat *st)
 	st->st_ino = ino;
 	/* Anyone may drop an image into this node's directory; the
 	 * directories of other nodes are read only (for now). */
-	st->st_mode = ino == INO_NODE ? S_IFDIR | 01777
-				      : CLDD_IS_RDIR(ino) ? S_IFDIR | 0555 : S_IFDIR | 0755;
+	st->st_mode = ino == INO_NODE || CLDD_IS_RDIR(ino) ? S_IFDIR | 01777 : S_IFDIR | 0755;
 	st->st_nlink = 2;
 	st->st_blksize = CLDD_BLKSIZE;
 }
@@ -637,6 +637,10 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_err(req, EBADF);
 		return;
 	}
+	if ((IS_PID_INO(ino) || CLDD_IS_RPID(ino)) && cldd_mcopy_eof(ino, fuse_req_ctx(req)->pid)) {
+		fuse_reply_buf(req, NULL, 0); /* its copy was a migration, done */
+		return;
+	}
 	if (CLDD_IS_RPID(ino)) {
 		cldd_remote_read(req, size, off, fi);
 		return;
@@ -677,6 +681,10 @@ static void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 	if (!fi->fh) {
 		reply_err(req, EBADF);
+		return;
+	}
+	if ((IS_PID_INO(ino) || CLDD_IS_RPID(ino)) && cldd_mcopy_eof(ino, fuse_req_ctx(req)->pid)) {
+		reply_err(req, ENXIO);
 		return;
 	}
 	if (CLDD_IS_RPID(ino)) {
@@ -744,20 +752,31 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	pid_t pid;
 	int ret;
 
+	struct cldd_peer *target = NULL;
+	bool unnamed = false;
+
 	(void)mode;
 	if (CLDD_IS_RDIR(parent)) {
-		/* Restarting on another node is migration: not yet. */
-		reply_err(req, EROFS);
-		return;
-	}
-	if (parent != INO_NODE) {
+		/* Another node's directory: only a migration's target (the
+		 * copy_file_range of cp), see ll_copy_file_range. */
+		target = cldd_remote_peer(parent);
+		if (!target) {
+			reply_err(req, ENOENT);
+			return;
+		}
+		unnamed = true;
+	} else if (parent != INO_NODE) {
 		reply_err(req, EACCES);
 		return;
-	}
-	pid = cldd_parse_pid(name);
-	if ((pid && kill(pid, 0) == 0) || cldd_in_by_name(name)) {
-		reply_err(req, EEXIST);
-		return;
+	} else {
+		pid = cldd_parse_pid(name);
+		if (cldd_in_by_name(name)) {
+			reply_err(req, EEXIST);
+			return;
+		}
+		/* `cp /clondike/A/PID /clondike/here/` where PID is taken
+		 * here: a migration may still land, under another pid. */
+		unnamed = pid && kill(pid, 0) == 0;
 	}
 	ret = cldd_in_create(name, ctx->uid, ctx->gid, &in, &err);
 	if (ret) {
@@ -765,6 +784,12 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		reply_err(req, -ret);
 		return;
 	}
+	in->unnamed = unnamed;
+	if (target) {
+		in->remote = true;
+		in->target_slot = target->slot;
+	}
+	cldd_mcopy_created(in, ctx->pid);
 	memset(&e, 0, sizeof(e));
 	e.ino = in->ino;
 	in_attr(in, &e.attr);
@@ -782,6 +807,14 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 	if (!IS_IN_INO(ino)) {
 		reply_err(req, EBADF);
+		return;
+	}
+	if (cldd_mcopy_write(req, in, size, (uint64_t)off))
+		return;
+	if (in->remote) {
+		/* Restarting a plain image file on another node is not done
+		 * yet; migrating (cp from /clondike/A/PID) is. */
+		reply_err(req, EROFS);
 		return;
 	}
 	n = cldd_in_write(in, buf, size, (uint64_t)off);
@@ -1060,6 +1093,7 @@ const struct fuse_lowlevel_ops cldd_fs_ops = {
 	.create = ll_create,
 	.write = ll_write,
 	.flush = ll_flush,
+	.copy_file_range = cldd_mcopy_copy_file_range,
 	.unlink = ll_unlink,
 	.getxattr = ll_getxattr,
 	.listxattr = ll_listxattr,

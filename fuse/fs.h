@@ -26,6 +26,9 @@ struct cldd_fs {
 
 extern const struct fuse_lowlevel_ops cldd_fs_ops;
 
+/* The image of local pid p is inode CLDD_INO_PID_BASE + p. */
+#define CLDD_INO_PID_BASE (1ull << 32)
+
 /* Unfrozen process files: attributes cached this long (seconds). */
 #define CLDD_PID_TIMEOUT 1.0
 

@@ -134,7 +134,7 @@ struct cldd_in *cldd_in_by_name(const char *name)
 
 	for (in = ins; in; in = next) {
 		next = in->next;
-		if (strcmp(in->name, name))
+		if (in->unnamed || strcmp(in->name, name))
 			continue;
 		/* An alias of a process that has exited: forget it. */
 		if (in->state == CLDD_IN_RESTARTED && !in->refs && !alias_alive(in)) {
@@ -199,6 +199,9 @@ int cldd_in_truncate(struct cldd_in *in, uint64_t size)
 {
 	int ret;
 
+	/* cp sets the size of its copy at the end: nothing to do. */
+	if (in->state == CLDD_IN_MIGRATED)
+		return 0;
 	if (in->state != CLDD_IN_WRITING)
 		return -EBADF;
 	if (size > CLDD_IN_MAX_SIZE)
@@ -255,8 +258,13 @@ void cldd_in_finish(struct cldd_in *in, cldd_in_cb cb, void *arg)
 	struct cldd_in_wait *w;
 	int ret;
 
-	if (in->state == CLDD_IN_RESTARTED || in->state == CLDD_IN_FAILED) {
+	if (in->state == CLDD_IN_RESTARTED || in->state == CLDD_IN_FAILED ||
+	    in->state == CLDD_IN_MIGRATED) {
 		cb(arg, in->result);
+		return;
+	}
+	if (in->state == CLDD_IN_MIGRATING) {
+		cb(arg, -EBUSY); /* its writer is still waiting for the commit */
 		return;
 	}
 	w = malloc(sizeof(*w));
@@ -272,7 +280,11 @@ void cldd_in_finish(struct cldd_in *in, cldd_in_cb cb, void *arg)
 		return;
 	in->state = CLDD_IN_RESTARTING;
 	in->refs++;
-	ret = cldd_restart_start(in_loop, in->fd, in->uid, in->gid, lim.restart_timeout_ms,
+	ret = cldd_restart_start(in_loop,
+				 &(struct cldd_restart_req){ .image_fd = in->fd,
+							     .uid = in->uid,
+							     .gid = in->gid,
+							     .timeout_ms = lim.restart_timeout_ms },
 				 restarted, in);
 	if (ret) {
 		struct cldd_restart_result res = { .ret = ret };
@@ -307,7 +319,7 @@ void cldd_in_put(struct cldd_in *in)
 		in->state = CLDD_IN_FAILED;
 		in->result = -ECANCELED;
 	}
-	if (in->state != CLDD_IN_RESTARTED)
+	if (in->state != CLDD_IN_RESTARTED || in->unnamed)
 		in_free(in);
 }
 

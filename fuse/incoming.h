@@ -23,6 +23,8 @@ enum cldd_in_state {
 	CLDD_IN_RESTARTING, /* closed: being verified and restarted */
 	CLDD_IN_RESTARTED, /* restarted: the name is an alias of pid */
 	CLDD_IN_FAILED, /* invalid or refused: errno in result */
+	CLDD_IN_MIGRATING, /* the target of a migration by copy_file_range */
+	CLDD_IN_MIGRATED, /* that migration committed: pid runs on target */
 };
 
 struct cldd_in {
@@ -40,6 +42,19 @@ struct cldd_in {
 	unsigned long long start_ticks;
 	unsigned int refs; /* open files (and one while restarting) */
 	struct cldd_in_wait *waiters; /* flushes waiting for the restart */
+	/* Created in another node's directory (target_slot), or here under a
+	 * name taken by a live pid: reached by inode only, never by name. */
+	bool unnamed;
+	bool remote;
+	unsigned int target_slot;
+	/* The process image its creator had open (mcopy.c): a migration. */
+	struct {
+		bool set;
+		bool remote; /* slot is the node's; else this node */
+		unsigned int slot;
+		pid_t pid;
+		pid_t caller; /* the creating thread's pid (cp) */
+	} src;
 	struct cldd_in *next;
 };
 

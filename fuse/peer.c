@@ -272,6 +272,12 @@ void **cldd_conn_served(struct cldd_conn *c)
 int cldd_call(struct cldd_peer *p, uint16_t type, const void *payload, size_t len, cldd_call_cb cb,
 	      void *arg)
 {
+	return cldd_call_timeout(p, type, payload, len, cl.conf.timeout_ms, cb, arg);
+}
+
+int cldd_call_timeout(struct cldd_peer *p, uint16_t type, const void *payload, size_t len,
+		      unsigned int timeout_ms, cldd_call_cb cb, void *arg)
+{
 	struct cldd_conn *c = p->conn;
 	struct cldd_call *call;
 	int ret;
@@ -287,7 +293,7 @@ int cldd_call(struct cldd_peer *p, uint16_t type, const void *payload, size_t le
 	call->type = type;
 	call->cb = cb;
 	call->arg = arg;
-	call->deadline_ns = cldd_now_ns() + (uint64_t)cl.conf.timeout_ms * 1000000ull;
+	call->deadline_ns = cldd_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	ret = send_simple(c, type, 0, call->id, 0, payload, len);
 	if (ret) {
 		free(call);

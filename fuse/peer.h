@@ -48,6 +48,9 @@ typedef void (*cldd_call_cb)(void *arg, int status, const uint8_t *data, size_t 
  */
 int cldd_call(struct cldd_peer *p, uint16_t type, const void *payload, size_t len,
 	      cldd_call_cb cb, void *arg);
+/* The same with its own deadline (a restore takes longer than a read). */
+int cldd_call_timeout(struct cldd_peer *p, uint16_t type, const void *payload, size_t len,
+		      unsigned int timeout_ms, cldd_call_cb cb, void *arg);
 /* A one-way message (no response); dropped silently when the peer is down. */
 void cldd_send_msg(struct cldd_peer *p, uint16_t type, const void *payload, size_t len);
 /* Requests in flight to p. */

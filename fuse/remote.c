@@ -308,10 +308,13 @@ struct ropen {
 	struct cldd_peer *p;
 	uint64_t gen; /* the peer's connection the handle belongs to */
 	uint64_t handle, freeze_id, size;
+	uint64_t start_ticks;
 	pid_t pid;
 	uint64_t next_off; /* where a sequential reader reads next */
 	unsigned int ra;   /* read-ahead, chunks */
 };
+
+static int ropen_live(const struct ropen *ro);
 
 static void open_done(void *arg, int status, const uint8_t *data, size_t len)
 {
@@ -340,6 +343,7 @@ static void open_done(void *arg, int status, const uint8_t *data, size_t len)
 	ro->handle = o.handle;
 	ro->freeze_id = o.freeze_id;
 	ro->size = o.size;
+	ro->start_ticks = o.start_ticks;
 	ro->pid = (pid_t)(r->ino & 0xffffffffu);
 	/* Exact values from now on, as for a local open. */
 	a = attr_find(r->p, ro->pid);
@@ -360,6 +364,20 @@ static void open_done(void *arg, int status, const uint8_t *data, size_t len)
 		free(ro);
 	}
 	free(r);
+}
+
+int cldd_remote_source(const struct fuse_file_info *fi, struct cldd_peer **p, pid_t *pid,
+		       uint64_t *start_ticks, uint64_t *size)
+{
+	const struct ropen *ro = (const struct ropen *)(uintptr_t)fi->fh;
+
+	if (!ro || !ropen_live(ro))
+		return -EIO;
+	*p = ro->p;
+	*pid = ro->pid;
+	*start_ticks = ro->start_ticks;
+	*size = ro->size;
+	return 0;
 }
 
 void cldd_remote_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -12,6 +12,9 @@
 #ifndef CLDD_REMOTE_H
 #define CLDD_REMOTE_H
 
+#include <stdint.h>
+#include <sys/types.h>
+
 #include "fs.h"
 
 struct cldd_peer;
@@ -32,6 +35,9 @@ void cldd_remote_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void cldd_remote_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi);
 void cldd_remote_lseek(fuse_req_t req, off_t off, int whence, struct fuse_file_info *fi);
 void cldd_remote_release(fuse_req_t req, struct fuse_file_info *fi);
+/* What an open remote image is: its node, pid, incarnation and size. */
+int cldd_remote_source(const struct fuse_file_info *fi, struct cldd_peer **p, pid_t *pid,
+		       uint64_t *start_ticks, uint64_t *size);
 void cldd_remote_getxattr(fuse_req_t req, fuse_ino_t ino, const char *key, size_t size);
 
 /* Cache budget in MiB (the configuration's "cache"). */

@@ -14,6 +14,7 @@
 
 #include "clondike/creds.h"
 #include "clondike/image_read.h"
+#include "clondike/lazy.h"
 #include "clondike/restore.h"
 #include "log.h"
 
@@ -34,31 +35,53 @@ struct restart {
 #define CHILD_IMAGE_FD 3
 #define CHILD_RESULT_FD 4
 
-static void child_restart(uid_t uid, gid_t gid, struct cldd_restart_result *r)
+static void child_restart(uid_t uid, gid_t gid, unsigned int flags, const char *path,
+			  struct cldd_restart_result *r)
 {
 	struct cld_restore_result res;
 	struct cld_restore_opts o;
 	struct cld_rimage *ri = NULL;
 	struct cld_err err = { 0 };
+	struct cld_lazy lz;
 	uint64_t nr = 0;
+	int fd = CHILD_IMAGE_FD;
 
 	/* Who asks first: nothing of the image is touched as root for a user. */
 	if (uid != 0)
 		r->ret = cld_creds_become(uid, gid, &err);
+	if (!r->ret && path) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			r->ret = cld_err_set(&err, -errno, "%s: %s", path, strerror(errno));
+	}
 	if (!r->ret)
-		r->ret = cld_rimage_open_fd(CHILD_IMAGE_FD, &ri, &err);
-	if (!r->ret)
+		r->ret = cld_rimage_open_fd(fd, &ri, &err);
+	/* A lazy restore pages in from the image as it is used: the pages are
+	 * checked against their digests as they arrive instead. */
+	if (!r->ret && !(flags & CLDD_RST_LAZY))
 		r->ret = cld_rimage_verify(ri, &nr, &err);
 	if (!r->ret) {
 		cld_restore_opts_init(&o);
 		o.flags = CLD_RST_DETACH;
-		o.image_fd = CHILD_IMAGE_FD;
+		if (flags & CLDD_RST_NO_STDIO)
+			o.flags |= CLD_RST_NO_STDIO;
+		o.image_fd = fd;
 		o.caller_uid = uid;
 		o.caller_gid = gid;
 		o.tty_fd = -1;
+		if (flags & CLDD_RST_LAZY) {
+			cld_lazy_init(&lz, &(struct cld_lazy_opts){ .image_path = path,
+								     .detach = true });
+			o.fill = cld_lazy_fill;
+			o.fill_arg = &lz;
+		}
 		r->ret = cld_restore(ri, &o, &res, &err);
 		r->pid = res.pid;
 		r->same_pid = res.same_pid;
+		r->lazy = flags & CLDD_RST_LAZY;
+		r->total_ns = res.total_ns;
+		if (flags & CLDD_RST_LAZY)
+			cld_lazy_release(&lz);
 	}
 	cld_rimage_free(ri);
 	if (r->ret)
@@ -71,15 +94,19 @@ int cldd_restart_worker_main(int argc, char **argv)
 	unsigned long uid, gid;
 	char *e1, *e2;
 
-	if (argc != 4)
+	unsigned long flags;
+	char *e3;
+
+	if (argc != 5 && argc != 6)
 		return 2;
 	uid = strtoul(argv[2], &e1, 10);
 	gid = strtoul(argv[3], &e2, 10);
-	if (*e1 || *e2)
+	flags = strtoul(argv[4], &e3, 10);
+	if (*e1 || *e2 || *e3)
 		return 2;
 	/* Only the image and the result pipe, whatever leaked past CLOEXEC. */
 	syscall(SYS_close_range, CHILD_RESULT_FD + 1, ~0u, 0);
-	child_restart((uid_t)uid, (gid_t)gid, &r);
+	child_restart((uid_t)uid, (gid_t)gid, (unsigned int)flags, argc == 6 ? argv[5] : NULL, &r);
 	/* One write under PIPE_BUF: atomic. */
 	if (write(CHILD_RESULT_FD, &r, sizeof(r)) != (ssize_t)sizeof(r))
 		return 1;
@@ -91,23 +118,29 @@ int cldd_restart_worker_main(int argc, char **argv)
  * has threads and libuv state (fork handlers that recreate pipes) that a
  * forked child must not inherit.
  */
-static int spawn_worker(int image_fd, int result_fd, uid_t uid, gid_t gid, pid_t *pid)
+static int spawn_worker(const struct cldd_restart_req *rq, int result_fd, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
-	char us[16], gs[16];
-	char *argv[] = { "clondiked", CLDD_RESTART_WORKER_ARG, us, gs, NULL };
+	char us[16], gs[16], fs[16];
+	char *argv[] = { "clondiked", CLDD_RESTART_WORKER_ARG, us, gs, fs,
+			 (char *)rq->image_path, NULL };
 	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	sigset_t none, all;
 	int r;
 
-	snprintf(us, sizeof(us), "%u", (unsigned)uid);
-	snprintf(gs, sizeof(gs), "%u", (unsigned)gid);
+	snprintf(us, sizeof(us), "%u", (unsigned)rq->uid);
+	snprintf(gs, sizeof(gs), "%u", (unsigned)rq->gid);
+	snprintf(fs, sizeof(fs), "%u", rq->flags);
 	sigemptyset(&none);
 	sigfillset(&all);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&at);
-	posix_spawn_file_actions_adddup2(&fa, image_fd, CHILD_IMAGE_FD);
+	/* No stdin or stdout of the daemon's for anything restored. */
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	if (rq->image_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, rq->image_fd, CHILD_IMAGE_FD);
 	posix_spawn_file_actions_adddup2(&fa, result_fd, CHILD_RESULT_FD);
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &all);
@@ -128,10 +161,24 @@ static void closed(uv_handle_t *h)
 		free(rs);
 }
 
+/*
+ * Reap the worker without waiting on the loop: it may still need us (its
+ * exit closes an image of this very mount, a FLUSH we must answer).
+ */
+static void reap(uv_timer_t *t)
+{
+	struct restart *rs = t->data;
+
+	if (waitpid(rs->child, NULL, WNOHANG) == 0)
+		return; /* again at the next tick */
+	uv_timer_stop(&rs->timer);
+	rs->closing = 2;
+	uv_close((uv_handle_t *)&rs->pipe, closed);
+	uv_close((uv_handle_t *)&rs->timer, closed);
+}
+
 static void finish(struct restart *rs, int ret, const char *why)
 {
-	int st;
-
 	if (rs->done)
 		return;
 	rs->done = true;
@@ -140,15 +187,10 @@ static void finish(struct restart *rs, int ret, const char *why)
 		snprintf(rs->res.msg, sizeof(rs->res.msg), "%s", why);
 		kill(rs->child, SIGKILL); /* its half-built process dies with it */
 	}
-	/* It has written its answer and is exiting (or was killed). */
-	while (waitpid(rs->child, &st, 0) < 0 && errno == EINTR)
-		;
 	uv_read_stop((uv_stream_t *)&rs->pipe);
 	uv_timer_stop(&rs->timer);
 	rs->cb(rs->arg, &rs->res);
-	rs->closing = 2;
-	uv_close((uv_handle_t *)&rs->pipe, closed);
-	uv_close((uv_handle_t *)&rs->timer, closed);
+	uv_timer_start(&rs->timer, reap, 0, 20);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
@@ -181,8 +223,8 @@ static void on_timeout(uv_timer_t *t)
 	finish(rs, -ETIMEDOUT, "the restore did not finish in time and was stopped");
 }
 
-int cldd_restart_start(uv_loop_t *loop, int image_fd, uid_t uid, gid_t gid,
-		       unsigned int timeout_ms, cldd_restart_cb cb, void *arg)
+int cldd_restart_start(uv_loop_t *loop, const struct cldd_restart_req *rq, cldd_restart_cb cb,
+		       void *arg)
 {
 	struct restart *rs;
 	int p[2], r;
@@ -197,7 +239,7 @@ int cldd_restart_start(uv_loop_t *loop, int image_fd, uid_t uid, gid_t gid,
 	}
 	rs->cb = cb;
 	rs->arg = arg;
-	r = spawn_worker(image_fd, p[1], uid, gid, &rs->child);
+	r = spawn_worker(rq, p[1], &rs->child);
 	close(p[1]);
 	if (r) {
 		close(p[0]);
@@ -212,7 +254,7 @@ int cldd_restart_start(uv_loop_t *loop, int image_fd, uid_t uid, gid_t gid,
 		r = uv_read_start((uv_stream_t *)&rs->pipe, on_alloc, on_read);
 	if (!r)
 		r = uv_timer_start(&rs->timer, on_timeout,
-				   timeout_ms ? timeout_ms : CLDD_RESTART_TIMEOUT_MS, 0);
+				   rq->timeout_ms ? rq->timeout_ms : CLDD_RESTART_TIMEOUT_MS, 0);
 	if (r) {
 		/* Nothing is watching it: stop it now, say so. */
 		rs->done = true;

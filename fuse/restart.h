@@ -11,6 +11,7 @@
 #define CLDD_RESTART_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
 
@@ -20,7 +21,22 @@ struct cldd_restart_result {
 	int ret; /* 0 or a negative errno */
 	pid_t pid; /* the restarted process */
 	bool same_pid; /* it got the image's pid */
+	bool lazy; /* its memory is paged in by a pager */
+	uint64_t total_ns; /* the restore itself */
 	char msg[512]; /* why not, when ret < 0 */
+};
+
+/* cldd_restart_req.flags */
+#define CLDD_RST_LAZY 0x1u /* page memory in on demand (root only, see .c) */
+#define CLDD_RST_NO_STDIO 0x2u /* image pipes at 0-2 get no stand-in: refused */
+
+struct cldd_restart_req {
+	int image_fd; /* the image, kept open by the caller until cb; or -1 */
+	const char *image_path; /* else: opened by the worker, as the user */
+	uid_t uid;
+	gid_t gid;
+	unsigned int flags; /* CLDD_RST_* */
+	unsigned int timeout_ms; /* 0: CLDD_RESTART_TIMEOUT_MS */
 };
 
 /* Runs on the loop thread, exactly once. */
@@ -29,15 +45,13 @@ typedef void (*cldd_restart_cb)(void *arg, const struct cldd_restart_result *res
 /* Deadline of a restart when none is configured. */
 #define CLDD_RESTART_TIMEOUT_MS 60000u
 
-/*
- * Restart the image in image_fd (kept open by the caller until cb) for
- * uid/gid.  0, or a negative errno (nothing started, cb not called).
- */
-int cldd_restart_start(uv_loop_t *loop, int image_fd, uid_t uid, gid_t gid,
-		       unsigned int timeout_ms, cldd_restart_cb cb, void *arg);
+/* Restart an image.  0, or a negative errno (nothing started, no cb). */
+int cldd_restart_start(uv_loop_t *loop, const struct cldd_restart_req *rq, cldd_restart_cb cb,
+		       void *arg);
 
 /* The worker is the daemon's binary run as "clondiked --restore-worker UID
- * GID" with the image at fd 3 and the result pipe at fd 4. */
+ * GID FLAGS [PATH]" with the image at fd 3 (unless PATH) and the result
+ * pipe at fd 4. */
 #define CLDD_RESTART_WORKER_ARG "--restore-worker"
 int cldd_restart_worker_main(int argc, char **argv);
 

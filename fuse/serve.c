@@ -9,6 +9,7 @@
 #include "frozen.h"
 #include "fs.h"
 #include "log.h"
+#include "migrate.h"
 #include "peer.h"
 #include "procs.h"
 
@@ -163,43 +164,41 @@ static void serve_stat(struct cldd_conn *c, const struct cldp_hdr *h, const uint
 	cldd_out_reply(c, o, h->type, h->id, ret, sizeof(*pe));
 }
 
-/*
- * A request whose answer comes later (a freeze, a holder's read): the
- * connection it came on may be gone by then, so it is found again by peer
- * slot and generation.
- */
 struct later {
-	unsigned int slot;
-	uint64_t gen;
-	uint16_t type;
-	uint32_t id;
+	struct cldd_later l;
 	pid_t pid;
 	uid_t uid;
 	unsigned long long start_ticks;
 	struct cldd_out *o; /* read: the reply being filled */
 };
 
-static struct later *later_new(struct cldd_conn *c, const struct cldp_hdr *h)
+void cldd_later_init(struct cldd_later *l, struct cldd_conn *c, const struct cldp_hdr *h)
 {
 	struct cldd_peer *p = cldd_conn_peer(c);
-	struct later *l = calloc(1, sizeof(*l));
 
-	if (!l)
-		return NULL;
 	l->slot = p->slot;
 	l->gen = p->gen;
 	l->type = h->type;
 	l->id = h->id;
-	return l;
 }
 
-/* The connection the request came on, if it is still the same. */
-static struct cldd_conn *later_conn(const struct later *l)
+struct cldd_conn *cldd_later_conn(const struct cldd_later *l)
 {
 	struct cldd_peer *p = cldd_peer_by_slot(l->slot);
 
 	return p && p->conn && p->gen == l->gen ? p->conn : NULL;
 }
+
+static struct later *later_new(struct cldd_conn *c, const struct cldp_hdr *h)
+{
+	struct later *l = calloc(1, sizeof(*l));
+
+	if (l)
+		cldd_later_init(&l->l, c, h);
+	return l;
+}
+
+#define later_conn(x) cldd_later_conn(&(x)->l)
 
 static int add_handle(struct cldd_conn *c, struct cldd_freeze *f, uint64_t *id)
 {
@@ -263,11 +262,11 @@ static void open_done(void *arg, struct cldd_freeze *f, int ret, const char *msg
 		goto fail; /* the handle stays until CLOSE or the connection ends */
 	}
 	memcpy(b, &resp, sizeof(resp));
-	cldd_out_reply(c, o, l->type, l->id, 0, sizeof(resp));
+	cldd_out_reply(c, o, l->l.type, l->l.id, 0, sizeof(resp));
 	free(l);
 	return;
 fail:
-	cldd_reply_status(c, l->type, l->id, ret);
+	cldd_reply_status(c, l->l.type, l->l.id, ret);
 	free(l);
 }
 
@@ -316,7 +315,7 @@ static void read_done(void *arg, int64_t n)
 		if (n < 0)
 			cldd_err("peer %s: read %d: %s", cldd_conn_peer(c)->conf.name, (int)l->pid,
 				 strerror((int)-n));
-		cldd_out_reply(c, l->o, l->type, l->id, n < 0 ? (int32_t)n : 0,
+		cldd_out_reply(c, l->o, l->l.type, l->l.id, n < 0 ? (int32_t)n : 0,
 			       n < 0 ? 0 : (size_t)n);
 	}
 	free(l);
@@ -385,7 +384,7 @@ static void seek_done(void *arg, int64_t off)
 	struct cldd_conn *c = later_conn(l);
 
 	if (c)
-		reply_off(c, l->type, l->id, off);
+		reply_off(c, l->l.type, l->l.id, off);
 	free(l);
 }
 
@@ -490,6 +489,12 @@ void cldd_serve(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *pa
 		break;
 	case CLDP_XATTR:
 		serve_xattr(c, h, payload);
+		break;
+	case CLDP_MIGRATE:
+		cldd_migrate_serve_home(c, h, payload);
+		break;
+	case CLDP_RESTORE:
+		cldd_migrate_serve_restore(c, h, payload);
 		break;
 	default:
 		cldd_reply_status(c, h->type, h->id, -EOPNOTSUPP);

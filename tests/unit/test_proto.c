@@ -641,6 +641,7 @@ START_TEST(msg_good)
 	struct cld_err err = { 0 };
 	struct cldp_read_req rr = { .handle = 1, .off = 0, .len = CLDP_READ_MAX };
 	struct cldp_xattr_req xr = { .pid = 1, .name = "state" };
+	struct cldp_migrate_req mr = { .pid = 1, .target = "n2" };
 
 	/* Requests. */
 	OK(CLDP_AUTH, 0, 0, 32, NULL);
@@ -652,6 +653,8 @@ START_TEST(msg_good)
 	OK(CLDP_SEEK, 0, 0, sizeof(struct cldp_seek_req), NULL);
 	OK(CLDP_CLOSE, 0, 0, 8, NULL);
 	OK(CLDP_XATTR, 0, 0, sizeof(xr), &xr);
+	OK(CLDP_MIGRATE, 0, 0, sizeof(mr), &mr);
+	OK(CLDP_RESTORE, 0, 0, sizeof(struct cldp_restore_req), NULL);
 
 	/* Responses. */
 	OK(CLDP_PING, CLDP_F_RESP, 0, 8, NULL);
@@ -666,6 +669,9 @@ START_TEST(msg_good)
 	OK(CLDP_SEEK, CLDP_F_RESP, 0, 8, NULL);
 	OK(CLDP_XATTR, CLDP_F_RESP, 0, 0, NULL);
 	OK(CLDP_XATTR, CLDP_F_RESP, 0, 2, "up");
+	OK(CLDP_MIGRATE, CLDP_F_RESP, 0, sizeof(struct cldp_migrate_resp), NULL);
+	OK(CLDP_RESTORE, CLDP_F_RESP, 0, sizeof(struct cldp_migrate_resp), NULL);
+	OK(CLDP_RESTORE, CLDP_F_RESP, -EOPNOTSUPP, 0, NULL);
 
 	/* Error responses carry nothing. */
 	OK(CLDP_STAT, CLDP_F_RESP, -ESRCH, 0, NULL);
@@ -692,7 +698,10 @@ START_TEST(msg_bad)
 		[CLDP_SEEK] = sizeof(struct cldp_seek_req),
 		[CLDP_CLOSE] = 8,
 		[CLDP_XATTR] = sizeof(struct cldp_xattr_req),
+		[CLDP_MIGRATE] = sizeof(struct cldp_migrate_req),
+		[CLDP_RESTORE] = sizeof(struct cldp_restore_req),
 	};
+	struct cldp_migrate_req mr;
 	size_t n;
 	unsigned int t;
 
@@ -724,6 +733,9 @@ START_TEST(msg_bad)
 	BAD(CLDP_READ, 0, 0, sizeof(rr), &rr); /* reads too much */
 	memset(&xr, 'x', sizeof(xr));
 	BAD(CLDP_XATTR, 0, 0, sizeof(xr), &xr); /* name not terminated */
+	memset(&mr, 'x', sizeof(mr));
+	BAD(CLDP_MIGRATE, 0, 0, sizeof(mr), &mr); /* target not terminated */
+	BAD(CLDP_MIGRATE, CLDP_F_RESP, 0, sizeof(struct cldp_migrate_resp) - 1, NULL);
 
 	/* Responses of the wrong size. */
 	BAD(CLDP_PING, CLDP_F_RESP, 0, 7, NULL);

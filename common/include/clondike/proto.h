@@ -134,6 +134,8 @@ enum cldp_type {
 	CLDP_SEEK, /* req: cldp_seek_req; resp: u64 offset */
 	CLDP_CLOSE, /* message: u64 handle; no response (thaws) */
 	CLDP_XATTR, /* req: cldp_xattr_req; resp: the value */
+	CLDP_MIGRATE, /* to the home node: req cldp_migrate_req; resp cldp_migrate_resp */
+	CLDP_RESTORE, /* home to target: req cldp_restore_req; resp cldp_migrate_resp */
 	CLDP_TYPE_MAX,
 };
 
@@ -203,6 +205,33 @@ struct cldp_xattr_req {
 	uint32_t pad;
 	char name[64]; /* without the "user.clondike." prefix */
 } __attribute__((packed));
+
+/* Move pid (of the receiving node) to node target, for cred. */
+struct cldp_migrate_req {
+	struct cldp_cred cred;
+	int32_t pid;
+	uint32_t pad;
+	uint64_t start_ticks;
+	char target[64]; /* NUL terminated node name */
+} __attribute__((packed));
+
+/* Restore the sender's pid here, lazily from the sender's image. */
+struct cldp_restore_req {
+	struct cldp_cred cred;
+	int32_t pid;
+	uint32_t pad;
+	uint64_t start_ticks;
+	uint64_t freeze_id;
+} __attribute__((packed));
+
+struct cldp_migrate_resp {
+	int32_t pid; /* the guest's pid on the target */
+	uint32_t flags; /* CLDP_MF_* */
+	uint64_t restore_ns; /* the restore on the target, freeze to running */
+} __attribute__((packed));
+
+#define CLDP_MF_SAME_PID 0x1 /* the guest kept the home pid */
+#define CLDP_MF_LAZY 0x2 /* memory is paged in from home */
 
 /* A short name of a message type for logs ("READ"), "?" if unknown. */
 const char *cldp_type_name(unsigned int type);

@@ -31,6 +31,9 @@
 /* cld_restore_opts.flags */
 #define CLD_RST_DETACH 0x1u /* the restarted process is not our child */
 #define CLD_RST_NEW_PID 0x2u /* do not ask for the image's pid */
+/* The restarting command's fds 0-2 are not the process's to inherit: an
+ * image pipe at 0-2 whose other end is elsewhere is a blocker. */
+#define CLD_RST_NO_STDIO 0x4u
 
 struct cld_rst;
 

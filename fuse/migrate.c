@@ -1,0 +1,456 @@
+// SPDX-License-Identifier: MIT
+#include "migrate.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frozen.h"
+#include "log.h"
+#include "peer.h"
+#include "procs.h"
+#include "restart.h"
+#include "serve.h"
+
+/* The original of a process that migrated away (home side). */
+struct shadow {
+	pid_t pid;
+	unsigned long long start_ticks;
+	struct cldd_freeze *f; /* its freeze, held for good */
+	char node[64]; /* where the guest runs */
+	pid_t guest;
+	struct shadow *next;
+};
+
+/* A process that migrated here (target side). */
+struct guest {
+	pid_t pid;
+	unsigned long long start_ticks;
+	char home[64];
+	pid_t home_pid;
+	struct guest *next;
+};
+
+static struct {
+	uv_loop_t *loop;
+	char mnt[PATH_MAX];
+	struct shadow *shadows;
+	struct guest *guests;
+} M;
+
+void cldd_migrate_init(uv_loop_t *loop, const char *mountpoint)
+{
+	M.loop = loop;
+	snprintf(M.mnt, sizeof(M.mnt), "%s", mountpoint);
+}
+
+const char *cldd_migrate_mountpoint(void)
+{
+	return M.mnt;
+}
+
+static const char *self_name(void)
+{
+	const struct cld_node_conf *self = cldd_cluster_self();
+
+	return self ? self->name : "";
+}
+
+static struct shadow *shadow_find(pid_t pid)
+{
+	struct shadow *s;
+
+	for (s = M.shadows; s; s = s->next)
+		if (s->pid == pid)
+			return s;
+	return NULL;
+}
+
+/* A guest entry whose process is gone is forgotten. */
+static struct guest *guest_find(pid_t pid)
+{
+	struct guest **pp = &M.guests, *g;
+	struct cldd_pinfo pi;
+
+	while ((g = *pp)) {
+		if (cldd_proc_info(g->pid, &pi) || pi.start_ticks != g->start_ticks) {
+			*pp = g->next;
+			free(g);
+			continue;
+		}
+		if (g->pid == pid)
+			return g;
+		pp = &g->next;
+	}
+	return NULL;
+}
+
+void cldd_migrate_info(pid_t pid, unsigned long long start_ticks, struct cldd_mig_info *mi)
+{
+	struct shadow *s = shadow_find(pid);
+	struct guest *g;
+
+	memset(mi, 0, sizeof(*mi));
+	if (s && s->start_ticks == start_ticks) {
+		mi->role = CLDD_MIG_SHADOW;
+		snprintf(mi->node, sizeof(mi->node), "%s", s->node);
+		mi->pid = s->guest;
+		return;
+	}
+	g = guest_find(pid);
+	if (g && g->start_ticks == start_ticks) {
+		mi->role = CLDD_MIG_GUEST;
+		snprintf(mi->node, sizeof(mi->node), "%s", g->home);
+		mi->pid = g->home_pid;
+	}
+}
+
+/* ---- Home: freeze, have the target restore, keep the shadow --------------- */
+
+struct home_job {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	struct cldd_peer *target;
+	struct cldd_freeze *f;
+	struct cldp_migrate_resp resp;
+	cldd_migrate_cb cb;
+	void *arg;
+};
+
+static void home_end(struct home_job *hj, int ret, const char *why)
+{
+	if (ret) {
+		cldd_err("migration of %d to %s failed: %s", (int)hj->pid, hj->target->conf.name,
+			 why ? why : strerror(-ret));
+		if (hj->f) {
+			/* Before the commit point: it runs on here as if nothing
+			 * had happened. */
+			hj->f->migrating = false;
+			cldd_freeze_put(hj->f);
+		}
+		hj->cb(hj->arg, ret, NULL);
+	} else {
+		hj->cb(hj->arg, 0, &hj->resp);
+	}
+	free(hj);
+}
+
+static void home_committed(void *arg, int64_t result)
+{
+	struct home_job *hj = arg;
+	struct shadow *s = calloc(1, sizeof(*s));
+
+	/* The guest runs: from here on the original must never run again. */
+	if (result < 0)
+		cldd_err("shadow %d: cannot tie it to the daemon (%s): it would run on if the daemon died",
+			 (int)hj->pid, strerror((int)-result));
+	hj->f->migrating = false;
+	hj->f->shadow = true;
+	if (s) {
+		s->pid = hj->pid;
+		s->start_ticks = hj->f->start_ticks;
+		s->f = hj->f;
+		snprintf(s->node, sizeof(s->node), "%s", hj->target->conf.name);
+		s->guest = hj->resp.pid;
+		s->next = M.shadows;
+		M.shadows = s;
+	}
+	cldd_info("migrated %d to %s as pid %d (%s, restored in %.1f ms); %d stays as its shadow",
+		  (int)hj->pid, hj->target->conf.name, hj->resp.pid,
+		  (hj->resp.flags & CLDP_MF_LAZY) ? "lazy" : "eager", hj->resp.restore_ns / 1e6,
+		  (int)hj->pid);
+	hj->f = NULL; /* the shadow keeps the reference */
+	home_end(hj, 0, NULL);
+}
+
+static void home_restored(void *arg, int status, const uint8_t *data, size_t len)
+{
+	struct home_job *hj = arg;
+	int ret;
+
+	if (status) {
+		home_end(hj, status, status == -ETIMEDOUT ? "the target did not answer in time"
+							  : NULL);
+		return;
+	}
+	memcpy(&hj->resp, data, len < sizeof(hj->resp) ? len : sizeof(hj->resp));
+	ret = cldd_freeze_exitkill(hj->f, true, home_committed, hj);
+	if (ret != -EINPROGRESS)
+		home_committed(hj, ret);
+}
+
+static void home_frozen(void *arg, struct cldd_freeze *f, int ret, const char *msg)
+{
+	struct home_job *hj = arg;
+	struct cldp_restore_req rq;
+
+	if (ret) {
+		home_end(hj, ret, msg);
+		return;
+	}
+	if (f->migrating || f->shadow) {
+		cldd_freeze_put(f);
+		home_end(hj, -EBUSY, "a migration of it is already under way");
+		return;
+	}
+	hj->f = f;
+	if (strcmp(f->fz->backend, "ptrace")) {
+		home_end(hj, -EOPNOTSUPP,
+			 "it is frozen by a holder or the module, which cannot keep a shadow yet");
+		return;
+	}
+	f->migrating = true;
+	memset(&rq, 0, sizeof(rq));
+	rq.cred.uid = hj->uid;
+	rq.cred.gid = hj->gid;
+	rq.pid = hj->pid;
+	rq.start_ticks = f->start_ticks;
+	rq.freeze_id = f->id;
+	ret = cldd_call_timeout(hj->target, CLDP_RESTORE, &rq, sizeof(rq),
+				CLDD_MIGRATE_RESTORE_MS + 2000, home_restored, hj);
+	if (ret)
+		home_end(hj, ret, "cannot reach the target");
+}
+
+static void home_start(pid_t pid, uint64_t start_ticks, const char *target, uid_t uid, gid_t gid,
+		       cldd_migrate_cb cb, void *arg)
+{
+	struct cldd_peer *t = cldd_peer_by_name(target);
+	struct home_job *hj;
+	struct cldd_pinfo pi;
+	int ret;
+
+	if (!strcmp(target, self_name()))
+		ret = -EINVAL; /* already there */
+	else if (!t || t->removed)
+		ret = -ENOENT;
+	else if (!t->conn)
+		ret = -EHOSTDOWN;
+	else if (cldd_proc_info(pid, &pi) || (start_ticks && pi.start_ticks != start_ticks))
+		ret = -ESRCH;
+	else if (shadow_find(pid))
+		ret = -EALREADY;
+	else
+		ret = cldd_proc_may_access(pid, uid, gid);
+	if (ret) {
+		cldd_info("migration of %d to %s (uid %u) refused: %s", (int)pid, target,
+			  (unsigned)uid, strerror(-ret));
+		cb(arg, ret, NULL);
+		return;
+	}
+	hj = calloc(1, sizeof(*hj));
+	if (!hj) {
+		cb(arg, -ENOMEM, NULL);
+		return;
+	}
+	hj->pid = pid;
+	hj->uid = uid;
+	hj->gid = gid;
+	hj->target = t;
+	hj->cb = cb;
+	hj->arg = arg;
+	cldd_freeze_get(pid, pi.start_ticks, uid, home_frozen, hj);
+}
+
+struct served_job {
+	struct cldd_later l;
+};
+
+static void serve_home_done(void *arg, int ret, const struct cldp_migrate_resp *r)
+{
+	struct served_job *sj = arg;
+	struct cldd_conn *c = cldd_later_conn(&sj->l);
+	struct cldd_out *o;
+	uint8_t *b;
+
+	/* A caller that went away: the migration stands (or failed) anyway. */
+	if (c && !ret) {
+		b = cldd_out_new(sizeof(*r), &o);
+		if (b) {
+			memcpy(b, r, sizeof(*r));
+			cldd_out_reply(c, o, sj->l.type, sj->l.id, 0, sizeof(*r));
+		} else {
+			cldd_reply_status(c, sj->l.type, sj->l.id, -ENOMEM);
+		}
+	} else if (c) {
+		cldd_reply_status(c, sj->l.type, sj->l.id, ret);
+	}
+	free(sj);
+}
+
+void cldd_migrate_serve_home(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+{
+	struct served_job *sj = calloc(1, sizeof(*sj));
+	struct cldp_migrate_req r;
+
+	if (!sj) {
+		cldd_reply_status(c, h->type, h->id, -ENOMEM);
+		return;
+	}
+	memcpy(&r, p, sizeof(r));
+	cldd_later_init(&sj->l, c, h);
+	home_start(r.pid, r.start_ticks, r.target, r.cred.uid, r.cred.gid, serve_home_done, sj);
+}
+
+/* ---- Target: restore from home's image, as the user ------------------------ */
+
+struct target_job {
+	struct cldd_later l;
+	char home[64];
+	pid_t home_pid;
+	char path[PATH_MAX + 96];
+};
+
+static void target_restored(void *arg, const struct cldd_restart_result *res)
+{
+	struct target_job *tj = arg;
+	struct cldd_conn *c = cldd_later_conn(&tj->l);
+	struct cldp_migrate_resp r = { 0 };
+	struct cldd_pinfo pi;
+	struct cldd_out *o;
+	struct guest *g;
+	uint8_t *b;
+
+	if (res->ret) {
+		cldd_err("guest %s:%d refused: %s", tj->home, (int)tj->home_pid, res->msg);
+		if (c)
+			cldd_reply_status(c, tj->l.type, tj->l.id, res->ret);
+		free(tj);
+		return;
+	}
+	if (!c) {
+		/* Home cannot learn of it, so it keeps its original running:
+		 * this copy must go. */
+		kill(res->pid, SIGKILL);
+		cldd_err("guest %s:%d: home went away before the commit; pid %d killed", tj->home,
+			 (int)tj->home_pid, (int)res->pid);
+		free(tj);
+		return;
+	}
+	g = calloc(1, sizeof(*g));
+	if (g && !cldd_proc_info(res->pid, &pi)) {
+		g->pid = res->pid;
+		g->start_ticks = pi.start_ticks;
+		snprintf(g->home, sizeof(g->home), "%s", tj->home);
+		g->home_pid = tj->home_pid;
+		g->next = M.guests;
+		M.guests = g;
+	} else {
+		free(g);
+	}
+	r.pid = res->pid;
+	r.flags = (res->same_pid ? CLDP_MF_SAME_PID : 0) | (res->lazy ? CLDP_MF_LAZY : 0);
+	r.restore_ns = res->total_ns;
+	cldd_info("guest %s:%d runs here as pid %d (%s)", tj->home, (int)tj->home_pid,
+		  (int)res->pid, res->lazy ? "lazy" : "eager");
+	b = cldd_out_new(sizeof(r), &o);
+	if (!b) {
+		kill(res->pid, SIGKILL);
+		cldd_reply_status(c, tj->l.type, tj->l.id, -ENOMEM);
+	} else {
+		memcpy(b, &r, sizeof(r));
+		cldd_out_reply(c, o, tj->l.type, tj->l.id, 0, sizeof(r));
+	}
+	free(tj);
+}
+
+void cldd_migrate_serve_restore(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+{
+	struct cldd_peer *home = cldd_conn_peer(c);
+	struct target_job *tj = calloc(1, sizeof(*tj));
+	struct cldp_restore_req r;
+	int ret;
+
+	if (!tj) {
+		cldd_reply_status(c, h->type, h->id, -ENOMEM);
+		return;
+	}
+	memcpy(&r, p, sizeof(r));
+	cldd_later_init(&tj->l, c, h);
+	snprintf(tj->home, sizeof(tj->home), "%s", home->conf.name);
+	tj->home_pid = r.pid;
+	/* Through our own mount, in the worker: pages come from home on
+	 * demand, with the remote chunk cache and read-ahead. */
+	snprintf(tj->path, sizeof(tj->path), "%s/%s/%d", M.mnt, home->conf.name, (int)r.pid);
+	/*
+	 * Lazily only for root: the pager needs userfaultfd's fork event,
+	 * which the kernel grants with CAP_SYS_PTRACE only.  Other users'
+	 * processes are restored eagerly (docs/migration.md).
+	 */
+	ret = cldd_restart_start(M.loop,
+				 &(struct cldd_restart_req){
+					 .image_fd = -1,
+					 .image_path = tj->path,
+					 .uid = r.cred.uid,
+					 .gid = r.cred.gid,
+					 .flags = CLDD_RST_NO_STDIO |
+						  (r.cred.uid == 0 ? CLDD_RST_LAZY : 0),
+					 .timeout_ms = CLDD_MIGRATE_RESTORE_MS,
+				 },
+				 target_restored, tj);
+	if (ret) {
+		cldd_reply_status(c, h->type, h->id, ret);
+		free(tj);
+	}
+}
+
+/* ---- The caller ------------------------------------------------------------ */
+
+struct req_job {
+	cldd_migrate_cb cb;
+	void *arg;
+};
+
+static void request_done(void *arg, int status, const uint8_t *data, size_t len)
+{
+	struct req_job *rj = arg;
+	struct cldp_migrate_resp r = { 0 };
+
+	if (!status)
+		memcpy(&r, data, len < sizeof(r) ? len : sizeof(r));
+	rj->cb(rj->arg, status, status ? NULL : &r);
+	free(rj);
+}
+
+void cldd_migrate_request(struct cldd_peer *home, pid_t pid, uint64_t start_ticks,
+			  struct cldd_peer *target, uid_t uid, gid_t gid, cldd_migrate_cb cb,
+			  void *arg)
+{
+	const char *tname = target ? target->conf.name : self_name();
+	struct cldp_migrate_req rq;
+	struct req_job *rj;
+	int ret;
+
+	if (!cldd_cluster_enabled()) {
+		cb(arg, -EXDEV, NULL); /* nowhere to go */
+		return;
+	}
+	if (!home) {
+		home_start(pid, start_ticks, tname, uid, gid, cb, arg);
+		return;
+	}
+	rj = calloc(1, sizeof(*rj));
+	if (!rj) {
+		cb(arg, -ENOMEM, NULL);
+		return;
+	}
+	memset(&rq, 0, sizeof(rq));
+	rq.cred.uid = uid;
+	rq.cred.gid = gid;
+	rq.pid = pid;
+	rq.start_ticks = start_ticks;
+	snprintf(rq.target, sizeof(rq.target), "%s", tname);
+	rj->cb = cb;
+	rj->arg = arg;
+	ret = cldd_call_timeout(home, CLDP_MIGRATE, &rq, sizeof(rq),
+				CLDD_MIGRATE_RESTORE_MS + CLD_FREEZE_TIMEOUT_MS + 4000, request_done,
+				rj);
+	if (ret) {
+		free(rj);
+		cb(arg, ret, NULL);
+	}
+}

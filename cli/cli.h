@@ -45,6 +45,8 @@ int cld_cmd_thaw(int argc, char **argv);
 int cld_cmd_checkpoint(int argc, char **argv);
 /* cmd_restart.c */
 int cld_cmd_restart(int argc, char **argv);
+/* cmd_migrate.c */
+int cld_cmd_migrate(int argc, char **argv);
 /* cmd_nodes.c */
 int cld_cmd_nodes(int argc, char **argv);
 int cld_cmd_keygen(int argc, char **argv);

@@ -17,6 +17,8 @@ static const struct cld_cmd commands[] = {
 	  "write the image of a running process to FILE" },
 	{ "restart", cld_cmd_restart, "[--lazy [--no-pull]] [--detach] [--new-pid] IMAGE",
 	  "bring a process back to life from its image" },
+	{ "migrate", cld_cmd_migrate, "[--from NODE] [--mount DIR] PID NODE",
+	  "move a running process to another node" },
 	{ "nodes", cld_cmd_nodes, "[--json] [MOUNT]", "the cluster's nodes as MOUNT sees them" },
 	{ "keygen", cld_cmd_keygen, "FILE", "write a new cluster key (64 random bytes, 0600)" },
 };

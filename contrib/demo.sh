@@ -3,10 +3,10 @@
 # contrib/clondike-sim: each node is a machine of its own (its own network,
 # pid and mount namespaces, its own /proc and /clondike, joined by a
 # bridge), running its own clondiked; they share the root filesystem and a
-# generated key.  A process that counts runs on n2; it is frozen, its
-# checkpoint is copied from n2 through n1's mount to a file, it is killed,
-# restarted from the file on n1 (lazily: its memory follows on demand) and
-# carries on counting from where it was.  Then a node's link is cut.
+# generated key.  A process that counts runs on n2; `cp` migrates it to n1
+# while it runs, `clondike migrate` moves it on to n3, and it counts on
+# without a gap.  A checkpoint of it is copied through n1's mount and read
+# with clondike inspect, verify and gdb.  Then a node's link is cut.
 # Usage: contrib/demo.sh [BUILD_DIR]   (contrib/setup.sh demo runs it; root)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,32 +71,28 @@ on n1 ls -C /clondike/n1 /clondike/n2 /clondike/n3
 echo "(each node lists its own processes by their pids there: n1's list has this very ls, n2's the counter, $pid)"
 on n1 ls -l "/clondike/n2/$pid"
 
-say "6. freeze it (it stays frozen until thawed or killed)"
-on n2 clondike freeze "$pid"
+# xa NODE FILE KEY: an attribute of FILE in NODE's mount
+xa() {
+	getfattr --absolute-names --only-values -n "user.clondike.$3" \
+		"/proc/$("$sim" pid "$1")/root$2" 2>/dev/null
+}
+
+say "6. migrate it to n1 while it runs: cp from n2's directory into n1's"
+echo "(one copy_file_range: n1 asks n2, n2 freezes it and asks n1 to restore it;"
+echo " n1 restores it lazily, its memory following from n2 on demand; n2 keeps"
+echo " the original stopped, as its shadow)"
 last=$(tail -n 1 "$work/counter.log")
-echo "last line before the freeze: $last"
+# cp /clondike/n2/PID /clondike/n1/ would do, unless n1 has a process PID
+# too; a name is an alias of the guest.
+on n1 cp "/clondike/n2/$pid" /clondike/n1/counter
+g1=$(xa n1 "/clondike/n2/$pid" guest_pid)
+echo "on n2, $pid is now: state $(xa n1 "/clondike/n2/$pid" state), node $(xa n1 "/clondike/n2/$pid" node), guest pid $g1"
+echo "on n1, $g1 is:      state $(xa n1 "/clondike/n1/$g1" state), home $(xa n1 "/clondike/n1/$g1" home), home pid $(xa n1 "/clondike/n1/$g1" home_pid)"
+on n2 ps -o pid,stat,args -p "$pid"
+on n1 ps -o pid,stat,args -p "$g1"
+sleep 1.5
 
-say "7. copy its checkpoint on n1, from n2's directory in n1's mount"
-echo "(n1 asks n2 over their authenticated connection; n2 writes the image as it is read)"
-on n1 cp "/clondike/n2/$pid" "$work/counter.core"
-ls -ls "$work/counter.core"
-
-say "8. the checkpoint is an ELF core file with everything needed to restart"
-run "$build/cli/clondike" inspect "$work/counter.core" | head -n 12
-run "$build/cli/clondike" verify "$work/counter.core"
-if command -v gdb >/dev/null; then
-	run gdb -nx -batch -ex 'info registers rip' "$prog" "$work/counter.core" 2>/dev/null | tail -n 1
-fi
-
-say "9. kill it while frozen"
-on n2 clondike thaw --kill "$pid"
-
-say "10. restart it from the file on n1 (by hand; lazy: memory is paged in from the image)"
-on n1 clondike restart --lazy --detach "$work/counter.core" 2>&1
-sleep 2
-newpid=$(sed -n 's/.* pid \([0-9]*\)$/\1/p' "$work/counter.log" | tail -n 1)
-
-say "11. it carries on from where it was, on n1"
+say "7. it carries on counting, on n1, from where it was"
 grep -A 4 -F "$last" "$work/counter.log" | head -n 5
 n_last=$(awk '{print $2}' <<<"$last")
 n_next=$(grep -A 1 -F "$last" "$work/counter.log" | sed -n '2p' | awk '{print $2}')
@@ -104,10 +100,25 @@ if [ "$n_next" != "$((n_last + 1))" ]; then
 	echo "demo FAILED: expected count $((n_last + 1)) after '$last', got '$n_next'" >&2
 	exit 1
 fi
-on n1 ps -o pid,args -p "$newpid"
-echo "count $n_last was the last before the checkpoint; the restarted process (pid $newpid in n1) went on with $n_next"
+echo "(count $n_last was the last on n2, $n_next the first on n1: nothing lost, nothing twice)"
 
-say "12. a node goes away: cut n3's link (inside n3)"
+say "8. and on to n3 with the command line (run on n2, the first home)"
+on n2 clondike migrate --from n1 "$g1" n3
+g3=$(xa n1 "/clondike/n1/$g1" guest_pid)
+sleep 1
+tail -n 2 "$work/counter.log"
+
+say "9. a checkpoint of the running process on n3, copied through n1's mount"
+on n1 cp "/clondike/n3/$g3" "$work/counter.core"
+ls -ls "$work/counter.core"
+run "$build/cli/clondike" inspect "$work/counter.core" | head -n 12
+run "$build/cli/clondike" verify "$work/counter.core"
+if command -v gdb >/dev/null; then
+	run gdb -nx -batch -ex 'info registers rip' "$prog" "$work/counter.core" 2>/dev/null | tail -n 1
+fi
+"$build/cli/clondike" inspect "$work/counter.core" >/dev/null
+
+say "10. a node goes away: cut n3's link (inside n3)"
 on n3 ip link set dev eth0 down
 echo "(3 heartbeats of $CLONDIKE_SIM_HEARTBEAT ms without a frame and a peer is down)"
 s=""

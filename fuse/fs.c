@@ -14,6 +14,7 @@
 #include "incoming.h"
 #include "log.h"
 #include "mcopy.h"
+#include "migrate.h"
 #include "peer.h"
 #include "procs.h"
 #include "remote.h"
@@ -870,11 +871,13 @@ static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 #define XA "user.clondike."
 static const char *const xattr_names[] = { "state", "comm", "cmdline", "exe", "uid",
-					   "gid", "pid", "home", "node" };
+					   "gid", "pid", "home", "node", "home_pid",
+					   "guest_pid" };
 #define NR_XATTRS (sizeof(xattr_names) / sizeof(xattr_names[0]))
 
 int cldd_pid_xattr(const char *node, pid_t pid, const char *key, char *v, size_t cap)
 {
+	struct cldd_mig_info mi;
 	struct cldd_freeze *f;
 	struct cldd_pinfo pi;
 	char path[64];
@@ -884,9 +887,14 @@ int cldd_pid_xattr(const char *node, pid_t pid, const char *key, char *v, size_t
 	ret = cldd_proc_info(pid, &pi);
 	if (ret)
 		return -ENOENT;
+	cldd_migrate_info(pid, pi.start_ticks, &mi);
 	if (!strcmp(key, "state")) {
 		f = cldd_freeze_find(pid);
-		if (f && f->start_ticks == pi.start_ticks)
+		if (mi.role == CLDD_MIG_SHADOW)
+			n = snprintf(v, cap, "migrated");
+		else if (mi.role == CLDD_MIG_GUEST)
+			n = snprintf(v, cap, "guest");
+		else if (f && f->start_ticks == pi.start_ticks)
 			n = snprintf(v, cap, "frozen");
 		else if (pi.state == 'T' || pi.state == 't')
 			n = snprintf(v, cap, "stopped");
@@ -916,10 +924,17 @@ int cldd_pid_xattr(const char *node, pid_t pid, const char *key, char *v, size_t
 		n = snprintf(v, cap, "%u", (unsigned)pi.gid);
 	} else if (!strcmp(key, "pid")) {
 		n = snprintf(v, cap, "%d", (int)pid);
-	} else if (!strcmp(key, "home") || !strcmp(key, "node")) {
-		/* A local process: its home is here (shadows and guests come
-		 * with the network part). */
-		n = snprintf(v, cap, "%s", node);
+	} else if (!strcmp(key, "home")) {
+		n = snprintf(v, cap, "%s", mi.role == CLDD_MIG_GUEST ? mi.node : node);
+	} else if (!strcmp(key, "node")) {
+		/* Where it runs: a shadow's process runs on its guest's node. */
+		n = snprintf(v, cap, "%s", mi.role == CLDD_MIG_SHADOW ? mi.node : node);
+	} else if (!strcmp(key, "home_pid")) {
+		n = snprintf(v, cap, "%d", mi.role == CLDD_MIG_GUEST ? (int)mi.pid : (int)pid);
+	} else if (!strcmp(key, "guest_pid")) {
+		if (mi.role != CLDD_MIG_SHADOW)
+			return -ENODATA;
+		n = snprintf(v, cap, "%d", (int)mi.pid);
 	} else {
 		return -ENODATA;
 	}
@@ -928,7 +943,9 @@ int cldd_pid_xattr(const char *node, pid_t pid, const char *key, char *v, size_t
 
 static int in_xattr(const struct cldd_in *in, const char *key, char *v, size_t cap)
 {
-	static const char *const st[] = { "writing", "restarted", "failed" };
+	/* In the order of enum cldd_in_state. */
+	static const char *const st[] = { "writing", "restarting", "restarted",
+					  "failed",  "migrating",  "migrated" };
 	int n;
 
 	if (!strcmp(key, "state"))

@@ -252,6 +252,11 @@ try: sys.stdout.write(os.getxattr(sys.argv[1], sys.argv[2]).decode())
 except OSError as e: sys.exit(1)' "$1" "$2"
 }
 
+# demo_check FILE: demo_counter's output verifies (tests/integration/demo_check.py).
+demo_check() {
+	"$PY" "$(dirname "${BASH_SOURCE[0]}")/demo_check.py" "$1"
+}
+
 # node_state FROM NODE: what FROM's mount says about NODE (up|down|self).
 node_state() {
 	xattr "${MNT[$1]}/$2" user.clondike.state

@@ -10,6 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
 #include "frozen.h"
 #include "incoming.h"
 #include "log.h"
@@ -845,6 +849,43 @@ static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	reply_err(req, 0);
 }
 
+/* mv /clondike/A/PID /clondike/B/[NAME]: a migration (docs/migration.md). */
+static void renamed(void *arg, int ret, const struct cldp_migrate_resp *r)
+{
+	(void)r;
+	reply_err(arg, -ret);
+}
+
+static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct cldd_peer *home = NULL, *target = NULL;
+	pid_t pid = cldd_parse_pid(name);
+
+	(void)newname;
+	/* mv asks RENAME_NOREPLACE: the guest's name is its own anyway. */
+	if ((flags & ~RENAME_NOREPLACE) || !pid || parent == newparent ||
+	    (parent != INO_NODE && !CLDD_IS_RDIR(parent)) ||
+	    (newparent != INO_NODE && !CLDD_IS_RDIR(newparent))) {
+		/* Only a process moves, and only to another node. */
+		reply_err(req, parent == newparent ? EPERM : EXDEV);
+		return;
+	}
+	if (CLDD_IS_RDIR(parent) && !(home = cldd_remote_peer(parent))) {
+		reply_err(req, ENOENT);
+		return;
+	}
+	if (CLDD_IS_RDIR(newparent) && !(target = cldd_remote_peer(newparent))) {
+		reply_err(req, ENOENT);
+		return;
+	}
+	cldd_info("uid %u moves %s:%d to %s (mv)", (unsigned)ctx->uid,
+		  home ? home->conf.name : fs_of(req)->node, (int)pid,
+		  target ? target->conf.name : fs_of(req)->node);
+	cldd_migrate_request(home, pid, 0, target, ctx->uid, ctx->gid, renamed, req);
+}
+
 static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -1112,6 +1153,7 @@ const struct fuse_lowlevel_ops cldd_fs_ops = {
 	.flush = ll_flush,
 	.copy_file_range = cldd_mcopy_copy_file_range,
 	.unlink = ll_unlink,
+	.rename = ll_rename,
 	.getxattr = ll_getxattr,
 	.listxattr = ll_listxattr,
 };

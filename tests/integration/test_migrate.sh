@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Migration between namespaced nodes (contrib/clondike-sim), issue 15:
 #  - self-checking programs started on n1 are migrated to n2, by
-#    `cp /clondike/n1/PID /clondike/n2/` on n1 and by `clondike migrate`
-#    run on a third node; each verifies itself on n2: a compute loop
+#    `cp /clondike/n1/PID /clondike/n2/` and `mv` on n1 and by `clondike
+#    migrate` run on a third node; each verifies itself on n2: a compute loop
 #    (demo_counter), 256 MiB of random memory with a checksum and a private
 #    file mapping (rst_mem), live FPU/AVX registers (rst_cpu), a process
 #    in nanosleep (rst_sleep), handlers with a pending blocked signal
@@ -110,6 +110,16 @@ n=$(wc -l <"$T/c2.out")
 wait_for "$T/c2.out" "count $((n + 2)) "
 demo_check "$T/c2.out" || fail "demo_counter self-check after migration"
 ok "compute loop (clondike migrate on n3): $(cat "$T/mig.out")"
+
+spawn_on n1 "$T/c3.out" "$CLD_PROGS/demo_counter"
+C3=$SPAWNED
+wait_for "$T/c3.out" "count 2 "
+on n1 mv "/clondike/n1/$C3" /clondike/n2/ 2>"$T/err" || fail "mv of $C3: $(cat "$T/err")"
+check_attrs "$C3"
+n=$(wc -l <"$T/c3.out")
+wait_for "$T/c3.out" "count $((n + 2)) "
+demo_check "$T/c3.out" || fail "demo_counter self-check after mv"
+ok "compute loop (mv): runs on n2 as pid $GUEST"
 
 rst_prog cp mem rst_mem 256
 rst_prog cli regs rst_cpu regs

@@ -3,6 +3,8 @@
  * Raw loopback TCP throughput, the baseline of bench_cluster.sh:
  *
  *   tcp_rate [MIB]     (default 1024)
+ *   tcp_rate MIB --recv ADDR PORT    receive only (e.g. in one netns)
+ *   tcp_rate MIB --send ADDR PORT    send only (in another)
  *
  * A receiver (this process) listens on 127.0.0.1 (ephemeral port); a
  * forked sender connects and writes MIB MiB in 1 MiB write()s of a buffer
@@ -79,33 +81,48 @@ int main(int argc, char **argv)
 	char *buf;
 	pid_t pid;
 
-	if (argc > 2 || !mib) {
-		fprintf(stderr, "usage: tcp_rate [MIB]\n");
+	const char *mode = argc == 5 ? argv[2] : NULL;
+
+	if ((argc != 5 && argc > 2) || !mib ||
+	    (mode && strcmp(mode, "--recv") && strcmp(mode, "--send"))) {
+		fprintf(stderr, "usage: tcp_rate [MIB [--recv|--send ADDR PORT]]\n");
 		return 2;
 	}
 	total = mib << 20;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (mode) {
+		if (inet_pton(AF_INET, argv[3], &sa.sin_addr) != 1)
+			die("address");
+		sa.sin_port = htons((uint16_t)atoi(argv[4]));
+		if (!strcmp(mode, "--send"))
+			sender(&sa, total); /* exits 0 or 1 */
+	}
 	buf = malloc(CHUNK);
 	if (!buf)
 		die("malloc");
 	memset(buf, 0, CHUNK);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (l < 0)
 		die("socket");
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int));
 	if (bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, 1) < 0)
 		die("bind/listen");
 	if (getsockname(l, (struct sockaddr *)&sa, &salen) < 0)
 		die("getsockname");
-	pid = fork();
-	if (pid < 0)
-		die("fork");
-	if (pid == 0) {
-		close(l);
-		sender(&sa, total);
+	pid = 0;
+	if (!mode) {
+		pid = fork();
+		if (pid < 0)
+			die("fork");
+		if (pid == 0) {
+			close(l);
+			sender(&sa, total);
+		}
 	}
 	c = accept(l, NULL, NULL);
 	if (c < 0) {
-		kill(pid, SIGKILL);
+		if (pid)
+			kill(pid, SIGKILL);
 		die("accept");
 	}
 	t0 = now();
@@ -115,7 +132,8 @@ int main(int argc, char **argv)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			kill(pid, SIGKILL);
+			if (pid)
+				kill(pid, SIGKILL);
 			die("read");
 		}
 		if (n == 0)
@@ -125,12 +143,12 @@ int main(int argc, char **argv)
 	t1 = now();
 	close(c);
 	close(l);
-	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) ||
+	if ((pid && (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))) ||
 	    got != total) {
 		fprintf(stderr, "tcp_rate: sender failed after %llu of %llu bytes\n", got, total);
 		return 1;
 	}
-	printf("tcp 127.0.0.1: %llu bytes in %.3f s: %.1f MB/s\n", total, t1 - t0,
+	printf("tcp %s: %llu bytes in %.3f s: %.1f MB/s\n", mode ? argv[3] : "127.0.0.1", total, t1 - t0,
 	       (double)total / (t1 - t0) / 1e6);
 	free(buf);
 	return 0;

@@ -1,0 +1,64 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Migration figures (issue 15), between two namespaced nodes of
+# contrib/clondike-sim (own network namespaces joined by a bridge):
+#   (a) raw TCP n1 -> n2, 1 GiB (tcp_rate --send/--recv): the baseline;
+#   (b) for processes of 4 MiB, 256 MiB and 1 GiB of random memory
+#       (rst_fill), `clondike migrate PID n2` run on n1:
+#       - downtime: from the freeze (the open of /clondike/n1/PID) to the
+#         commit (the guest runs on n2), as the command measures it;
+#       - independence: from the commit until the guest's pager has pulled
+#         every page and exited, and that rate against (a);
+#       then the guest checks its memory (PASS required).
+# Usage: tests/bench/bench_migrate.sh [BUILD_DIR]   (root; no asserts)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+B=$(cd "${1:-$top/build}" && pwd)
+sim=$top/contrib/clondike-sim
+CLD=$B/cli/clondike
+export CLONDIKE_BUILD=$B CLONDIKE_SIM_STATE=/run/clondike-bench CLONDIKE_SIM_PREFIX=cldbm
+T=$(mktemp -d /tmp/cldbm.XXXXXX)
+chmod 755 "$T"
+cleanup() {
+	"$sim" down >/dev/null 2>&1 || true
+	rm -rf "$T"
+}
+trap cleanup EXIT
+"$sim" down >/dev/null 2>&1 || true
+"$sim" up 2 >/dev/null
+on() { "$sim" exec "$@"; }
+ms() { date +%s%N; }
+
+# (a) raw TCP between the nodes
+on n2 "$B/tests/bench/tcp_rate" 1024 --recv 10.77.0.2 7411 >"$T/tcp" &
+rpid=$!
+sleep 0.5
+on n1 "$B/tests/bench/tcp_rate" 1024 --send 10.77.0.2 7411
+wait "$rpid"
+read -r _ _ _ _ _ t_tcp _ mbs_tcp _ <"$T/tcp"
+printf '%-44s %8.3f s %9.1f MB/s\n' "(a) raw TCP n1 -> n2, 1024 MiB" "$t_tcp" "$mbs_tcp"
+
+for mib in 4 256 1024; do
+	mkfifo "$T/ctl$mib"
+	on n1 python3 -c 'import os,sys; os.closerange(3, 65536); os.execvp(sys.argv[1], sys.argv[1:])' \
+		"$B/tests/progs/rst_fill" "$T/res$mib" "$T/ctl$mib" "$mib" </dev/null >"$T/out$mib" 2>&1 &
+	for _ in $(seq 600); do grep -q READY "$T/res$mib" 2>/dev/null && break; sleep 0.05; done
+	pid=$(on n1 pgrep -n -x rst_fill)
+	on n1 "$CLD" --json migrate "$pid" n2 >"$T/mig$mib"
+	t_commit=$(ms)
+	stopped=$(sed -n 's/.*"stopped_ms":\([0-9.]*\).*/\1/p' "$T/mig$mib")
+	guest=$(sed -n 's/.*"guest_pid":\([0-9]*\).*/\1/p' "$T/mig$mib")
+	# The pager is the worker's child; it exits once everything is in.
+	while on n2 pgrep -f -- "--restore-worker .* /clondike/n1/$pid\$" >/dev/null; do
+		sleep 0.01
+	done
+	t_ind=$(( ($(ms) - t_commit) / 1000000 ))
+	echo check >"$T/ctl$mib"
+	for _ in $(seq 600); do grep -q 'PASS\|FAIL' "$T/res$mib" 2>/dev/null && break; sleep 0.05; done
+	res=$(grep -v READY "$T/res$mib" | head -1)
+	rate=$(awk -v m="$mib" -v t="$t_ind" 'BEGIN { printf "%.1f", (t > 0 ? m * 1048576 / (t / 1000) / 1e6 : 0) }')
+	printf '%-44s %8s ms downtime; independent after %6d ms = %7s MB/s = %.2f x TCP; %s\n' \
+		"(b) migrate $mib MiB (lazy, pid $pid -> $guest)" "$stopped" "$t_ind" "$rate" \
+		"$(awk -v r="$rate" -v t="$mbs_tcp" 'BEGIN { print r / t }')" "$res"
+	on n2 kill -9 "$guest" 2>/dev/null || true
+done

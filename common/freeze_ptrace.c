@@ -1632,10 +1632,47 @@ static int ptr_prepare(struct cld_frozen *fz, struct cld_err *err)
 	return 0;
 }
 
+/*
+ * A shadow whose guest has all its pages: give its memory back.  Every
+ * private mapping is dropped with an injected MADV_DONTNEED (the process
+ * keeps its layout, pid, parent and fds; it never runs again as it is).
+ */
+static int ptr_drop_memory(struct cld_frozen *fz, uint64_t *bytes, struct cld_err *err)
+{
+	struct ptr_frozen *pf = fz->priv;
+	struct cld_remote r;
+	struct cld_err ierr = { 0 };
+	uint32_t i;
+	long ret;
+	int rc;
+
+	*bytes = 0;
+	rc = cld_remote_open(&r, pf->pid, 0, err);
+	if (rc)
+		return rc;
+	for (i = 0; i < pf->proc.nr_vmas; i++) {
+		const struct cld_vma_rec *v = &pf->proc.vmas[i].rec;
+
+		if (v->flags & (CLD_VMA_SHARED | CLD_VMA_VDSO | CLD_VMA_VVAR | CLD_VMA_VSYSCALL |
+				CLD_VMA_SPECIAL | CLD_VMA_SYSVSHM | CLD_VMA_HUGETLB | CLD_VMA_LOCKED))
+			continue;
+		rc = cld_remote_syscall(&r, &ret, SYS_madvise, (long)v->start,
+					(long)(v->end - v->start), MADV_DONTNEED, 0, 0, 0, err);
+		if (rc)
+			break;
+		if (!ret)
+			*bytes += v->end - v->start;
+	}
+	if (cld_remote_close(&r, 0, rc ? &ierr : err) && !rc)
+		rc = -EIO;
+	return rc;
+}
+
 static const struct cld_frozen_ops ptr_ops = {
 	.prepare = ptr_prepare,
 	.pread = ptr_pread,
 	.seek = ptr_seek,
+	.drop_memory = ptr_drop_memory,
 	.thaw = ptr_thaw,
 	.release = ptr_release,
 };

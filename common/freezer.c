@@ -285,6 +285,15 @@ int cld_frozen_write_fd(struct cld_frozen *fz, int fd, cld_progress_fn progress,
 	return generic_write_fd(fz, fd, progress, arg, err);
 }
 
+int cld_frozen_drop_memory(struct cld_frozen *fz, uint64_t *bytes, struct cld_err *err)
+{
+	*bytes = 0;
+	if (!fz->ops->drop_memory)
+		return cld_err_set(err, -EOPNOTSUPP, "the %s backend cannot drop memory",
+				   fz->backend);
+	return fz->ops->drop_memory(fz, bytes, err);
+}
+
 int cld_frozen_thaw(struct cld_frozen *fz, enum cld_thaw_how how, struct cld_err *err)
 {
 	int ret;

@@ -34,6 +34,7 @@ enum job_op {
 	J_READ,
 	J_SEEK,
 	J_EXITKILL, /* the process dies with the thread (a shadow) */
+	J_DROP, /* a shadow's memory goes (its guest has every page) */
 	J_THAW,
 };
 
@@ -183,6 +184,19 @@ static void *freeze_thread(void *arg)
 					    ? -errno
 					    : 0;
 			break;
+		case J_DROP: {
+			struct cld_err e = { 0 };
+			uint64_t bytes = 0;
+
+			if (cld_frozen_drop_memory(p->fz, &bytes, &e))
+				cldd_warn("shadow %d: memory not released: %s", (int)f->pid,
+					  cld_err_str(&e));
+			else
+				cldd_info("shadow %d: its guest has every page; %llu MiB released",
+					  (int)f->pid, (unsigned long long)(bytes >> 20));
+			free(j);
+			continue;
+		}
 		case J_THAW:
 			free(j);
 			cld_frozen_free(p->fz);
@@ -291,12 +305,13 @@ static void on_frozen(struct cldd_freeze *f)
 	p->waiters = NULL;
 	if (p->ret) {
 		char msg[sizeof(((struct cld_err *)0)->msg)];
+		int ret = p->ret;
 
 		snprintf(msg, sizeof(msg), "%s", p->msg);
 		cldd_err("freeze %d: %s", (int)f->pid, msg);
 		unlink_freeze(f);
 		free_freeze(f);
-		fail_waiters(w, p->ret, msg);
+		fail_waiters(w, ret, msg);
 		return;
 	}
 	f->fz = p->fz;
@@ -432,6 +447,13 @@ void cldd_freeze_get(pid_t pid, unsigned long long start_ticks, uid_t uid, cldd_
 		cb(arg, NULL, -EBUSY, msg);
 		return;
 	}
+	if (f && f->dropped) {
+		snprintf(msg, sizeof(msg),
+			 "pid %d migrated and its memory is with its guest: read the guest's image",
+			 (int)pid);
+		cb(arg, NULL, -ENODATA, msg);
+		return;
+	}
 	if (f && f->priv->state == F_READY) {
 		f->refs++;
 		cb(arg, f, 0, NULL);
@@ -487,7 +509,19 @@ void cldd_freeze_put(struct cldd_freeze *f)
 {
 	struct job *j;
 
-	if (!f || --f->refs)
+	if (!f)
+		return;
+	/* Only the shadow's own reference left: nobody reads its image any
+	 * more, the guest's pager included (it pulled everything). */
+	if (--f->refs == 1 && f->shadow && !f->dropped) {
+		j = calloc(1, sizeof(*j));
+		if (j) {
+			f->dropped = true;
+			j->op = J_DROP;
+			queue_job(f->priv, j);
+		}
+	}
+	if (f->refs)
 		return;
 	j = calloc(1, sizeof(*j));
 	f->priv->state = F_THAWING;

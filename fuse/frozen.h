@@ -33,6 +33,7 @@ struct cldd_freeze {
 	struct cld_frozen *fz; /* valid once ready */
 	bool migrating; /* a migration of it is under way (migrate.c) */
 	bool shadow; /* it migrated: held for good, never thawed */
+	bool dropped; /* a shadow whose memory was released: no image any more */
 	struct cldd_freeze_priv *priv;
 	struct cldd_freeze *next;
 };

@@ -74,6 +74,7 @@ rst_prog() {
 	mkfifo "$T/$name.ctl"
 	spawn_on n1 "$T/$name.out" "$CLD_PROGS/$prog" "$T/$name.res" "$T/$name.ctl" "$@"
 	local p=$SPAWNED
+	[ "$name" = mem ] && MEMP=$p
 	wait_for "$T/$name.res" '^READY' 60
 	sleep 0.3
 	migrate "$via" "$p"
@@ -122,6 +123,19 @@ demo_check "$T/c3.out" || fail "demo_counter self-check after mv"
 ok "compute loop (mv): runs on n2 as pid $GUEST"
 
 rst_prog cp mem rst_mem 256
+# Once the guest has every page, the shadow gives its memory back.
+for _ in $(seq 100); do
+	rss=$(awk '/^VmRSS:/{print $2}' "${PROCD[n1]}/$MEMP/status")
+	[ "$rss" -lt 20000 ] && break
+	sleep 0.1
+done
+[ "$rss" -lt 20000 ] || fail "the shadow of rst_mem still has $rss KiB resident"
+grep -q "shadow $MEMP: its guest has every page; [0-9]* MiB released" "$T/sim/n1.log" ||
+	fail "no log line for the shadow's memory"
+on n1 cat "/clondike/n1/$MEMP" >/dev/null 2>"$T/err" && fail "the image of a released shadow was read"
+grep -q "No data available" "$T/err" || fail "released shadow: not ENODATA: $(cat "$T/err")"
+ok "the shadow of rst_mem released its memory ($rss KiB resident); its image: $(head -1 "$T/err")"
+
 rst_prog cli regs rst_cpu regs
 rst_prog cp sleep rst_sleep 3
 rst_prog cli sig rst_sig

@@ -6,6 +6,7 @@
 #    untraced, and meanwhile another user's ls answers within 100 ms.
 #  - Freezing a process that is itself blocked in a request to this daemon
 #    (the cat of the first case): the same, no deadlock.
+#  - A `clondike freeze` holder that stops answering: the same.
 #  - SIGTERM ends the daemon while a freeze is stuck.
 . "$(dirname "$0")/fuse_lib.sh"
 
@@ -68,6 +69,29 @@ done
 [ "$tr" = 0 ] || fail "the vfork-waiting process is still traced by $tr"
 grep -q "vfork done" "$T/vf.out" && fail "vfork returned early?"
 ok "the process was left untraced and still waits in vfork"
+
+# A genuine holder (clondike freeze) that stops answering: the daemon
+# talks to it from the freeze's thread, so the mount stays responsive.
+spawn "$T/h.out" sleep 1000
+HP=$SPAWNED
+"$CLD_BIN" freeze "$HP" >/dev/null 2>&1 || fail "clondike freeze $HP"
+holder=$(awk '/^TracerPid:/{print $2}' "/proc/$HP/status")
+[ "$holder" != 0 ] || fail "no holder for $HP"
+kill -STOP "$holder"
+t0=$(date +%s%N)
+timeout 30 cat "$DIR/$HP" >/dev/null 2>"$T/cat3.err" &
+CAT3=$!
+sleep 0.5
+ms=$(ls_ms)
+[ "$ms" -le 100 ] || fail "ls took $ms ms while a holder did not answer"
+ok "and in <= $ms ms while the holder of a frozen process does not answer"
+wait "$CAT3"
+rc=$?
+t1=$(date +%s%N)
+[ "$rc" = 124 ] && fail "the open of a process whose holder hangs hung"
+ok "that open ended after $(((t1 - t0) / 1000000)) ms: $(head -c 150 "$T/cat3.err")"
+kill -CONT "$holder"
+"$CLD_BIN" thaw "$HP" >/dev/null 2>&1 || true
 
 # SIGTERM while a freeze is stuck.
 timeout 20 cat "$DIR/$VP" >/dev/null 2>/dev/null &

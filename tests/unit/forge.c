@@ -204,5 +204,8 @@ int main(int argc, char **argv)
 		off += (uint64_t)n;
 	}
 	close(out);
+	cld_image_free(img);
+	cld_rimage_free(ri);
+	close(in);
 	return 0;
 }

@@ -54,6 +54,9 @@ struct cld_frozen_ops {
 	/* Optional fast path for writing the whole image to fd. */
 	int (*write_fd)(struct cld_frozen *fz, int fd, cld_progress_fn progress, void *arg,
 			struct cld_err *err);
+	/* Optional: give the frozen process's private memory back (a shadow
+	 * whose pages are all elsewhere); bytes: how much was dropped. */
+	int (*drop_memory)(struct cld_frozen *fz, uint64_t *bytes, struct cld_err *err);
 	/* Thaw (or kill) the process.  Called at most once. */
 	int (*thaw)(struct cld_frozen *fz, enum cld_thaw_how how, struct cld_err *err);
 	/* Free backend state.  The process is already thawed, or is not ours. */
@@ -124,6 +127,10 @@ int cld_frozen_src(struct cld_frozen *fz, struct cld_src *src, struct cld_err *e
  */
 int cld_frozen_write_fd(struct cld_frozen *fz, int fd, cld_progress_fn progress, void *arg,
 			struct cld_err *err);
+
+/* Drop the private memory of a process that will never run on as it is
+ * (a migrated shadow).  -EOPNOTSUPP for backends that cannot. */
+int cld_frozen_drop_memory(struct cld_frozen *fz, uint64_t *bytes, struct cld_err *err);
 
 /* Thaw or kill.  -EALREADY if already thawed. */
 int cld_frozen_thaw(struct cld_frozen *fz, enum cld_thaw_how how, struct cld_err *err);

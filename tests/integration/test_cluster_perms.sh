@@ -10,13 +10,8 @@
 . "$(dirname "$0")/cluster_lib.sh"
 
 [ -x "$CLD_PROGS/demo_counter" ] || skip "demo_counter is not built"
-command -v setpriv >/dev/null || skip "setpriv is missing"
-[ -x /usr/bin/python3 ] || skip "/usr/bin/python3 is missing (the test user needs it)"
-U=cldfuse
-if ! id "$U" >/dev/null 2>&1; then
-	useradd -M -r -s /usr/sbin/nologin "$U" 2>/dev/null || skip "cannot create user $U"
-fi
-UID_U=$(id -u "$U")
+. "$(dirname "$0")/user_lib.sh"
+test_user
 # as_user CMD...: CMD as the test user on n1.
 as_user() { on n1 setpriv --reuid="$U" --regid="$U" --init-groups "$@"; }
 stat_of() { xattr "${MNT[n1]}" user.clondike.stats | tr ' ' '\n' | sed -n "s/^$1=//p"; }

@@ -22,12 +22,8 @@
 for p in demo_counter rst_mem rst_cpu rst_sleep rst_sig; do
 	[ -x "$CLD_PROGS/$p" ] || skip "$p is not built"
 done
-command -v setpriv >/dev/null || skip "setpriv is missing"
-[ -x /usr/bin/python3 ] || skip "/usr/bin/python3 is missing"
-U=cldfuse
-if ! id "$U" >/dev/null 2>&1; then
-	useradd -M -r -s /usr/sbin/nologin "$U" 2>/dev/null || skip "cannot create user $U"
-fi
+. "$(dirname "$0")/user_lib.sh"
+test_user
 sim_up 3
 cluster_wait_up 15
 chmod 777 "$T"

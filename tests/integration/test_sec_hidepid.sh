@@ -20,13 +20,8 @@ if [ -z "${CLD_HIDEPID_NS:-}" ]; then
 fi
 . "$(dirname "$0")/cluster_lib.sh"
 
-command -v setpriv >/dev/null || skip "setpriv is missing"
-[ -x /usr/bin/python3 ] || skip "/usr/bin/python3 is missing (the test user needs a python3 outside root's PATH)"
-U=cldfuse
-if ! id "$U" >/dev/null 2>&1; then
-	useradd -M -r -s /usr/sbin/nologin "$U" 2>/dev/null || skip "cannot create user $U"
-fi
-UID_U=$(id -u "$U")
+. "$(dirname "$0")/user_lib.sh"
+test_user
 GID_U=$(id -g "$U")
 
 # A proc of this namespace's own, so remounting it changes nothing outside.
@@ -36,7 +31,6 @@ grep -Eq "^[0-9]+ [0-9]+ [^ ]+ [^ ]+ /proc .* - proc [^ ]+ [^ ]*hidepid=(invisib
 setpriv --reuid="$U" --regid="$U" --init-groups ls /proc/1/ >/dev/null 2>&1 &&
 	fail "hidepid=invisible does not hide /proc/1 from $U"
 
-as_user() { setpriv --reuid="$U" --regid="$U" --init-groups "$@"; }
 # look PATH: as the user, "ok SIZE UID MTIME" or the errno's name.
 look() {
 	as_user /usr/bin/python3 -c 'import errno, os, sys

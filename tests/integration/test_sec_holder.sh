@@ -12,14 +12,8 @@
 # its client fail with ETIMEDOUT instead of hanging.
 . "$(dirname "$0")/fuse_lib.sh"
 
-command -v setpriv >/dev/null || skip "setpriv is missing"
-[ -x /usr/bin/python3 ] || skip "/usr/bin/python3 is missing (the test user needs a python3 outside root's PATH)"
-U=cldfuse
-if ! id "$U" >/dev/null 2>&1; then
-	useradd -M -r -s /usr/sbin/nologin "$U" 2>/dev/null || skip "cannot create user $U"
-fi
-UID_U=$(id -u "$U")
-as_user() { setpriv --reuid="$U" --regid="$U" --init-groups "$@"; }
+. "$(dirname "$0")/user_lib.sh"
+test_user
 mkdir "$T/u"
 chmod 777 "$T/u"
 

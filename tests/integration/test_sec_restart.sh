@@ -12,14 +12,9 @@
 FORGE=${CLD_FORGE:-$CLD_BUILD/tests/unit/cld_forge}
 [ -x "$CLD_PROGS/sec_victim" ] || skip "sec_victim is not built"
 [ -x "$FORGE" ] || skip "cld_forge is not built"
-command -v setpriv >/dev/null || skip "setpriv is missing"
-[ -x /usr/bin/python3 ] || skip "/usr/bin/python3 is missing"
+. "$(dirname "$0")/user_lib.sh"
+test_user
 [ -r /etc/shadow ] || skip "no /etc/shadow to protect"
-U=cldfuse
-if ! id "$U" >/dev/null 2>&1; then
-	useradd -M -r -s /usr/sbin/nologin "$U" 2>/dev/null || skip "cannot create user $U"
-fi
-as_user() { setpriv --reuid="$U" --regid="$U" --init-groups "$@"; }
 shadow_gid=$(getent group shadow | cut -d: -f3)
 [ -n "$shadow_gid" ] || shadow_gid=42
 id -G "$U" | tr ' ' '\n' | grep -qx "$shadow_gid" && skip "$U is in group shadow"

@@ -11,12 +11,8 @@
 . "$(dirname "$0")/fuse_lib.sh"
 
 [ -x "$CLD_PROGS/sec_vfork" ] || skip "sec_vfork is not built"
-command -v setpriv >/dev/null || skip "setpriv is missing"
-U=cldfuse
-if ! id "$U" >/dev/null 2>&1; then
-	useradd -M -r -s /usr/sbin/nologin "$U" 2>/dev/null || skip "cannot create user $U"
-fi
-as_user() { setpriv --reuid="$U" --regid="$U" --init-groups "$@"; }
+. "$(dirname "$0")/user_lib.sh"
+test_user
 
 # ls_ms: milliseconds of the user's ls of the node directory (worst of 5).
 ls_ms() {

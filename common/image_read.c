@@ -789,6 +789,12 @@ static int check_tail(struct cld_rimage *ri, struct cld_err *err)
 
 int cld_rimage_open(const struct cld_src *src, struct cld_rimage **out, struct cld_err *err)
 {
+	return cld_rimage_open_flags(src, 0, out, err);
+}
+
+int cld_rimage_open_flags(const struct cld_src *src, unsigned int flags, struct cld_rimage **out,
+			  struct cld_err *err)
+{
 	struct cld_rimage *ri;
 	Elf64_Ehdr eh;
 	Elf64_Phdr *ph = NULL;
@@ -899,7 +905,10 @@ int cld_rimage_open(const struct cld_src *src, struct cld_rimage **out, struct c
 				  (unsigned long long)ri->layout.size);
 		goto fail;
 	}
-	ret = check_tail(ri, err);
+	/* Reading the digest note's header can cost a lot where the image is
+	 * generated (its neighbours are digests of every page): a caller that
+	 * needs no digests checks it when it first reads one, if ever. */
+	ret = (flags & CLD_RIMAGE_NO_DIGESTS) ? 0 : check_tail(ri, err);
 	if (ret)
 		goto fail;
 	free(ph);
@@ -935,6 +944,12 @@ static ssize_t fd_pread(void *ctx, void *buf, size_t len, uint64_t off)
 
 int cld_rimage_open_fd(int fd, struct cld_rimage **out, struct cld_err *err)
 {
+	return cld_rimage_open_fd_flags(fd, 0, out, err);
+}
+
+int cld_rimage_open_fd_flags(int fd, unsigned int flags, struct cld_rimage **out,
+			     struct cld_err *err)
+{
 	struct cld_src src = { .pread = fd_pread, .ctx = (void *)(intptr_t)fd };
 	struct stat st;
 
@@ -943,7 +958,7 @@ int cld_rimage_open_fd(int fd, struct cld_rimage **out, struct cld_err *err)
 	if (!S_ISREG(st.st_mode))
 		return cld_err_set(err, -EINVAL, "not a regular file");
 	src.size = (uint64_t)st.st_size;
-	return cld_rimage_open(&src, out, err);
+	return cld_rimage_open_flags(&src, flags, out, err);
 }
 
 struct membuf {
@@ -994,6 +1009,10 @@ void cld_rimage_free(struct cld_rimage *ri)
 
 int cld_rimage_digest(struct cld_rimage *ri, uint64_t idx, uint64_t *d, struct cld_err *err)
 {
+	int ret = ri->digests_off ? 0 : check_tail(ri, err);
+
+	if (ret)
+		return ret;
 	if (idx >= ri->layout.nr_dumped)
 		return cld_err_set(err, -ERANGE, "digest %llu of %llu", (unsigned long long)idx,
 				   (unsigned long long)ri->layout.nr_dumped);
@@ -1007,9 +1026,11 @@ int cld_rimage_verify(struct cld_rimage *ri, uint64_t *nr_checked, struct cld_er
 	uint8_t *pages = NULL;
 	uint64_t *dig = NULL, idx = 0;
 	uint32_t i;
-	int ret = 0;
+	int ret = ri->digests_off ? 0 : check_tail(ri, err);
 
 	*nr_checked = 0;
+	if (ret)
+		return ret;
 	pages = malloc(BATCH * PAGE);
 	dig = malloc(BATCH * 8);
 	if (!pages || !dig) {

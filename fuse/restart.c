@@ -55,9 +55,10 @@ static void child_restart(uid_t uid, gid_t gid, unsigned int flags, const char *
 			r->ret = cld_err_set(&err, -errno, "%s: %s", path, strerror(errno));
 	}
 	if (!r->ret)
-		r->ret = cld_rimage_open_fd(fd, &ri, &err);
-	/* A lazy restore pages in from the image as it is used: the pages are
-	 * checked against their digests as they arrive instead. */
+		r->ret = cld_rimage_open_fd_flags(fd, (flags & CLDD_RST_LAZY) ? CLD_RIMAGE_NO_DIGESTS : 0,
+						  &ri, &err);
+	/* Not for a lazy restore: verifying reads every page, which is what
+	 * lazy restoring avoids before the process runs. */
 	if (!r->ret && !(flags & CLDD_RST_LAZY))
 		r->ret = cld_rimage_verify(ri, &nr, &err);
 	if (!r->ret) {

@@ -34,6 +34,13 @@ struct cld_rimage {
 int cld_rimage_open(const struct cld_src *src, struct cld_rimage **out,
 		    struct cld_err *err);
 
+/* The same, with CLD_RIMAGE_* flags. */
+#define CLD_RIMAGE_NO_DIGESTS 0x1u /* check the digest note only when one is read */
+int cld_rimage_open_flags(const struct cld_src *src, unsigned int flags, struct cld_rimage **out,
+			  struct cld_err *err);
+int cld_rimage_open_fd_flags(int fd, unsigned int flags, struct cld_rimage **out,
+			     struct cld_err *err);
+
 /* Convenience: open a file by fd (kept open by the caller) or path. */
 int cld_rimage_open_fd(int fd, struct cld_rimage **out, struct cld_err *err);
 int cld_rimage_open_buf(const void *buf, size_t len, struct cld_rimage **out,

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The restorer's up-front checks (cld_restore_check): every reason an
+ * image cannot be restarted here, listed before anything is touched, and
+ * the classification of VMAs the later phases share.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "restore_priv.h"
+
+static bool name_is(const char *n, const char *what)
+{
+	return n && !strcmp(n, what);
+}
+
+bool rst_is_vdso_block(const struct cld_vma *v)
+{
+	return (v->rec.flags & (CLD_VMA_VDSO | CLD_VMA_VVAR)) || name_is(v->name, "[vdso]") ||
+	       (v->name && !strncmp(v->name, "[vvar", 5));
+}
+
+enum vkind rst_classify(const struct cld_vma *v)
+{
+	uint32_t f = v->rec.flags;
+
+	if ((f & CLD_VMA_VSYSCALL) || v->rec.start == CLD_VSYSCALL_ADDR)
+		return VK_SKIP;
+	if (rst_is_vdso_block(v))
+		return VK_SPECIAL;
+	if (f & (CLD_VMA_SYSVSHM | CLD_VMA_HUGETLB))
+		return VK_BLOCKER;
+	/* MAP_SHARED|MAP_ANONYMOUS is a shmem file named /dev/zero. */
+	if ((f & CLD_VMA_SHARED) &&
+	    (!(f & CLD_VMA_FILE) || (v->name && !strncmp(v->name, "/dev/zero", 9))))
+		return VK_SHANON;
+	if (f & CLD_VMA_FILE) {
+		if ((f & CLD_VMA_DELETED) || !v->name || v->name[0] != '/')
+			return VK_BLOCKER;
+		return VK_FILE;
+	}
+	if (f & CLD_VMA_SPECIAL)
+		return VK_BLOCKER;
+	return VK_ANON;
+}
+
+
+static int find_local_vdso(uint64_t *start, uint64_t *len)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "re");
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long s, e;
+
+		if (!strstr(line, "[vdso]") || sscanf(line, "%llx-%llx", &s, &e) != 2)
+			continue;
+		*start = s;
+		*len = e - s;
+		ret = 0;
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
+int cld_local_vdso_digest(uint64_t *digest, uint64_t *len)
+{
+	uint64_t start;
+	int ret = find_local_vdso(&start, len);
+
+	if (ret)
+		return ret;
+	*digest = XXH3_64bits((const void *)(uintptr_t)start, *len);
+	return 0;
+}
+
+struct report {
+	char *buf;
+	size_t len, cap;
+	unsigned int n;
+};
+
+static void __attribute__((format(printf, 2, 3))) blocker(struct report *rp, const char *fmt, ...)
+{
+	va_list ap;
+	char line[600];
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	rp->n++;
+	if (rp->len + (size_t)n + 2 > rp->cap) {
+		size_t cap = (rp->cap + (size_t)n + 2) * 2;
+		char *b = realloc(rp->buf, cap);
+
+		if (!b)
+			return;
+		rp->buf = b;
+		rp->cap = cap;
+	}
+	memcpy(rp->buf + rp->len, line, (size_t)n);
+	rp->len += (size_t)n;
+	rp->buf[rp->len++] = '\n';
+	rp->buf[rp->len] = '\0';
+}
+
+bool rst_pipe_has_both(const struct cld_proc *p, uint64_t ino)
+{
+	bool rd = false, wr = false;
+	uint32_t i;
+
+	for (i = 0; i < p->nr_fds; i++) {
+		const struct cld_fd_rec *f = &p->fds[i].rec;
+
+		if (f->kind != CLD_FD_PIPE || f->ino != ino)
+			continue;
+		if ((f->fl_flags & O_ACCMODE) == O_RDONLY)
+			rd = true;
+		else
+			wr = true;
+	}
+	return rd && wr;
+}
+
+const char *rst_fd_kind_name(uint32_t k)
+{
+	switch (k) {
+	case CLD_FD_REG: return "file";
+	case CLD_FD_DIR: return "directory";
+	case CLD_FD_PIPE: return "pipe";
+	case CLD_FD_FIFO: return "fifo";
+	case CLD_FD_TTY: return "terminal";
+	case CLD_FD_CHR: return "device";
+	default: return "unsupported";
+	}
+}
+
+static void check_vdso(const struct cld_proc *p, struct report *rp)
+{
+	uint64_t digest = 0, len = 0;
+	uint32_t i;
+	bool has = false;
+
+	for (i = 0; i < p->nr_vmas; i++)
+		if (rst_is_vdso_block(&p->vmas[i]))
+			has = true;
+	if (!has) {
+		blocker(rp, "the image has no vDSO mapping (restoring one is not supported)");
+		return;
+	}
+	if (cld_local_vdso_digest(&digest, &len)) {
+		blocker(rp, "this system has no vDSO to put in place of the image's");
+		return;
+	}
+	if (p->mm.vdso_end - p->mm.vdso_start != len || p->hdr.vdso_digest != digest)
+		blocker(rp,
+			"different vDSO: the image was frozen on kernel %.65s (vDSO %llu bytes, "
+			"digest %016llx), this kernel's vDSO is %llu bytes, digest %016llx; "
+			"restart needs the same kernel",
+			p->hdr.kernel, (unsigned long long)(p->mm.vdso_end - p->mm.vdso_start),
+			(unsigned long long)p->hdr.vdso_digest, (unsigned long long)len,
+			(unsigned long long)digest);
+}
+
+static bool creds_foreign(const struct cld_proc *p, const struct cld_restore_opts *o)
+{
+	const struct cld_creds_rec *c = &p->creds;
+
+	return c->uid != o->caller_uid || c->euid != o->caller_uid || c->suid != o->caller_uid ||
+	       c->fsuid != o->caller_uid || c->gid != o->caller_gid ||
+	       c->egid != o->caller_gid || c->sgid != o->caller_gid ||
+	       c->fsgid != o->caller_gid;
+}
+
+int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts *o,
+		      char **report, struct cld_err *err)
+{
+	const struct cld_proc *p = &ri->proc;
+	struct report rp = { 0 };
+	bool perm = false;
+	uint32_t i;
+	int ret = 0;
+
+	if (report)
+		*report = NULL;
+	if (p->nr_threads != 1)
+		blocker(&rp, "%u threads (only single-threaded processes can be restarted yet)",
+			p->nr_threads);
+	if (p->proc.flags & CLD_PROC_SECCOMP)
+		blocker(&rp, "a seccomp filter is installed (cannot be restored)");
+	if (p->proc.nr_posix_timers)
+		blocker(&rp, "%u POSIX timer(s) (timer_create) are not restorable yet",
+			p->proc.nr_posix_timers);
+	if (p->root && strcmp(p->root, "/"))
+		blocker(&rp, "the process ran chrooted in %s (not supported)", p->root);
+	for (i = 0; i < p->nr_vmas; i++) {
+		const struct cld_vma *v = &p->vmas[i];
+		const char *n = v->name ? v->name : "anonymous";
+
+		if (rst_classify(v) != VK_BLOCKER)
+			continue;
+		if (v->rec.flags & CLD_VMA_SYSVSHM)
+			blocker(&rp, "mapping %llx-%llx is SysV shared memory",
+				(unsigned long long)v->rec.start, (unsigned long long)v->rec.end);
+		else if (v->rec.flags & CLD_VMA_HUGETLB)
+			blocker(&rp, "mapping %llx-%llx is hugetlbfs (%s)",
+				(unsigned long long)v->rec.start, (unsigned long long)v->rec.end, n);
+		else if (v->rec.flags & CLD_VMA_DELETED)
+			blocker(&rp, "mapping %llx-%llx is of a deleted file (%s)",
+				(unsigned long long)v->rec.start, (unsigned long long)v->rec.end, n);
+		else
+			blocker(&rp, "mapping %llx-%llx is a special mapping (%s)",
+				(unsigned long long)v->rec.start, (unsigned long long)v->rec.end, n);
+	}
+	check_vdso(p, &rp);
+	for (i = 0; i < p->nr_fds; i++) {
+		const struct cld_fd *f = &p->fds[i];
+		const char *n = f->name ? f->name : "?";
+
+		switch (f->rec.kind) {
+		case CLD_FD_REG:
+		case CLD_FD_DIR:
+		case CLD_FD_FIFO:
+		case CLD_FD_CHR:
+			if (n[0] != '/')
+				blocker(&rp, "fd %d: %s without a path (%s)", f->rec.fd,
+					rst_fd_kind_name(f->rec.kind), n);
+			else if (strstr(n, " (deleted)"))
+				blocker(&rp, "fd %d: file %s was deleted", f->rec.fd, n);
+			break;
+		case CLD_FD_TTY:
+			if (o->tty_fd < 0)
+				blocker(&rp, "fd %d is a terminal (%s) and the restarting command has none",
+					f->rec.fd, n);
+			break;
+		case CLD_FD_PIPE:
+			if (!rst_pipe_has_both(p, f->rec.ino) &&
+			    (f->rec.fd > 2 || (o->flags & CLD_RST_NO_STDIO)))
+				blocker(&rp, "fd %d: the other end of pipe:[%llu] belongs to another process",
+					f->rec.fd, (unsigned long long)f->rec.ino);
+			break;
+		default:
+			blocker(&rp, "fd %d: %s is not restorable", f->rec.fd, n);
+			break;
+		}
+	}
+	if (creds_foreign(p, o) && o->caller_uid != 0) {
+		blocker(&rp, "the image belongs to uid %u gid %u; only they or root may restart it",
+			p->creds.uid, p->creds.gid);
+		perm = true;
+	}
+	if (rp.n) {
+		char first[300];
+		size_t l = strcspn(rp.buf ? rp.buf : "", "\n");
+
+		snprintf(first, sizeof(first), "%.*s", (int)(l < 280 ? l : 280), rp.buf ? rp.buf : "");
+		ret = cld_err_set(err, perm && rp.n == 1 ? -EPERM : -EOPNOTSUPP,
+				  "cannot restart: %u blocker%s: %s%s", rp.n, rp.n > 1 ? "s" : "",
+				  first, rp.n > 1 ? " ..." : "");
+		if (report) {
+			*report = rp.buf;
+			rp.buf = NULL;
+		}
+	}
+	free(rp.buf);
+	return ret;
+}

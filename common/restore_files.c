@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Restore phase 2, in the parent: open every file the child will inherit
+ * (fds, mapped files, the exe) and re-create in-process pipes with their
+ * data, so identity checks and their errors happen before any process
+ * exists.  Each lands in a slot of rs->pfd, which the child dup3()s to
+ * svc_base + slot.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "restore_priv.h"
+
+#ifndef F_SETPIPE_SZ
+#define F_SETPIPE_SZ 1031
+#endif
+
+static int64_t mtime_of(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000ll + st->st_mtim.tv_nsec;
+}
+
+int rst_add_pfd(struct cld_rst *rs, int fd, bool owned)
+{
+	if (rs->nr_pfd == rs->cap_pfd) {
+		uint32_t cap = rs->cap_pfd ? rs->cap_pfd * 2 : 16;
+		int *a = realloc(rs->pfd, cap * sizeof(*a));
+		bool *b;
+
+		if (!a)
+			return -ENOMEM;
+		rs->pfd = a;
+		b = realloc(rs->pfd_owned, cap * sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+		rs->pfd_owned = b;
+		rs->cap_pfd = cap;
+	}
+	rs->pfd[rs->nr_pfd] = fd;
+	rs->pfd_owned[rs->nr_pfd] = owned;
+	return (int)rs->nr_pfd++;
+}
+
+static int add_owned(struct cld_rst *rs, int fd, struct cld_err *err)
+{
+	int slot = rst_add_pfd(rs, fd, true);
+
+	if (slot < 0) {
+		close(fd);
+		return cld_err_set(err, -ENOMEM, "out of memory");
+	}
+	return slot;
+}
+
+void rst_close_pfds(struct cld_rst *rs)
+{
+	uint32_t i;
+
+	for (i = 0; i < rs->nr_pfd; i++)
+		if (rs->pfd_owned[i] && rs->pfd[i] >= 0)
+			close(rs->pfd[i]);
+	rs->nr_pfd = 0;
+}
+
+static int check_ident(const char *what, const char *path, const struct stat *st, uint64_t dev,
+		       uint64_t ino, struct cld_err *err)
+{
+	/* An image that does not say which file it was gets no file. */
+	if (!dev && !ino)
+		return cld_err_set(err, -ESTALE,
+				   "%s %s: the image does not identify the file (no dev/inode)",
+				   what, path);
+	if (rst_dev_enc(st->st_dev) != dev || st->st_ino != ino)
+		return cld_err_set(err, -ESTALE,
+				   "%s %s is not the same file any more (dev/inode %llx/%llu, "
+				   "image has %llx/%llu)",
+				   what, path, (unsigned long long)rst_dev_enc(st->st_dev),
+				   (unsigned long long)st->st_ino, (unsigned long long)dev,
+				   (unsigned long long)ino);
+	return 0;
+}
+
+/* The file type each fd kind must find (a FIFO named as a regular file
+ * would block open or read; a directory swapped for a file...). */
+static mode_t kind_type(uint32_t kind)
+{
+	switch (kind) {
+	case CLD_FD_REG:
+		return S_IFREG;
+	case CLD_FD_DIR:
+		return S_IFDIR;
+	case CLD_FD_FIFO:
+		return S_IFIFO;
+	case CLD_FD_CHR:
+		return S_IFCHR;
+	default:
+		return 0;
+	}
+}
+
+static int open_fd_file(struct cld_rst *rs, const struct cld_fd *f, struct cld_err *err)
+{
+	const struct cld_fd_rec *r = &f->rec;
+	int flags = (int)(r->fl_flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_CLOEXEC |
+		    O_NOCTTY | O_NONBLOCK;
+	struct stat st;
+	int fd, tmp = -1;
+
+	if (r->kind == CLD_FD_DIR)
+		flags |= O_DIRECTORY;
+	/* Never block in open: hold a reader while opening a FIFO's write end. */
+	if (r->kind == CLD_FD_FIFO)
+		tmp = open(f->name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	fd = open(f->name, flags);
+	if (fd < 0) {
+		int e = errno;
+
+		if (tmp >= 0)
+			close(tmp);
+		return cld_err_set(err, -e, "fd %d: cannot open %s: %s", r->fd, f->name,
+				   strerror(e));
+	}
+	if (tmp >= 0)
+		close(tmp);
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return cld_err_set(err, -errno, "fd %d: fstat %s", r->fd, f->name);
+	}
+	if ((st.st_mode & S_IFMT) != kind_type(r->kind)) {
+		close(fd);
+		return cld_err_set(err, -ESTALE, "fd %d: %s is not a %s any more", r->fd, f->name,
+				   rst_fd_kind_name(r->kind));
+	}
+	/* Status flags as the process had them (O_NONBLOCK only if it did). */
+	if (!(r->fl_flags & O_NONBLOCK) && fcntl(fd, F_SETFL, (int)(r->fl_flags & ~O_ACCMODE &
+								  ~O_NONBLOCK)) < 0) {
+		int e = errno;
+
+		close(fd);
+		return cld_err_set(err, -e, "fd %d: fcntl %s: %s", r->fd, f->name, strerror(e));
+	}
+	if (r->kind == CLD_FD_CHR) {
+		if (r->rdev && rst_dev_enc(st.st_rdev) != r->rdev) {
+			close(fd);
+			return cld_err_set(err, -ESTALE, "fd %d: %s is not the same device", r->fd,
+					   f->name);
+		}
+	} else if (r->kind == CLD_FD_REG) {
+		int ret = check_ident("fd", f->name, &st, r->dev, r->ino, err);
+
+		if (ret) {
+			close(fd);
+			return cld_err_set(err, ret, "fd %d: %s", r->fd, err->msg);
+		}
+	}
+	if ((r->kind == CLD_FD_REG || r->kind == CLD_FD_DIR) && r->pos &&
+	    lseek(fd, (off_t)r->pos, SEEK_SET) < 0) {
+		int e = errno;
+
+		close(fd);
+		return cld_err_set(err, -e, "fd %d: seek %s to %llu: %s", r->fd, f->name,
+				   (unsigned long long)r->pos, strerror(e));
+	}
+	return add_owned(rs, fd, err);
+}
+
+/* Both ends of an in-process pipe, its unread data written back. */
+static int open_pipe(struct cld_rst *rs, uint32_t idx, struct cld_err *err)
+{
+	const struct cld_proc *p = rs->p;
+	uint64_t ino = p->fds[idx].rec.ino;
+	int pfd[2], rslot, wslot;
+	uint32_t i;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return cld_err_set(err, -errno, "pipe: %s", strerror(errno));
+	for (i = 0; i < p->nr_pipes; i++) {
+		const struct cld_pipedata *d = &p->pipes[i];
+		size_t off = 0;
+
+		if (d->ino != ino || !d->len)
+			continue;
+		if (d->len > 65536)
+			fcntl(pfd[1], F_SETPIPE_SZ, (int)d->len);
+		while (off < d->len) {
+			ssize_t n = write(pfd[1], d->data + off, d->len - off);
+
+			if (n <= 0) {
+				close(pfd[0]);
+				close(pfd[1]);
+				return cld_err_set(err, -EIO,
+						   "writing %u bytes back into pipe:[%llu]",
+						   d->len, (unsigned long long)ino);
+			}
+			off += (size_t)n;
+		}
+	}
+	rslot = add_owned(rs, pfd[0], err);
+	if (rslot < 0) {
+		close(pfd[1]);
+		return rslot;
+	}
+	wslot = add_owned(rs, pfd[1], err);
+	if (wslot < 0)
+		return wslot;
+	/* Every fd of this pipe takes the end of its access mode; status flags
+	 * (O_NONBLOCK) live in the shared file description. */
+	for (i = 0; i < p->nr_fds; i++) {
+		const struct cld_fd_rec *f = &p->fds[i].rec;
+
+		if (f->kind != CLD_FD_PIPE || f->ino != ino)
+			continue;
+		rs->fd_slot[i] = (f->fl_flags & O_ACCMODE) == O_RDONLY ? rslot : wslot;
+		fcntl(rs->pfd[rs->fd_slot[i]], F_SETFL, (int)(f->fl_flags & O_NONBLOCK));
+	}
+	return 0;
+}
+
+int rst_open_fds(struct cld_rst *rs, struct cld_err *err)
+{
+	const struct cld_proc *p = rs->p;
+	int tty_slot = -1, ret;
+	uint32_t i;
+
+	for (i = 0; i < p->nr_fds; i++)
+		rs->fd_slot[i] = -1;
+	for (i = 0; i < p->nr_fds; i++) {
+		const struct cld_fd *f = &p->fds[i];
+
+		if (rs->fd_slot[i] >= 0)
+			continue;
+		switch (f->rec.kind) {
+		case CLD_FD_TTY:
+			if (tty_slot < 0) {
+				tty_slot = rst_add_pfd(rs, rs->o->tty_fd, false);
+				if (tty_slot < 0)
+					return cld_err_set(err, -ENOMEM, "out of memory");
+			}
+			rs->fd_slot[i] = tty_slot;
+			break;
+		case CLD_FD_PIPE:
+			if (!rst_pipe_has_both(p, f->rec.ino)) {
+				/* One end of a pipeline at 0-2: the restarting
+				 * command's own stdio takes its place. */
+				ret = rst_add_pfd(rs, f->rec.fd, false);
+				if (ret < 0)
+					return cld_err_set(err, -ENOMEM, "out of memory");
+				if (fcntl(f->rec.fd, F_GETFD) < 0)
+					return cld_err_set(err, -EBADF,
+							   "fd %d is one end of a pipe and the "
+							   "restarting command has no fd %d to give",
+							   f->rec.fd, f->rec.fd);
+				rs->fd_slot[i] = ret;
+				break;
+			}
+			ret = open_pipe(rs, i, err);
+			if (ret)
+				return ret;
+			break;
+		default:
+			ret = open_fd_file(rs, f, err);
+			if (ret < 0)
+				return ret;
+			rs->fd_slot[i] = ret;
+			break;
+		}
+	}
+	return 0;
+}
+
+int rst_open_mapped_files(struct cld_rst *rs, struct cld_err *err)
+{
+	const struct cld_proc *p = rs->p;
+	uint32_t i, j;
+
+	for (i = 0; i < p->nr_vmas; i++) {
+		const struct cld_vma *v = &p->vmas[i];
+		bool shared = v->rec.flags & CLD_VMA_SHARED;
+		struct stat st;
+		int fd, ret;
+
+		rs->vma_slot[i] = -1;
+		if (rs->vkind[i] != VK_FILE)
+			continue;
+		/* Most files are mapped several times in a row (text, data...). */
+		for (j = i; j-- > 0;) {
+			const struct cld_vma *w = &p->vmas[j];
+
+			if (rs->vma_slot[j] >= 0 && w->rec.ino == v->rec.ino &&
+			    w->rec.dev == v->rec.dev &&
+			    !!(w->rec.flags & CLD_VMA_SHARED) == shared &&
+			    !strcmp(w->name, v->name)) {
+				rs->vma_slot[i] = rs->vma_slot[j];
+				break;
+			}
+		}
+		if (rs->vma_slot[i] >= 0)
+			continue;
+		fd = -1;
+		if (shared)
+			fd = open(v->name, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
+			fd = open(v->name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
+			return cld_err_set(err, -errno, "mapping %llx-%llx: cannot open %s: %s",
+					   (unsigned long long)v->rec.start,
+					   (unsigned long long)v->rec.end, v->name, strerror(errno));
+		if (fstat(fd, &st) < 0) {
+			close(fd);
+			return cld_err_set(err, -errno, "fstat %s", v->name);
+		}
+		ret = S_ISREG(st.st_mode) ? 0
+					  : cld_err_set(err, -ESTALE,
+							"mapped file %s is not a regular file",
+							v->name);
+		if (!ret)
+			ret = check_ident("mapped file", v->name, &st, v->rec.dev, v->rec.ino,
+					  err);
+		if (!ret && v->rec.mtime_ns && ((uint64_t)st.st_size != v->rec.fsize ||
+						mtime_of(&st) != v->rec.mtime_ns))
+			ret = cld_err_set(err, -ESTALE,
+					  "mapped file %s changed since the checkpoint (size %lld, "
+					  "was %llu; mtime differs: %s)",
+					  v->name, (long long)st.st_size,
+					  (unsigned long long)v->rec.fsize,
+					  mtime_of(&st) != v->rec.mtime_ns ? "yes" : "no");
+		if (ret) {
+			close(fd);
+			return ret;
+		}
+		ret = add_owned(rs, fd, err);
+		if (ret < 0)
+			return ret;
+		rs->vma_slot[i] = ret;
+	}
+	return 0;
+}
+
+/* The exe for PR_SET_MM_MAP; needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE,
+ * so only tried as root; /proc/PID/exe stays the restorer's otherwise. */
+void rst_open_exe(struct cld_rst *rs)
+{
+	struct stat st;
+	int fd, slot;
+
+	rs->slot_exe = -1;
+	if (geteuid() != 0 || !rs->p->exe || rs->p->exe[0] != '/')
+		return;
+	fd = open(rs->p->exe, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || (rs->p->mm.exe_ino && (st.st_ino != rs->p->mm.exe_ino ||
+							  rst_dev_enc(st.st_dev) != rs->p->mm.exe_dev))) {
+		close(fd);
+		return;
+	}
+	slot = rst_add_pfd(rs, fd, true);
+	if (slot < 0) {
+		close(fd);
+		return;
+	}
+	rs->slot_exe = slot;
+}

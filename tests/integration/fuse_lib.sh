@@ -21,8 +21,9 @@ ok() { echo "ok: $*"; }
 
 [ -e /dev/fuse ] || skip "/dev/fuse is missing (modprobe fuse)"
 [ "$(id -u)" = 0 ] || skip "needs root (the daemon freezes any process, mounts allow_other)"
-[ -x "$CLDD" ] || skip "clondiked is not built: $CLDD"
-[ -x "$CLD_BIN" ] || skip "clondike is not built: $CLD_BIN"
+# Built with everything else (fuse3 and libuv are required): missing is a fault.
+[ -x "$CLDD" ] || fail "clondiked is not built: $CLDD"
+[ -x "$CLD_BIN" ] || fail "clondike is not built: $CLD_BIN"
 command -v fusermount3 >/dev/null || skip "fusermount3 is missing"
 command -v python3 >/dev/null || skip "python3 is missing"
 

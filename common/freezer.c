@@ -86,23 +86,6 @@ int64_t cld_frozen_seek(struct cld_frozen *fz, int64_t off, int whence)
 	return -EINVAL;
 }
 
-static ssize_t src_pread(void *ctx, void *buf, size_t len, uint64_t off)
-{
-	return cld_frozen_pread(ctx, buf, len, off);
-}
-
-int cld_frozen_src(struct cld_frozen *fz, struct cld_src *src, struct cld_err *err)
-{
-	int ret = cld_frozen_prepare(fz, err);
-
-	if (ret)
-		return ret;
-	src->pread = src_pread;
-	src->ctx = fz;
-	src->size = fz->size;
-	return 0;
-}
-
 /*
  * The generic writer: pread in large chunks, skip holes when the output
  * can seek, and overlap reading with writing.  Reading a chunk (one

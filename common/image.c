@@ -825,11 +825,6 @@ const struct cld_layout *cld_image_layout(const struct cld_image *img)
 	return &img->lo;
 }
 
-struct cld_proc *cld_image_proc(const struct cld_image *img)
-{
-	return img->p;
-}
-
 /* First extent whose data ends after off (by file offset). */
 static size_t ext_after(const struct cld_image *img, uint64_t off)
 {
@@ -879,37 +874,6 @@ static int read_ext(struct cld_image *img, const struct img_ext *e, uint8_t *buf
 		if (!digest_known(img, i))
 			digest_store(img, i, cld_page_digest(buf + (pg * PAGE - rel)));
 	}
-	return 0;
-}
-
-int cld_image_page_digest(struct cld_image *img, uint64_t idx, uint64_t *d)
-{
-	uint8_t page[PAGE];
-	size_t lo = 0, hi = img->nr_ext;
-	const struct img_ext *e;
-	int ret;
-
-	if (idx >= img->lo.nr_dumped)
-		return -ERANGE;
-	if (digest_known(img, idx)) {
-		*d = img->digest[idx];
-		return 0;
-	}
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (img->ext[mid].idx + img->ext[mid].count <= idx)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo >= img->nr_ext)
-		return -EIO;
-	e = &img->ext[lo];
-	ret = read_ext(img, e, page, PAGE, e->off + (idx - e->idx) * PAGE);
-	if (ret)
-		return ret;
-	*d = img->digest[idx];
 	return 0;
 }
 

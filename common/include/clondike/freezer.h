@@ -72,7 +72,7 @@ struct cld_frozen {
 	uint64_t size;	     /* logical size of the image */
 	uint64_t data_bytes; /* bytes that are not holes (progress total) */
 	/* The description, when the backend has one (ptrace); else NULL and
-	 * a caller that wants it parses the image (cld_frozen_src).  Its page
+	 * a caller that wants it parses the image (cld_rimage_open).  Its page
 	 * runs (vmas[].ext) are filled by prepare. */
 	struct cld_proc *proc;
 	bool prepared;
@@ -116,10 +116,6 @@ int cld_frozen_prepare(struct cld_frozen *fz, struct cld_err *err);
 
 ssize_t cld_frozen_pread(struct cld_frozen *fz, void *buf, size_t len, uint64_t off);
 int64_t cld_frozen_seek(struct cld_frozen *fz, int64_t off, int whence);
-
-/* A source for the image reader (cld_rimage_open) over the frozen image
- * (prepares it first). */
-int cld_frozen_src(struct cld_frozen *fz, struct cld_src *src, struct cld_err *err);
 
 /*
  * Write the whole image to fd: sparse (holes skipped with lseek) when fd is

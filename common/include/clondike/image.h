@@ -160,7 +160,6 @@ int cld_image_new(struct cld_proc *p, const struct cld_mem_ops *ops,
 void cld_image_free(struct cld_image *img);
 
 const struct cld_layout *cld_image_layout(const struct cld_image *img);
-struct cld_proc *cld_image_proc(const struct cld_image *img);
 
 /* Bytes [off, off + len) of the image; short only at its end.
  * Returns the count or a negative errno. Not thread safe. */
@@ -170,10 +169,6 @@ ssize_t cld_image_pread(struct cld_image *img, void *buf, size_t len,
 /* SEEK_DATA / SEEK_HOLE semantics of lseek(2) on the image; -ENXIO
  * past the end. */
 int64_t cld_image_seek(const struct cld_image *img, int64_t off, int whence);
-
-/* The XXH3-64 digest of dumped page idx (image-wide order), computed on
- * first use and cached. */
-int cld_image_page_digest(struct cld_image *img, uint64_t idx, uint64_t *d);
 
 /* Write the whole image to fd (sparse: holes are skipped with lseek when
  * fd supports it).  progress(arg, done, total) is called now and then. */

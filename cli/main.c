@@ -15,7 +15,8 @@ static const struct cld_cmd commands[] = {
 	{ "thaw", cld_cmd_thaw, "PID", "thaw a process frozen by 'freeze'" },
 	{ "checkpoint", cld_cmd_checkpoint, "[--leave-running|--kill] PID FILE",
 	  "write the image of a running process to FILE" },
-	{ "restart", cld_cmd_restart, "[--lazy [--no-pull]] [--detach] [--new-pid] IMAGE",
+	{ "restart", cld_cmd_restart,
+	  "[--lazy [--no-pull] [--lazy-stats FILE]] [--detach] [--new-pid] [--check] IMAGE",
 	  "bring a process back to life from its image" },
 	{ "migrate", cld_cmd_migrate, "[--from NODE] [--mount DIR] PID NODE",
 	  "move a running process to another node" },
@@ -30,9 +31,16 @@ static void usage(FILE *out)
 	size_t i;
 
 	fprintf(out, "usage: clondike [--json] COMMAND [ARGS]\n\ncommands:\n");
-	for (i = 0; i < NR_COMMANDS; i++)
-		fprintf(out, "  %-11s %-50s %s\n", commands[i].name, commands[i].usage,
-			commands[i].help);
+	for (i = 0; i < NR_COMMANDS; i++) {
+		const struct cld_cmd *c = &commands[i];
+
+		/* A long argument list gets the help on a line of its own. */
+		if (strlen(c->usage) > 50)
+			fprintf(out, "  %-11s %s\n  %-11s %-50s %s\n", c->name, c->usage, "", "",
+				c->help);
+		else
+			fprintf(out, "  %-11s %-50s %s\n", c->name, c->usage, c->help);
+	}
 }
 
 void cld_cli_json_str(const char *s)

@@ -85,8 +85,8 @@ static void dir_attr(fuse_ino_t ino, struct stat *st)
 	st->st_blksize = CLDD_BLKSIZE;
 }
 
-/* Attributes of pid's image: exact while frozen (returns 1: not to be
- * cached), estimated otherwise (returns 0). */
+/* Attributes of an image from its listing entry (local or a peer's):
+ * exact while frozen, estimated otherwise. */
 void cldd_pentry_stat(const struct cldp_pentry *pe, fuse_ino_t ino, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));

@@ -246,7 +246,8 @@ static const char *const type_names[CLDP_TYPE_MAX] = {
 	[CLDP_AUTH] = "AUTH", [CLDP_PING] = "PING",   [CLDP_LIST] = "LIST",
 	[CLDP_STAT] = "STAT", [CLDP_OPEN] = "OPEN",   [CLDP_READ] = "READ",
 	[CLDP_SEEK] = "SEEK", [CLDP_CLOSE] = "CLOSE", [CLDP_XATTR] = "XATTR",
-	[CLDP_MIGRATE] = "MIGRATE", [CLDP_RESTORE] = "RESTORE",
+	[CLDP_MIGRATE] = "MIGRATE", [CLDP_RESTORE] = "RESTORE", [CLDP_SIGNAL] = "SIGNAL",
+	[CLDP_GUEST] = "GUEST",
 };
 
 const char *cldp_type_name(unsigned int type)
@@ -267,6 +268,8 @@ static const uint32_t req_size[CLDP_TYPE_MAX] = {
 	[CLDP_XATTR] = sizeof(struct cldp_xattr_req),
 	[CLDP_MIGRATE] = sizeof(struct cldp_migrate_req),
 	[CLDP_RESTORE] = sizeof(struct cldp_restore_req),
+	[CLDP_SIGNAL] = sizeof(struct cldp_signal_req),
+	[CLDP_GUEST] = sizeof(struct cldp_guest_req),
 };
 
 static int check_resp(const struct cldp_hdr *h, const uint8_t *p, struct cld_err *err)
@@ -306,6 +309,10 @@ static int check_resp(const struct cldp_hdr *h, const uint8_t *p, struct cld_err
 	case CLDP_MIGRATE:
 	case CLDP_RESTORE:
 		sized = h->len == sizeof(struct cldp_migrate_resp);
+		break;
+	case CLDP_SIGNAL:
+	case CLDP_GUEST:
+		sized = h->len == 0;
 		break;
 	default:
 		return cld_err_set(err, -EPROTO, "response to %s, which has none",

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "children.h"
 #include "frozen.h"
 #include "incoming.h"
 #include "migrate.h"
@@ -498,7 +499,9 @@ int main(int argc, char **argv)
 	if (!d.opts.foreground)
 		uv_loop_fork(&d.loop);
 	cldd_migrate_init(&d.loop, d.opts.mountpoint);
-	ret = start_loop(&d);
+	ret = cldd_children_init(&d.loop);
+	if (!ret)
+		ret = start_loop(&d);
 	if (ret) {
 		cldd_err("event loop: %s", ret < 0 && ret > -4096 ? strerror(-ret) : "error");
 		goto out_loop;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clondike/freeze_ptrace.h"
+#include "clondike/shadow.h"
 #include "log.h"
 
 /* What comes back to the loop thread. */
@@ -18,6 +19,8 @@ enum event_kind {
 	E_FROZEN, /* the freeze attempt ended: ret, msg, fz */
 	E_IO, /* a job ended */
 	E_THAWED, /* the thread thawed and is gone */
+	E_SIGNAL, /* a shadow was sent a signal: si (the event is malloc'ed) */
+	E_GONE, /* a shadow exited: status; its thread is gone */
 };
 
 struct job;
@@ -26,6 +29,8 @@ struct event {
 	enum event_kind kind;
 	struct cldd_freeze *f;
 	struct job *job;
+	siginfo_t si;
+	int status;
 	struct event *next;
 };
 
@@ -35,6 +40,9 @@ enum job_op {
 	J_SEEK,
 	J_EXITKILL, /* the process dies with the thread (a shadow) */
 	J_DROP, /* a shadow's memory goes (its guest has every page) */
+	J_SHADOW, /* become a shadow: report signals, until it exits */
+	J_SH_STOP, /* a shadow stops (its guest did): whence is the signal */
+	J_SH_EXIT, /* a shadow ends as its guest did: whence code, off status */
 	J_THAW,
 };
 
@@ -61,6 +69,7 @@ enum fstate {
 	F_FREEZING,
 	F_READY,
 	F_THAWING,
+	F_GONE, /* a shadow that exited: its thread is gone */
 };
 
 struct cldd_freeze_priv {
@@ -75,7 +84,13 @@ struct cldd_freeze_priv {
 	pthread_cond_t cv;
 	struct job *jobs, **jobs_tail;
 	bool inline_io; /* reads do not block: done on the loop thread */
-	struct event ev_frozen, ev_thawed;
+	struct event ev_frozen, ev_thawed, ev_gone;
+	/* A shadow's. */
+	uint64_t pending; /* signals pending at the freeze */
+	bool shadow_mode; /* its thread waits on the task: wake it too */
+	bool gone;
+	const struct cldd_shadow_ops *sh_ops;
+	void *sh_arg;
 };
 
 static struct {
@@ -151,6 +166,151 @@ static struct job *next_job(struct cldd_freeze_priv *p)
 	return j;
 }
 
+/* Wait up to ms for a job to be queued (it stays queued). */
+static void wait_job(struct cldd_freeze_priv *p, long ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += ms * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&p->mu);
+	while (!p->jobs && !pthread_cond_timedwait(&p->cv, &p->mu, &until))
+		;
+	pthread_mutex_unlock(&p->mu);
+}
+
+static bool has_job(struct cldd_freeze_priv *p)
+{
+	bool r;
+
+	pthread_mutex_lock(&p->mu);
+	r = p->jobs != NULL;
+	pthread_mutex_unlock(&p->mu);
+	return r;
+}
+
+static void drop_memory(struct cldd_freeze *f, struct cldd_freeze_priv *p)
+{
+	struct cld_err e = { 0 };
+	uint64_t bytes = 0;
+
+	if (cld_frozen_drop_memory(p->fz, &bytes, &e))
+		cldd_warn("shadow %d: memory not released: %s", (int)f->pid, cld_err_str(&e));
+	else
+		cldd_info("shadow %d: its guest has every page; %llu MiB released", (int)f->pid,
+			  (unsigned long long)(bytes >> 20));
+}
+
+/* The jobs of a shadow, done while it is in a stop.  False once it is
+ * ending (nothing to resume). */
+static bool shadow_jobs(struct cldd_freeze *f, struct cldd_freeze_priv *p, struct cld_shadow *s)
+{
+	struct cld_err e = { 0 };
+	bool resume = true;
+	struct job *j;
+
+	while (has_job(p)) {
+		j = next_job(p);
+		switch (j->op) {
+		case J_READ:
+			j->result = cld_frozen_pread(p->fz, j->buf, j->len, j->off);
+			break;
+		case J_SEEK:
+			j->result = cld_frozen_seek(p->fz, (int64_t)j->off, j->whence);
+			break;
+		case J_DROP:
+			drop_memory(f, p);
+			free(j);
+			continue;
+		case J_SH_STOP:
+			if (cld_shadow_stop(s, j->whence, &e))
+				cldd_warn("shadow %d: cannot stop it: %s", (int)f->pid,
+					  cld_err_str(&e));
+			free(j);
+			continue;
+		case J_SH_EXIT:
+			if (cld_shadow_exit(s, j->whence, (int)j->off, &e)) {
+				cldd_err("shadow %d: cannot end it as its guest did (%s): killed",
+					 (int)f->pid, cld_err_str(&e));
+				kill(f->pid, SIGKILL);
+			}
+			resume = false;
+			free(j);
+			continue;
+		default: /* exitkill is set, thaw never comes: nothing to do */
+			j->result = 0;
+			if (!j->ev) {
+				free(j);
+				continue;
+			}
+			break;
+		}
+		post(j->ev, false);
+	}
+	return resume;
+}
+
+/*
+ * A shadow's life: it reports the signals sent to it, stops when its
+ * guest stops and ends as its guest ended (clondike/shadow.h).
+ */
+static bool shadow_thread(struct cldd_freeze *f, struct cldd_freeze_priv *p)
+{
+	struct cld_shadow_event ev;
+	struct cld_err err = { 0 };
+	struct cld_shadow s;
+	struct event *e;
+
+	if (cld_shadow_begin(&s, f->pid, p->pending, &err)) {
+		/* It stays stopped for good, as before shadows had a life. */
+		cldd_err("shadow %d: cannot forward its signals: %s", (int)f->pid,
+			 cld_err_str(&err));
+		return false;
+	}
+	goto act; /* jobs queued meanwhile: their wake was consumed */
+	for (;;) {
+		/* A task in a group stop does not report a wake: poll it. */
+		if (s.listening) {
+			if (!has_job(p))
+				wait_job(p, 20);
+			if (has_job(p))
+				cld_shadow_interrupt(&s, &err);
+		}
+		if (cld_shadow_next(&s, true, &ev, &err)) {
+			cldd_err("shadow %d: %s", (int)f->pid, cld_err_str(&err));
+			cld_err_clear(&err);
+			usleep(100000);
+			continue;
+		}
+		switch (ev.what) {
+		case CLD_SHADOW_NONE:
+			continue;
+		case CLD_SHADOW_GONE:
+			p->ev_gone.status = ev.status;
+			post(&p->ev_gone, true);
+			return true;
+		case CLD_SHADOW_SIGNAL:
+			e = calloc(1, sizeof(*e));
+			if (e) {
+				e->kind = E_SIGNAL;
+				e->f = f;
+				e->si = ev.si;
+				post(e, false);
+			}
+			break;
+		case CLD_SHADOW_WAKE:
+			break;
+		}
+act:
+		if (shadow_jobs(f, p, &s) && cld_shadow_park(&s, 0, &err)) {
+			cldd_err("shadow %d: %s", (int)f->pid, cld_err_str(&err));
+			cld_err_clear(&err);
+		}
+	}
+}
+
 static void *freeze_thread(void *arg)
 {
 	struct cldd_freeze *f = arg;
@@ -166,6 +326,7 @@ static void *freeze_thread(void *arg)
 		return NULL;
 	}
 	p->inline_io = p->fz->owns_freeze; /* ptrace, kmod; not a holder's socket */
+	p->pending = cld_shadow_pending(f->pid);
 	post(&p->ev_frozen, false);
 	for (;;) {
 		j = next_job(p);
@@ -184,19 +345,19 @@ static void *freeze_thread(void *arg)
 					    ? -errno
 					    : 0;
 			break;
-		case J_DROP: {
-			struct cld_err e = { 0 };
-			uint64_t bytes = 0;
-
-			if (cld_frozen_drop_memory(p->fz, &bytes, &e))
-				cldd_warn("shadow %d: memory not released: %s", (int)f->pid,
-					  cld_err_str(&e));
-			else
-				cldd_info("shadow %d: its guest has every page; %llu MiB released",
-					  (int)f->pid, (unsigned long long)(bytes >> 20));
+		case J_DROP:
+			drop_memory(f, p);
 			free(j);
 			continue;
-		}
+		case J_SHADOW:
+			free(j);
+			if (shadow_thread(f, p))
+				return NULL; /* it exited: the thread is done */
+			continue;
+		case J_SH_STOP:
+		case J_SH_EXIT:
+			free(j); /* not a shadow after all */
+			continue;
 		case J_THAW:
 			free(j);
 			cld_frozen_free(p->fz);
@@ -231,14 +392,19 @@ static int start_thread(struct cldd_freeze *f)
 	return -r;
 }
 
-static void queue_job(struct cldd_freeze_priv *p, struct job *j)
+static void queue_job(struct cldd_freeze *f, struct job *j)
 {
+	struct cldd_freeze_priv *p = f->priv;
+
 	pthread_mutex_lock(&p->mu);
 	j->next = NULL;
 	*p->jobs_tail = j;
 	p->jobs_tail = &j->next;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+	/* A shadow's thread waits on the task, not on its queue. */
+	if (p->shadow_mode && !p->gone)
+		cld_shadow_wake(f->pid);
 }
 
 /* ---- The loop thread -------------------------------------------------------- */
@@ -346,6 +512,17 @@ static void on_thawed(struct cldd_freeze *f)
 	free_freeze(f);
 }
 
+static void on_gone(struct cldd_freeze *f, int status)
+{
+	struct cldd_freeze_priv *p = f->priv;
+
+	p->gone = true;
+	p->state = F_GONE;
+	/* Its owner puts its reference back; readers may hold more. */
+	if (p->sh_ops)
+		p->sh_ops->gone(p->sh_arg, f, status);
+}
+
 static void on_async(uv_async_t *h)
 {
 	struct event *e, *next, *rev = NULL;
@@ -377,6 +554,14 @@ static void on_async(uv_async_t *h)
 			free(j);
 			break;
 		}
+		case E_SIGNAL:
+			if (e->f->priv->sh_ops)
+				e->f->priv->sh_ops->signal(e->f->priv->sh_arg, e->f, &e->si);
+			free(e);
+			break;
+		case E_GONE:
+			on_gone(e->f, e->status);
+			break;
 		}
 	}
 }
@@ -447,6 +632,11 @@ void cldd_freeze_get(pid_t pid, unsigned long long start_ticks, uid_t uid, cldd_
 		cb(arg, NULL, -EBUSY, msg);
 		return;
 	}
+	if (f && f->priv->gone) {
+		snprintf(msg, sizeof(msg), "pid %d migrated and has exited", (int)pid);
+		cb(arg, NULL, -ESRCH, msg);
+		return;
+	}
 	if (f && f->dropped) {
 		snprintf(msg, sizeof(msg),
 			 "pid %d migrated and its memory is with its guest: read the guest's image",
@@ -494,6 +684,7 @@ void cldd_freeze_get(pid_t pid, unsigned long long start_ticks, uid_t uid, cldd_
 	f->priv->jobs_tail = &f->priv->jobs;
 	f->priv->ev_frozen = (struct event){ .kind = E_FROZEN, .f = f };
 	f->priv->ev_thawed = (struct event){ .kind = E_THAWED, .f = f };
+	f->priv->ev_gone = (struct event){ .kind = E_GONE, .f = f };
 	if (add_waiter(f, cb, arg)) {
 		free_freeze(f);
 		cb(arg, NULL, -ENOMEM, "out of memory");
@@ -513,16 +704,24 @@ void cldd_freeze_put(struct cldd_freeze *f)
 		return;
 	/* Only the shadow's own reference left: nobody reads its image any
 	 * more, the guest's pager included (it pulled everything). */
-	if (--f->refs == 1 && f->shadow && !f->dropped) {
+	if (--f->refs == 1 && f->shadow && !f->dropped && !f->priv->gone) {
 		j = calloc(1, sizeof(*j));
 		if (j) {
 			f->dropped = true;
 			j->op = J_DROP;
-			queue_job(f->priv, j);
+			queue_job(f, j);
 		}
 	}
 	if (f->refs)
 		return;
+	if (f->priv->gone) {
+		/* Nothing to thaw, no thread to ask. */
+		cld_frozen_free(f->fz);
+		f->fz = NULL;
+		unlink_freeze(f);
+		free_freeze(f);
+		return;
+	}
 	j = calloc(1, sizeof(*j));
 	f->priv->state = F_THAWING;
 	if (!j) {
@@ -532,7 +731,7 @@ void cldd_freeze_put(struct cldd_freeze *f)
 		return;
 	}
 	j->op = J_THAW;
-	queue_job(f->priv, j);
+	queue_job(f, j);
 }
 
 bool cldd_freeze_inline(const struct cldd_freeze *f)
@@ -551,7 +750,7 @@ static int64_t io(struct cldd_freeze *f, struct job *proto, cldd_freeze_io_cb cb
 	j->arg = arg;
 	j->ev = (struct event *)(j + 1);
 	*j->ev = (struct event){ .kind = E_IO, .job = j };
-	queue_job(f->priv, j);
+	queue_job(f, j);
 	return -EINPROGRESS;
 }
 
@@ -578,6 +777,57 @@ int cldd_freeze_exitkill(struct cldd_freeze *f, bool on, cldd_freeze_io_cb cb, v
 	if (strcmp(f->fz->backend, "ptrace"))
 		return -EOPNOTSUPP;
 	return (int)io(f, &(struct job){ .op = J_EXITKILL, .whence = on }, cb, arg);
+}
+
+int cldd_freeze_shadow(struct cldd_freeze *f, const struct cldd_shadow_ops *ops, void *arg)
+{
+	struct cldd_freeze_priv *p = f->priv;
+	struct job *j;
+
+	if (strcmp(f->fz->backend, "ptrace"))
+		return -EOPNOTSUPP;
+	if (p->shadow_mode)
+		return -EALREADY;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	p->sh_ops = ops;
+	p->sh_arg = arg;
+	j->op = J_SHADOW;
+	queue_job(f, j);
+	p->shadow_mode = true; /* after: this job finds the thread waiting */
+	return 0;
+}
+
+static int shadow_job(struct cldd_freeze *f, enum job_op op, int whence, uint64_t off)
+{
+	struct job *j;
+
+	if (!f->priv->shadow_mode || f->priv->gone)
+		return -ESRCH;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->op = op;
+	j->whence = whence;
+	j->off = off;
+	queue_job(f, j);
+	return 0;
+}
+
+int cldd_freeze_shadow_stop(struct cldd_freeze *f, int sig)
+{
+	return shadow_job(f, J_SH_STOP, sig, 0);
+}
+
+int cldd_freeze_shadow_exit(struct cldd_freeze *f, int code, int status)
+{
+	return shadow_job(f, J_SH_EXIT, code, (uint64_t)status);
+}
+
+bool cldd_freeze_held(pid_t pid)
+{
+	return find_any(pid) != NULL;
 }
 
 void cldd_freeze_thaw_all(void)

@@ -13,6 +13,7 @@
 #ifndef CLDD_FROZEN_H
 #define CLDD_FROZEN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -87,6 +88,28 @@ int64_t cldd_freeze_seek(struct cldd_freeze *f, int64_t off, int whence, cldd_fr
  * for the ptrace backend (-EOPNOTSUPP otherwise); -EINPROGRESS, then cb.
  */
 int cldd_freeze_exitkill(struct cldd_freeze *f, bool on, cldd_freeze_io_cb cb, void *arg);
+
+/*
+ * Make a frozen process (ptrace) the shadow of its guest
+ * (clondike/shadow.h): from now on the signals sent to it are suppressed
+ * and reported to ops->signal, and its exit (by cldd_freeze_shadow_exit,
+ * or a SIGKILL) to ops->gone, with its wait status.  gone must put back
+ * the reference the caller holds.  On the loop thread.
+ */
+struct cldd_shadow_ops {
+	void (*signal)(void *arg, struct cldd_freeze *f, const siginfo_t *si);
+	void (*gone)(void *arg, struct cldd_freeze *f, int status);
+};
+int cldd_freeze_shadow(struct cldd_freeze *f, const struct cldd_shadow_ops *ops, void *arg);
+/* The guest stopped by sig: the shadow stops too (its parent sees it). */
+int cldd_freeze_shadow_stop(struct cldd_freeze *f, int sig);
+/* The guest ended (code CLD_EXITED, CLD_KILLED or CLD_DUMPED, status as
+ * waitid gives it): the shadow ends the same way. */
+int cldd_freeze_shadow_exit(struct cldd_freeze *f, int code, int status);
+
+/* Whether pid has a freeze in any state (its wait reports are the
+ * freezer's). */
+bool cldd_freeze_held(pid_t pid);
 
 /* Thaw everything and wait for the threads (shutdown). */
 void cldd_freeze_thaw_all(void);

@@ -46,6 +46,10 @@ void cldd_migrate_request(struct cldd_peer *home, pid_t pid, uint64_t start_tick
 void cldd_migrate_serve_home(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p);
 void cldd_migrate_serve_restore(struct cldd_conn *c, const struct cldp_hdr *h,
 				const uint8_t *p);
+/* A signal for a guest here (from its shadow's node). */
+void cldd_migrate_serve_signal(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p);
+/* A guest's stop or end (from its node), for its shadow here. */
+void cldd_migrate_serve_guest(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p);
 
 /* What a local pid is to migration, for its xattrs and listing. */
 struct cldd_mig_info {

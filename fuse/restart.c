@@ -16,6 +16,7 @@
 #include "clondike/image_read.h"
 #include "clondike/lazy.h"
 #include "clondike/restore.h"
+#include "children.h"
 #include "log.h"
 
 struct restart {
@@ -25,6 +26,7 @@ struct restart {
 	struct cldd_restart_result res;
 	size_t got;
 	bool done;
+	bool exited; /* the worker was reaped (children.c) */
 	int closing;
 	cldd_restart_cb cb;
 	void *arg;
@@ -162,20 +164,28 @@ static void closed(uv_handle_t *h)
 		free(rs);
 }
 
-/*
- * Reap the worker without waiting on the loop: it may still need us (its
- * exit closes an image of this very mount, a FLUSH we must answer).
- */
-static void reap(uv_timer_t *t)
+static void release(struct restart *rs)
 {
-	struct restart *rs = t->data;
-
-	if (waitpid(rs->child, NULL, WNOHANG) == 0)
-		return; /* again at the next tick */
 	uv_timer_stop(&rs->timer);
 	rs->closing = 2;
 	uv_close((uv_handle_t *)&rs->pipe, closed);
 	uv_close((uv_handle_t *)&rs->timer, closed);
+}
+
+/*
+ * The worker is reaped by children.c, never waited for on the loop: it
+ * may still need us (its exit closes an image of this very mount, a FLUSH
+ * we must answer).
+ */
+static void worker_exited(void *arg, pid_t pid, const siginfo_t *si)
+{
+	struct restart *rs = arg;
+
+	(void)pid;
+	(void)si;
+	rs->exited = true;
+	if (rs->done)
+		release(rs);
 }
 
 static void finish(struct restart *rs, int ret, const char *why)
@@ -191,7 +201,8 @@ static void finish(struct restart *rs, int ret, const char *why)
 	uv_read_stop((uv_stream_t *)&rs->pipe);
 	uv_timer_stop(&rs->timer);
 	rs->cb(rs->arg, &rs->res);
-	uv_timer_start(&rs->timer, reap, 0, 20);
+	if (rs->exited)
+		release(rs);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
@@ -268,5 +279,9 @@ int cldd_restart_start(uv_loop_t *loop, const struct cldd_restart_req *rq, cldd_
 		cldd_err("restart: %s", uv_strerror(r));
 		return -EIO;
 	}
+	r = cldd_child_watch(rs->child, worker_exited, rs);
+	if (r)
+		cldd_err("restart worker %d: not watched (%s): it stays a zombie", (int)rs->child,
+			 strerror(-r));
 	return 0;
 }

@@ -496,6 +496,12 @@ void cldd_serve(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *pa
 	case CLDP_RESTORE:
 		cldd_migrate_serve_restore(c, h, payload);
 		break;
+	case CLDP_SIGNAL:
+		cldd_migrate_serve_signal(c, h, payload);
+		break;
+	case CLDP_GUEST:
+		cldd_migrate_serve_guest(c, h, payload);
+		break;
 	default:
 		cldd_reply_status(c, h->type, h->id, -EOPNOTSUPP);
 	}

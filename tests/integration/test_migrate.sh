@@ -40,8 +40,9 @@ check_attrs() {
 	[ "$(xattr "${MNT[n3]}/n2/$q" user.clondike.state)" = guest ] || fail "guest $q: state, seen from n3"
 	[ "$(xattr "${MNT[n1]}/n2/$q" user.clondike.home)" = n1 ] || fail "guest $q: home"
 	[ "$(xattr "${MNT[n1]}/n2/$q" user.clondike.home_pid)" = "$p" ] || fail "guest $q: home_pid"
+	# The shadow waits in pause(2) for signals to forward (issue 16).
 	st=$(awk '/^State:/{print $2}' "${PROCD[n1]}/$p/status")
-	[ "$st" = t ] || fail "shadow $p is not stopped: $st"
+	[ "$st" = S ] || fail "shadow $p is not sleeping: $st"
 	GUEST=$q
 }
 
@@ -76,15 +77,35 @@ rst_prog() {
 	migrate "$via" "$p"
 	check_attrs "$p"
 	[ "$name" = sleep ] && wait_for "$T/$name.res" '^SLEPT' 20
-	# rst_cpu spins until SIGUSR2 (to the guest itself: signals sent to
-	# the shadow are forwarded only with issue 16).
-	[ "$name" = regs ] && on n2 kill -USR2 "$GUEST"
-	# rst_sig wants a SIGHUP after the restart, which it keeps blocked.
-	[ "$name" = sig ] && on n2 kill -HUP "$GUEST" && sleep 0.1
+	[ "$name" = mem ] && check_released "$p"
+	# rst_cpu spins until SIGUSR2; rst_sig wants a SIGHUP after the
+	# restart, which it keeps blocked.  Both are sent to the home pid:
+	# the shadow forwards them.
+	[ "$name" = regs ] && on n1 kill -USR2 "$p"
+	[ "$name" = sig ] && on n1 kill -HUP "$p" && sleep 0.2
 	echo check >"$T/$name.ctl"
 	wait_for "$T/$name.res" '^PASS\|^FAIL' 60
 	grep -q '^PASS' "$T/$name.res" || fail "$name after migration: $(grep -v READY "$T/$name.res")"
-	ok "$name ($via): migrated to n2 as pid $GUEST: $(grep '^PASS' "$T/$name.res")"
+	# It exited on n2 (status 0): its shadow is gone from n1.
+	for _ in $(seq 50); do [ -d "${PROCD[n1]}/$p" ] || break; sleep 0.1; done
+	[ -d "${PROCD[n1]}/$p" ] && fail "$name: the shadow $p outlived its guest"
+	ok "$name ($via): migrated to n2 as pid $GUEST: $(grep '^PASS' "$T/$name.res"); shadow gone with it"
+}
+
+# Once the guest has every page, the shadow gives its memory back.
+check_released() {
+	local p=$1
+	for _ in $(seq 100); do
+		rss=$(awk '/^VmRSS:/{print $2}' "${PROCD[n1]}/$p/status")
+		[ "$rss" -lt 20000 ] && break
+		sleep 0.1
+	done
+	[ "$rss" -lt 20000 ] || fail "the shadow of rst_mem still has $rss KiB resident"
+	grep -q "shadow $p: its guest has every page; [0-9]* MiB released" "$T/sim/n1.log" ||
+		fail "no log line for the shadow's memory"
+	on n1 cat "/clondike/n1/$p" >/dev/null 2>"$T/err" && fail "the image of a released shadow was read"
+	grep -q "No data available" "$T/err" || fail "released shadow: not ENODATA: $(cat "$T/err")"
+	ok "the shadow of rst_mem released its memory ($rss KiB resident); its image: $(head -1 "$T/err")"
 }
 
 # ---- Compute loop, by cp and by clondike migrate from a third node ------------
@@ -119,19 +140,6 @@ demo_check "$T/c3.out" || fail "demo_counter self-check after mv"
 ok "compute loop (mv): runs on n2 as pid $GUEST"
 
 rst_prog cp mem rst_mem 256
-# Once the guest has every page, the shadow gives its memory back.
-for _ in $(seq 100); do
-	rss=$(awk '/^VmRSS:/{print $2}' "${PROCD[n1]}/$MEMP/status")
-	[ "$rss" -lt 20000 ] && break
-	sleep 0.1
-done
-[ "$rss" -lt 20000 ] || fail "the shadow of rst_mem still has $rss KiB resident"
-grep -q "shadow $MEMP: its guest has every page; [0-9]* MiB released" "$T/sim/n1.log" ||
-	fail "no log line for the shadow's memory"
-on n1 cat "/clondike/n1/$MEMP" >/dev/null 2>"$T/err" && fail "the image of a released shadow was read"
-grep -q "No data available" "$T/err" || fail "released shadow: not ENODATA: $(cat "$T/err")"
-ok "the shadow of rst_mem released its memory ($rss KiB resident); its image: $(head -1 "$T/err")"
-
 rst_prog cli regs rst_cpu regs
 rst_prog cp sleep rst_sleep 3
 rst_prog cli sig rst_sig
@@ -186,6 +194,5 @@ for _ in $(seq 50); do [ -d "${PROCD[n1]}/$C1" ] || break; sleep 0.1; done
 n=$(wc -l <"$T/c1.out")
 wait_for "$T/c1.out" "count $((n + 2)) "
 [ -d "${PROCD[n2]}/$G1" ] || fail "the guest died with n1's daemon"
-X
 ok "n1's daemon killed: the shadow died with it, the guest on n2 counts on"
 exit 0

@@ -712,6 +712,8 @@ START_TEST(msg_bad)
 		[CLDP_XATTR] = sizeof(struct cldp_xattr_req),
 		[CLDP_MIGRATE] = sizeof(struct cldp_migrate_req),
 		[CLDP_RESTORE] = sizeof(struct cldp_restore_req),
+		[CLDP_SIGNAL] = sizeof(struct cldp_signal_req),
+		[CLDP_GUEST] = sizeof(struct cldp_guest_req),
 	};
 	struct cldp_migrate_req mr;
 	size_t n;
@@ -760,6 +762,11 @@ START_TEST(msg_bad)
 	BAD(CLDP_OPEN, CLDP_F_RESP, 0, sizeof(struct cldp_open_resp) - 1, NULL);
 	BAD(CLDP_READ, CLDP_F_RESP, 0, CLDP_READ_MAX + 1, NULL);
 	BAD(CLDP_XATTR, CLDP_F_RESP, 0, 4097, NULL);
+	/* A signal's and a guest's news are answered by a status alone. */
+	OK(CLDP_SIGNAL, CLDP_F_RESP, 0, 0, NULL);
+	OK(CLDP_GUEST, CLDP_F_RESP, -ESRCH, 0, NULL);
+	BAD(CLDP_SIGNAL, CLDP_F_RESP, 0, 4, NULL);
+	BAD(CLDP_GUEST, CLDP_F_RESP, 0, 16, NULL);
 	/* Messages that have no response. */
 	BAD(CLDP_AUTH, CLDP_F_RESP, 0, 32, NULL);
 	BAD(CLDP_CLOSE, CLDP_F_RESP, 0, 0, NULL);
@@ -776,6 +783,8 @@ START_TEST(type_names)
 	ck_assert_str_eq(cldp_type_name(CLDP_AUTH), "AUTH");
 	ck_assert_str_eq(cldp_type_name(CLDP_READ), "READ");
 	ck_assert_str_eq(cldp_type_name(CLDP_XATTR), "XATTR");
+	ck_assert_str_eq(cldp_type_name(CLDP_SIGNAL), "SIGNAL");
+	ck_assert_str_eq(cldp_type_name(CLDP_GUEST), "GUEST");
 	ck_assert_str_eq(cldp_type_name(0), "?");
 	ck_assert_str_eq(cldp_type_name(CLDP_TYPE_MAX), "?");
 	ck_assert_str_eq(cldp_type_name(100000), "?");

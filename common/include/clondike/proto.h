@@ -136,6 +136,8 @@ enum cldp_type {
 	CLDP_XATTR, /* req: cldp_xattr_req; resp: the value */
 	CLDP_MIGRATE, /* to the home node: req cldp_migrate_req; resp cldp_migrate_resp */
 	CLDP_RESTORE, /* home to target: req cldp_restore_req; resp cldp_migrate_resp */
+	CLDP_SIGNAL, /* home to target: req cldp_signal_req; resp status only */
+	CLDP_GUEST, /* target to home: req cldp_guest_req; resp status only */
 	CLDP_TYPE_MAX,
 };
 
@@ -228,6 +230,22 @@ struct cldp_migrate_resp {
 	int32_t pid; /* the guest's pid on the target */
 	uint32_t flags; /* CLDP_MF_* */
 	uint64_t restore_ns; /* the restore on the target, freeze to running */
+} __attribute__((packed));
+
+/* A signal sent to a shadow, for its guest. */
+struct cldp_signal_req {
+	int32_t home_pid; /* the shadow */
+	int32_t guest_pid; /* its guest on the receiver */
+	int32_t sig;
+	uint32_t pad;
+} __attribute__((packed));
+
+/* What became of a guest (waitid's si_code and si_status), for its shadow. */
+struct cldp_guest_req {
+	int32_t home_pid; /* its shadow on the receiver */
+	int32_t guest_pid;
+	int32_t code; /* CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_STOPPED, CLD_CONTINUED */
+	int32_t status; /* exit code or signal */
 } __attribute__((packed));
 
 #define CLDP_MF_SAME_PID 0x1 /* the guest kept the home pid */

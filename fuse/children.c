@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: MIT
+#include "children.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frozen.h"
+#include "log.h"
+
+struct watch {
+	pid_t pid;
+	cldd_child_cb cb;
+	void *arg;
+	struct watch *next;
+};
+
+/* Exits nobody watched yet: a guest may end before its restore's answer
+ * reached us. */
+#define KEPT 64
+#define KEPT_NS (60ull * 1000000000ull)
+
+struct kept {
+	pid_t pid;
+	uint64_t at_ns;
+	siginfo_t si;
+};
+
+static struct {
+	uv_signal_t sigchld;
+	pid_t tid; /* the loop thread: its children are ours */
+	struct watch *watches;
+	struct kept kept[KEPT];
+	unsigned int next_kept;
+} C;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct watch **find(pid_t pid)
+{
+	struct watch **pp;
+
+	for (pp = &C.watches; *pp; pp = &(*pp)->next)
+		if ((*pp)->pid == pid)
+			return pp;
+	return NULL;
+}
+
+static bool exited(const siginfo_t *si)
+{
+	return si->si_code == CLD_EXITED || si->si_code == CLD_KILLED || si->si_code == CLD_DUMPED;
+}
+
+static void report(pid_t pid, const siginfo_t *si)
+{
+	struct watch **pp = find(pid), *w;
+	struct kept *k;
+
+	if (!pp) {
+		if (!exited(si))
+			return;
+		k = &C.kept[C.next_kept++ % KEPT];
+		k->pid = pid;
+		k->at_ns = mono_ns();
+		k->si = *si;
+		cldd_dbg("child %d ended (code %d, status %d)", (int)pid, si->si_code,
+			 si->si_status);
+		return;
+	}
+	w = *pp;
+	if (exited(si)) {
+		*pp = w->next;
+		w->cb(w->arg, pid, si);
+		free(w);
+		return;
+	}
+	w->cb(w->arg, pid, si);
+}
+
+static void reap_one(pid_t pid)
+{
+	siginfo_t si;
+
+	/* Its reports are its tracer's while it is frozen. */
+	if (cldd_freeze_held(pid))
+		return;
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)pid, &si,
+			   WEXITED | WSTOPPED | WCONTINUED | WNOHANG | __WNOTHREAD) < 0 ||
+		    si.si_pid == 0)
+			return;
+		report(pid, &si);
+		if (exited(&si))
+			return;
+	}
+}
+
+void cldd_children_poll(void)
+{
+	char path[64], buf[8192];
+	ssize_t n;
+	char *p, *end;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)C.tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	/* Large lists come in pieces: reap what each piece names. */
+	while ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = 0;
+		for (p = buf; *p; p = end) {
+			long v = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			if (v > 0)
+				reap_one((pid_t)v);
+		}
+	}
+	close(fd);
+}
+
+static void on_sigchld(uv_signal_t *h, int sig)
+{
+	(void)h;
+	(void)sig;
+	cldd_children_poll();
+}
+
+int cldd_children_init(uv_loop_t *loop)
+{
+	int r;
+
+	C.tid = (pid_t)syscall(SYS_gettid);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		cldd_warn("cannot become a child subreaper (%s): guests' exits will not reach home",
+			  strerror(errno));
+	r = uv_signal_init(loop, &C.sigchld);
+	if (!r)
+		r = uv_signal_start(&C.sigchld, on_sigchld, SIGCHLD);
+	return r;
+}
+
+int cldd_child_watch(pid_t pid, cldd_child_cb cb, void *arg)
+{
+	struct watch *w;
+	unsigned int i;
+
+	if (find(pid))
+		return -EEXIST;
+	for (i = 0; i < KEPT; i++) {
+		struct kept *k = &C.kept[i];
+
+		if (k->pid != pid)
+			continue;
+		k->pid = 0;
+		/* A pid that lives is a new process (restores reuse pids). */
+		if (kill(pid, 0) < 0 && errno == ESRCH && mono_ns() - k->at_ns < KEPT_NS) {
+			cb(arg, pid, &k->si);
+			return 0;
+		}
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->pid = pid;
+	w->cb = cb;
+	w->arg = arg;
+	w->next = C.watches;
+	C.watches = w;
+	/* A SIGCHLD before the watch found nobody: look again. */
+	reap_one(pid);
+	return 0;
+}
+
+void cldd_child_unwatch(pid_t pid)
+{
+	struct watch **pp = find(pid), *w;
+
+	if (!pp)
+		return;
+	w = *pp;
+	*pp = w->next;
+	free(w);
+}

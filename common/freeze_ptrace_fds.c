@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Open files: one record per fd from /proc/PID/fd and fdinfo, and the
+ * unread data of pipes the process holds both ends of.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "freeze_ptrace_priv.h"
+
+static int fill_fd_kind(struct cld_fd *f, const char *link, const struct stat *st)
+{
+	unsigned int maj = major(st->st_rdev), min = minor(st->st_rdev);
+	const char *name = link;
+
+	switch (st->st_mode & S_IFMT) {
+	case S_IFREG:
+		f->rec.kind = CLD_FD_REG;
+		break;
+	case S_IFDIR:
+		f->rec.kind = CLD_FD_DIR;
+		break;
+	case S_IFIFO:
+		f->rec.kind = strncmp(link, "pipe:", 5) ? CLD_FD_FIFO : CLD_FD_PIPE;
+		break;
+	case S_IFCHR:
+		/* 4: virtual consoles and serial; 136-143: pts; 5:0 /dev/tty,
+		 * 5:1 console */
+		if (maj == 4 || (maj >= 136 && maj <= 143) || (maj == 5 && min <= 1))
+			f->rec.kind = CLD_FD_TTY;
+		else
+			f->rec.kind = CLD_FD_CHR;
+		break;
+	case S_IFSOCK:
+		f->rec.kind = CLD_FD_UNSUPPORTED;
+		break;
+	default:
+		/* anon_inode:[eventfd], [eventpoll], [timerfd], block devices... */
+		f->rec.kind = CLD_FD_UNSUPPORTED;
+		break;
+	}
+	f->name = strdup(name);
+	return f->name ? 0 : -ENOMEM;
+}
+
+static int cmp_fd(const void *a, const void *b)
+{
+	const struct cld_fd *x = a, *y = b;
+
+	return (x->rec.fd > y->rec.fd) - (x->rec.fd < y->rec.fd);
+}
+
+static int collect_one_fd(struct collect *c, struct cld_fd *f, int fd)
+{
+	char path[96], link[PATH_MAX + 1], *info = NULL, *v;
+	struct stat st;
+	ssize_t n;
+	int ret;
+
+	f->rec.fd = fd;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", c->pid, fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -errno;
+	link[n] = '\0';
+	if (stat(path, &st) < 0) {
+		/* Unreachable target (e.g. another mount namespace): record
+		 * what the link says. */
+		memset(&st, 0, sizeof(st));
+	}
+	f->rec.dev = ptr_encode_dev(st.st_dev);
+	f->rec.ino = st.st_ino;
+	f->rec.rdev = ptr_encode_dev(st.st_rdev);
+	f->rec.size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+	f->rec.mtime_ns = S_ISREG(st.st_mode) ? ptr_ts_ns(&st.st_mtim) : 0;
+	f->rec.mode = st.st_mode;
+	ret = fill_fd_kind(f, link, &st);
+	if (ret)
+		return ret;
+	snprintf(path, sizeof(path), "fdinfo/%d", fd);
+	ret = cld_procfs_slurp(c->pid, path, &info, NULL);
+	if (ret)
+		return ret;
+	v = strstr(info, "pos:");
+	if (v)
+		f->rec.pos = strtoull(v + 4, NULL, 10);
+	v = strstr(info, "flags:");
+	if (v) {
+		unsigned long fl = strtoul(v + 6, NULL, 8);
+
+		f->rec.fd_flags = (fl & O_CLOEXEC) ? FD_CLOEXEC : 0;
+		f->rec.fl_flags = (uint32_t)(fl & ~(unsigned long)O_CLOEXEC);
+	}
+	free(info);
+	return 0;
+}
+
+int ptr_collect_fds(struct collect *c)
+{
+	struct cld_proc *p = c->p;
+	char path[64];
+	struct dirent *de;
+	uint32_t cap = 0;
+	DIR *d;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", c->pid);
+	d = opendir(path);
+	if (!d)
+		return cld_err_set(c->err, -errno, "opening %s: %s", path, strerror(errno));
+	while ((de = readdir(d))) {
+		struct cld_fd *f;
+		char *end;
+		long fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		fd = strtol(de->d_name, &end, 10);
+		if (*end || fd < 0)
+			continue;
+		if (p->nr_fds == cap) {
+			uint32_t ncap = cap ? cap * 2 : 16;
+			struct cld_fd *nf = realloc(p->fds, ncap * sizeof(*nf));
+
+			if (!nf) {
+				ret = cld_err_set(c->err, -ENOMEM, "out of memory");
+				break;
+			}
+			p->fds = nf;
+			cap = ncap;
+		}
+		f = &p->fds[p->nr_fds];
+		memset(f, 0, sizeof(*f));
+		ret = collect_one_fd(c, f, (int)fd);
+		if (ret == -ENOENT) {
+			/* cannot happen while frozen, unless a holder of the file
+			 * table outside the process closed it: skip */
+			free(f->name);
+			ret = 0;
+			continue;
+		}
+		if (ret) {
+			free(f->name);
+			ret = cld_err_set(c->err, ret, "fd %ld of %d: %s", fd, c->pid,
+					  strerror(-ret));
+			break;
+		}
+		p->nr_fds++;
+		if (p->nr_fds > CLD_MAX_FDS) {
+			ret = cld_err_set(c->err, -E2BIG, "more than %u open fds", CLD_MAX_FDS);
+			break;
+		}
+	}
+	closedir(d);
+	if (!ret && p->nr_fds)
+		qsort(p->fds, p->nr_fds, sizeof(*p->fds), cmp_fd);
+	return ret;
+}
+
+/*
+ * Unread data of pipes whose both ends the process holds: the restorer
+ * recreates such a pipe and must refill it.  tee() copies the bytes into a
+ * pipe of ours without consuming them, so the frozen process loses nothing.
+ */
+int ptr_collect_pipe_data(struct collect *c)
+{
+	struct cld_proc *p = c->p;
+	uint32_t i, j;
+	int ret = 0;
+
+	for (i = 0; i < p->nr_fds; i++) {
+		const struct cld_fd *r = &p->fds[i];
+		struct cld_pipedata *pd;
+		int has_writer = 0, seen = 0, src = -1, pp[2] = { -1, -1 };
+		char path[96];
+		ssize_t n;
+		int sz;
+
+		if (r->rec.kind != CLD_FD_PIPE || (r->rec.fl_flags & O_ACCMODE) != O_RDONLY)
+			continue;
+		for (j = 0; j < p->nr_fds; j++) {
+			const struct cld_fd *w = &p->fds[j];
+
+			if (w->rec.kind == CLD_FD_PIPE && w->rec.ino == r->rec.ino) {
+				if ((w->rec.fl_flags & O_ACCMODE) == O_WRONLY)
+					has_writer = 1;
+				if (j < i && (w->rec.fl_flags & O_ACCMODE) == O_RDONLY)
+					seen = 1; /* data already taken via a lower fd */
+			}
+		}
+		if (!has_writer || seen)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", c->pid, r->rec.fd);
+		src = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (src < 0) {
+			ret = cld_err_set(c->err, -errno, "opening pipe fd %d of %d: %s", r->rec.fd,
+					  c->pid, strerror(errno));
+			goto next;
+		}
+		if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) < 0) {
+			ret = cld_err_set(c->err, -errno, "pipe: %s", strerror(errno));
+			goto next;
+		}
+		sz = fcntl(src, F_GETPIPE_SZ);
+		if (sz > 0 && (unsigned int)sz > CLD_MAX_PIPE_DATA)
+			sz = CLD_MAX_PIPE_DATA;
+		if (sz > 0 && fcntl(pp[1], F_SETPIPE_SZ, sz) < 0) {
+			ret = cld_err_set(c->err, -errno,
+					  "cannot size a pipe to %d bytes to copy pipe %llu: %s",
+					  sz, (unsigned long long)r->rec.ino, strerror(errno));
+			goto next;
+		}
+		n = tee(src, pp[1], CLD_MAX_PIPE_DATA, SPLICE_F_NONBLOCK);
+		if (n < 0 && errno != EAGAIN) {
+			ret = cld_err_set(c->err, -errno, "tee from pipe %llu: %s",
+					  (unsigned long long)r->rec.ino, strerror(errno));
+			goto next;
+		}
+		if (n <= 0)
+			goto next;
+		pd = realloc(p->pipes, (p->nr_pipes + 1) * sizeof(*pd));
+		if (!pd) {
+			ret = cld_err_set(c->err, -ENOMEM, "out of memory");
+			goto next;
+		}
+		p->pipes = pd;
+		pd = &p->pipes[p->nr_pipes];
+		memset(pd, 0, sizeof(*pd));
+		pd->ino = r->rec.ino;
+		pd->data = malloc((size_t)n);
+		if (!pd->data) {
+			ret = cld_err_set(c->err, -ENOMEM, "out of memory");
+			goto next;
+		}
+		pd->len = (uint32_t)read(pp[0], pd->data, (size_t)n);
+		if ((ssize_t)pd->len != n) {
+			free(pd->data);
+			ret = cld_err_set(c->err, -EIO, "short read of copied pipe data");
+			goto next;
+		}
+		p->nr_pipes++;
+next:
+		if (src >= 0)
+			close(src);
+		if (pp[0] >= 0) {
+			close(pp[0]);
+			close(pp[1]);
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ptrace freezer's private header, shared by common/freeze_ptrace*.c
+ * and procfs.c only (the public API is clondike/freeze_ptrace.h): the
+ * state of one collection and the steps each file carries out for
+ * cld_freeze_ptrace() in freeze_ptrace.c.
+ *
+ *   procfs.c               reading /proc: whole files, status fields, stat, limits
+ *   freeze_ptrace_rules.c  restart normalisation, which pages of a mapping are dumped
+ *   freeze_ptrace_scan.c   the page-table scan (PAGEMAP_SCAN or pagemap)
+ *   freeze_ptrace_collect.c  mappings, creds, the thread, injected calls, the rest
+ *   freeze_ptrace_fds.c    open files and the unread data of pipes
+ *   freeze_ptrace.c        seizing, the frozen object and its operations
+ */
+#ifndef CLONDIKE_FREEZE_PTRACE_PRIV_H
+#define CLONDIKE_FREEZE_PTRACE_PRIV_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/user.h>
+#include <time.h>
+
+#include "clondike/err.h"
+#include "clondike/freeze_ptrace.h"
+#include "clondike/image.h"
+
+/* ---- uapi bits newer than Debian 12's headers ---------------------------- */
+
+#ifndef PTRACE_EVENT_STOP
+#define PTRACE_EVENT_STOP 128
+#endif
+#ifndef PTRACE_GETSIGMASK
+#define PTRACE_GETSIGMASK 0x420a
+#endif
+#ifndef PTRACE_PEEKSIGINFO
+#define PTRACE_PEEKSIGINFO 0x4209
+#endif
+#ifndef PTRACE_PEEKSIGINFO_SHARED
+#define PTRACE_PEEKSIGINFO_SHARED 1
+#endif
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+#ifndef PR_GET_TID_ADDRESS
+#define PR_GET_TID_ADDRESS 40
+#endif
+
+#define PAGE CLD_PAGE_SIZE
+
+/* ---- procfs.c -------------------------------------------------------------- */
+
+/* Read a whole small /proc/PID/<name> into a NUL-terminated malloc'ed
+ * buffer; *len (if not NULL) gets its length.  0 or a negative errno. */
+int cld_procfs_slurp(pid_t pid, const char *name, char **out, size_t *len);
+
+/* The target of the link /proc/PID/<name>, malloc'ed. */
+int cld_procfs_link(pid_t pid, const char *name, char **out);
+
+/* The value after "Key:" of a /proc/PID/status line, NULL if none. */
+const char *cld_status_field(const char *status, const char *key);
+/* That value as hex (0 if absent) or decimal (dflt if absent). */
+uint64_t cld_status_hex(const char *status, const char *key);
+long long cld_status_dec(const char *status, const char *key, long long dflt);
+
+/* /proc/PID/stat, split after the comm (which may hold spaces and ')'). */
+struct cld_procfs_stat {
+	char state;
+	char comm[16];
+	long long f[53]; /* f[n] = field n (1-based as in proc(5)), n >= 4 */
+};
+
+int cld_procfs_stat(pid_t pid, struct cld_procfs_stat *sf);
+
+/* /proc/PID/limits into pr->rlim: 0, or -EPROTO if it is not 16 rows. */
+int cld_procfs_limits(pid_t pid, struct cld_proc_rec *pr);
+
+/* ---- Small helpers ----------------------------------------------------------- */
+
+static inline uint64_t ptr_encode_dev(dev_t d)
+{
+	return ((uint64_t)major(d) << 32) | minor(d);
+}
+
+static inline int64_t ptr_ts_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+/* ---- freeze_ptrace_rules.c --------------------------------------------------- */
+
+enum dump_policy {
+	DUMP_NONE,
+	DUMP_ALL,  /* every page (the vDSO, see docs/decisions.md) */
+	DUMP_ANY,  /* present or swapped, file pages too (shared anon, deleted) */
+	DUMP_ANON, /* present or swapped anonymous pages (private mappings) */
+};
+
+/* Which pages of a mapping of these CLD_VMA_* flags the image holds. */
+enum dump_policy ptr_vma_policy(uint32_t flags);
+
+/* ---- The state of one collection ---------------------------------------------- */
+
+struct collect {
+	pid_t pid;
+	unsigned int flags;
+	struct cld_proc *p;
+	struct cld_err *err;
+	char *status;
+	struct cld_procfs_stat sf;
+	int pm_fd;
+	int use_scan; /* 1 yes, 0 unknown, -1 no */
+};
+
+/* Each fills its part of c->p; 0 or a negative errno with c->err set. */
+
+/* freeze_ptrace_collect.c */
+int ptr_collect_thread(struct collect *c, struct user_regs_struct *live);
+int ptr_collect_creds(struct collect *c);
+int ptr_collect_injected(struct collect *c);
+int ptr_collect_misc(struct collect *c);
+int ptr_collect_vmas(struct collect *c);
+int ptr_collect_vmflags(struct collect *c);
+int ptr_collect_vdso_digest(struct collect *c);
+
+/* freeze_ptrace_fds.c */
+int ptr_collect_fds(struct collect *c);
+int ptr_collect_pipe_data(struct collect *c);
+
+/* freeze_ptrace_scan.c: the extents of every mapping; opens c->pm_fd,
+ * which the caller closes. */
+int ptr_collect_pages(struct collect *c);
+
+#endif /* CLONDIKE_FREEZE_PTRACE_PRIV_H */

@@ -247,7 +247,7 @@ static const char *const type_names[CLDP_TYPE_MAX] = {
 	[CLDP_STAT] = "STAT", [CLDP_OPEN] = "OPEN",   [CLDP_READ] = "READ",
 	[CLDP_SEEK] = "SEEK", [CLDP_CLOSE] = "CLOSE", [CLDP_XATTR] = "XATTR",
 	[CLDP_MIGRATE] = "MIGRATE", [CLDP_RESTORE] = "RESTORE", [CLDP_SIGNAL] = "SIGNAL",
-	[CLDP_GUEST] = "GUEST",
+	[CLDP_GUEST] = "GUEST",	    [CLDP_FWD_DATA] = "FWD_DATA", [CLDP_FWD_ACK] = "FWD_ACK",
 };
 
 const char *cldp_type_name(unsigned int type)
@@ -270,6 +270,8 @@ static const uint32_t req_size[CLDP_TYPE_MAX] = {
 	[CLDP_RESTORE] = sizeof(struct cldp_restore_req),
 	[CLDP_SIGNAL] = sizeof(struct cldp_signal_req),
 	[CLDP_GUEST] = sizeof(struct cldp_guest_req),
+	[CLDP_FWD_DATA] = sizeof(struct cldp_fwd_hdr), /* and up to a chunk */
+	[CLDP_FWD_ACK] = sizeof(struct cldp_fwd_ack),
 };
 
 static int check_resp(const struct cldp_hdr *h, const uint8_t *p, struct cld_err *err)
@@ -343,6 +345,16 @@ int cldp_msg_check(const uint8_t *msg, size_t len, struct cld_err *err)
 	if (h.status)
 		return cld_err_set(err, -EPROTO, "%s request with a status",
 				   cldp_type_name(h.type));
+	if (h.type == CLDP_FWD_DATA) {
+		struct cldp_fwd_hdr f;
+
+		if (h.len < sizeof(f) || h.len > sizeof(f) + CLDP_FWD_CHUNK_MAX)
+			return cld_err_set(err, -EPROTO, "FWD_DATA of %u bytes", (unsigned int)h.len);
+		memcpy(&f, msg + sizeof(h), sizeof(f));
+		if (f.flags & ~(uint32_t)(CLDP_FWD_EOF | CLDP_FWD_TO_HOME))
+			return cld_err_set(err, -EPROTO, "FWD_DATA flags 0x%x", f.flags);
+		return 0;
+	}
 	if (h.len != req_size[h.type])
 		return cld_err_set(err, -EPROTO, "%s request of %u bytes (expected %u)",
 				   cldp_type_name(h.type), (unsigned int)h.len,
@@ -361,6 +373,13 @@ int cldp_msg_check(const uint8_t *msg, size_t len, struct cld_err *err)
 		memcpy(&x, msg + sizeof(h), sizeof(x));
 		if (!memchr(x.name, 0, sizeof(x.name)))
 			return cld_err_set(err, -EPROTO, "XATTR name not terminated");
+	}
+	if (h.type == CLDP_RESTORE) {
+		struct cldp_restore_req r;
+
+		memcpy(&r, msg + sizeof(h), sizeof(r));
+		if (r.nr_fwd > CLDP_FWD_MAX)
+			return cld_err_set(err, -EPROTO, "RESTORE with %u forwarded fds", r.nr_fwd);
 	}
 	if (h.type == CLDP_MIGRATE) {
 		struct cldp_migrate_req m;

@@ -38,6 +38,7 @@ void cld_restore_opts_init(struct cld_restore_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->image_fd = -1;
 	o->tty_fd = -1;
+	o->nr_fwd = 0;
 	o->caller_uid = geteuid();
 	o->caller_gid = getegid();
 }
@@ -196,4 +197,14 @@ out:
 	free(rs.vkind);
 	free(rs.prot_now);
 	return ret;
+}
+
+int cld_restore_fwd(const struct cld_restore_opts *o, int fd)
+{
+	unsigned int i;
+
+	for (i = 0; i < o->nr_fwd && i < CLD_RST_FWD_MAX; i++)
+		if (o->fwd[i].fd == fd)
+			return o->fwd[i].local;
+	return -1;
 }

@@ -231,6 +231,8 @@ int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts
 		const struct cld_fd *f = &p->fds[i];
 		const char *n = f->name ? f->name : "?";
 
+		if (cld_restore_fwd(o, f->rec.fd) >= 0)
+			continue; /* forwarded home */
 		switch (f->rec.kind) {
 		case CLD_FD_REG:
 		case CLD_FD_DIR:

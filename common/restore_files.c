@@ -233,6 +233,19 @@ int rst_open_fds(struct cld_rst *rs, struct cld_err *err)
 
 		if (rs->fd_slot[i] >= 0)
 			continue;
+		ret = cld_restore_fwd(rs->o, f->rec.fd);
+		if (ret >= 0) {
+			/* Forwarded home: the relay's end, flags as in the
+			 * image (its own open file: nobody else shares them). */
+			int local = ret;
+
+			ret = rst_add_pfd(rs, local, false);
+			if (ret < 0)
+				return cld_err_set(err, -ENOMEM, "out of memory");
+			fcntl(local, F_SETFL, (int)(f->rec.fl_flags & O_NONBLOCK));
+			rs->fd_slot[i] = ret;
+			continue;
+		}
 		switch (f->rec.kind) {
 		case CLD_FD_TTY:
 			if (tty_slot < 0) {

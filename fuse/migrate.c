@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "children.h"
+#include "fdio.h"
 #include "frozen.h"
 #include "log.h"
 #include "peer.h"
@@ -24,6 +26,8 @@ struct shadow {
 	char node[64]; /* where the guest runs */
 	pid_t guest;
 	bool ending; /* its guest ended: it ends the same way */
+	struct cldd_chan *chans[CLDP_FWD_MAX]; /* its fds the guest uses */
+	unsigned int nr_chans;
 	struct shadow *next;
 };
 
@@ -35,6 +39,8 @@ struct guest {
 	pid_t home_pid;
 	bool watched; /* children.c reports its end: not pruned here */
 	int stop_as; /* the stop signal its SIGSTOP stands for */
+	struct cldd_chan *chans[CLDP_FWD_MAX]; /* its fds that are home's */
+	unsigned int nr_chans;
 	struct guest *next;
 };
 
@@ -48,6 +54,7 @@ static struct {
 void cldd_migrate_init(uv_loop_t *loop, const char *mountpoint)
 {
 	M.loop = loop;
+	cldd_fwd_init(loop);
 	snprintf(M.mnt, sizeof(M.mnt), "%s", mountpoint);
 }
 
@@ -122,6 +129,8 @@ struct home_job {
 	struct cldd_peer *target;
 	struct cldd_freeze *f;
 	struct cldp_migrate_resp resp;
+	struct cldd_chan *chans[CLDP_FWD_MAX];
+	unsigned int nr_chans;
 	cldd_migrate_cb cb;
 	void *arg;
 };
@@ -131,6 +140,8 @@ static void home_end(struct home_job *hj, int ret, const char *why)
 	if (ret) {
 		cldd_err("migration of %d to %s failed: %s", (int)hj->pid, hj->target->conf.name,
 			 why ? why : strerror(-ret));
+		while (hj->nr_chans)
+			cldd_fwd_drop(hj->chans[--hj->nr_chans]);
 		if (hj->f) {
 			/* Before the commit point: it runs on here as if nothing
 			 * had happened. */
@@ -204,6 +215,8 @@ static void shadow_gone(void *arg, struct cldd_freeze *f, int status)
 		cldd_info("shadow %d ended as its guest did (status 0x%x)", (int)s->pid,
 			  (unsigned)status);
 	}
+	while (s->nr_chans)
+		cldd_fwd_release(s->chans[--s->nr_chans]);
 	shadow_unlink(s);
 	free(s);
 	cldd_freeze_put(f);
@@ -255,6 +268,15 @@ static void home_restored(void *arg, int status, const uint8_t *data, size_t len
 		s->next = M.shadows;
 		M.shadows = s;
 	}
+	/* Its home fds now serve the guest. */
+	for (unsigned int i = 0; i < hj->nr_chans; i++) {
+		cldd_fwd_start(hj->chans[i]);
+		if (s)
+			s->chans[s->nr_chans++] = hj->chans[i];
+		else
+			cldd_fwd_release(hj->chans[i]);
+	}
+	hj->nr_chans = 0;
 	ret = cldd_freeze_exitkill(hj->f, true, home_committed, hj);
 	if (s && cldd_freeze_shadow(s->f, &shadow_ops, s))
 		cldd_err("shadow %d: its signals and exit are not forwarded", (int)s->pid);
@@ -290,6 +312,12 @@ static void home_frozen(void *arg, struct cldd_freeze *f, int ret, const char *m
 	rq.pid = hj->pid;
 	rq.start_ticks = f->start_ticks;
 	rq.freeze_id = f->id;
+	ret = cldd_fwd_collect(hj->target, hj->pid, f->fz->proc, &rq, hj->chans);
+	if (ret) {
+		home_end(hj, ret, "cannot set up its forwarded fds");
+		return;
+	}
+	hj->nr_chans = rq.nr_fwd;
 	ret = cldd_call_timeout(hj->target, CLDP_RESTORE, &rq, sizeof(rq),
 				CLDD_MIGRATE_RESTORE_MS + 2000, home_restored, hj);
 	if (ret)
@@ -466,11 +494,16 @@ static void guest_event(void *arg, pid_t pid, const siginfo_t *si)
 		  : si->si_code == CLD_CONTINUED ? "continued by"
 						 : "killed by signal",
 		  si->si_status);
+	/* Its last output goes home before the news of its end. */
+	for (unsigned int i = 0; end && i < g->nr_chans; i++)
+		cldd_fwd_drain(g->chans[i]);
 	ret = home ? cldd_call(home, CLDP_GUEST, &rq, sizeof(rq), guest_told, NULL) : -ENOENT;
 	if (ret)
 		cldd_err("guest %d: its home %s cannot be told (%s)", (int)pid, g->home,
 			 strerror(-ret));
 	if (end) {
+		while (g->nr_chans)
+			cldd_fwd_release(g->chans[--g->nr_chans]);
 		guest_unlink(g);
 		free(g);
 	}
@@ -535,7 +568,25 @@ struct target_job {
 	char home[64];
 	pid_t home_pid;
 	char path[PATH_MAX + 96];
+	/* Its fds that stay at home: our relays, the guest's stand-ins. */
+	struct cldd_chan *chans[CLDP_FWD_MAX];
+	int guest_ends[CLDP_FWD_MAX];
+	unsigned int nr_chans;
 };
+
+static void target_free(struct target_job *tj, bool drop)
+{
+	unsigned int i;
+
+	/* The restored process holds its own: ours would keep it from ever
+	 * seeing EOF. */
+	for (i = 0; i < tj->nr_chans; i++) {
+		close(tj->guest_ends[i]);
+		if (drop)
+			cldd_fwd_drop(tj->chans[i]);
+	}
+	free(tj);
+}
 
 static void target_restored(void *arg, const struct cldd_restart_result *res)
 {
@@ -551,7 +602,7 @@ static void target_restored(void *arg, const struct cldd_restart_result *res)
 		cldd_err("guest %s:%d refused: %s", tj->home, (int)tj->home_pid, res->msg);
 		if (c)
 			cldd_reply_status(c, tj->l.type, tj->l.id, res->ret);
-		free(tj);
+		target_free(tj, true);
 		return;
 	}
 	if (!c) {
@@ -560,7 +611,7 @@ static void target_restored(void *arg, const struct cldd_restart_result *res)
 		kill(res->pid, SIGKILL);
 		cldd_err("guest %s:%d: home went away before the commit; pid %d killed", tj->home,
 			 (int)tj->home_pid, (int)res->pid);
-		free(tj);
+		target_free(tj, true);
 		return;
 	}
 	g = calloc(1, sizeof(*g));
@@ -569,6 +620,8 @@ static void target_restored(void *arg, const struct cldd_restart_result *res)
 		g->start_ticks = pi.start_ticks;
 		snprintf(g->home, sizeof(g->home), "%s", tj->home);
 		g->home_pid = tj->home_pid;
+		memcpy(g->chans, tj->chans, sizeof(g->chans));
+		g->nr_chans = tj->nr_chans;
 		g->next = M.guests;
 		M.guests = g;
 	} else {
@@ -589,6 +642,7 @@ static void target_restored(void *arg, const struct cldd_restart_result *res)
 		cldd_out_reply(c, o, tj->l.type, tj->l.id, 0, sizeof(r));
 	}
 	/* After the answer: its end, even at once, reaches home second. */
+	target_free(tj, !g);
 	if (g && g->pid) {
 		g->watched = true;
 		if (cldd_child_watch(g->pid, guest_event, g)) {
@@ -596,14 +650,15 @@ static void target_restored(void *arg, const struct cldd_restart_result *res)
 			cldd_err("guest %d: its exit will not reach home", (int)res->pid);
 		}
 	}
-	free(tj);
 }
 
 void cldd_migrate_serve_restore(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
 {
 	struct cldd_peer *home = cldd_conn_peer(c);
 	struct target_job *tj = calloc(1, sizeof(*tj));
+	struct cldd_restart_req rq;
 	struct cldp_restore_req r;
+	unsigned int i;
 	int ret;
 
 	if (!tj) {
@@ -622,20 +677,32 @@ void cldd_migrate_serve_restore(struct cldd_conn *c, const struct cldp_hdr *h, c
 	 * which the kernel grants with CAP_SYS_PTRACE only.  Other users'
 	 * processes are restored eagerly (docs/migration.md).
 	 */
-	ret = cldd_restart_start(M.loop,
-				 &(struct cldd_restart_req){
-					 .image_fd = -1,
-					 .image_path = tj->path,
-					 .uid = r.cred.uid,
-					 .gid = r.cred.gid,
-					 .flags = CLDD_RST_NO_STDIO |
-						  (r.cred.uid == 0 ? CLDD_RST_LAZY : 0),
-					 .timeout_ms = CLDD_MIGRATE_RESTORE_MS,
-				 },
-				 target_restored, tj);
+	rq = (struct cldd_restart_req){
+		.image_fd = -1,
+		.image_path = tj->path,
+		.uid = r.cred.uid,
+		.gid = r.cred.gid,
+		.flags = CLDD_RST_NO_STDIO | (r.cred.uid == 0 ? CLDD_RST_LAZY : 0),
+		.timeout_ms = CLDD_MIGRATE_RESTORE_MS,
+	};
+	ret = cldd_fwd_accept(home, &r, tj->guest_ends, tj->chans);
 	if (ret) {
+		cldd_err("guest %s:%d: cannot relay its fds: %s", tj->home, (int)r.pid,
+			 strerror(-ret));
 		cldd_reply_status(c, h->type, h->id, ret);
 		free(tj);
+		return;
+	}
+	tj->nr_chans = r.nr_fwd;
+	for (i = 0; i < r.nr_fwd; i++) {
+		rq.fwd[i].fd = r.fwd[i].fd;
+		rq.fwd[i].local = tj->guest_ends[i];
+	}
+	rq.nr_fwd = r.nr_fwd;
+	ret = cldd_restart_start(M.loop, &rq, target_restored, tj);
+	if (ret) {
+		cldd_reply_status(c, h->type, h->id, ret);
+		target_free(tj, true);
 	}
 }
 

@@ -36,9 +36,10 @@ struct restart {
 
 #define CHILD_IMAGE_FD 3
 #define CHILD_RESULT_FD 4
+#define CHILD_FWD_FD 5 /* the forwarded fds' stand-ins, in order */
 
-static void child_restart(uid_t uid, gid_t gid, unsigned int flags, const char *path,
-			  struct cldd_restart_result *r)
+static void child_restart(uid_t uid, gid_t gid, unsigned int flags, const char *fwd,
+			  const char *path, struct cldd_restart_result *r)
 {
 	struct cld_restore_result res;
 	struct cld_restore_opts o;
@@ -72,6 +73,15 @@ static void child_restart(uid_t uid, gid_t gid, unsigned int flags, const char *
 		o.caller_uid = uid;
 		o.caller_gid = gid;
 		o.tty_fd = -1;
+		/* "-", or the image's fd numbers, comma separated. */
+		while (fwd && *fwd && *fwd != '-' && o.nr_fwd < CLD_RST_FWD_MAX) {
+			char *end;
+
+			o.fwd[o.nr_fwd].fd = (int)strtol(fwd, &end, 10);
+			o.fwd[o.nr_fwd].local = CHILD_FWD_FD + (int)o.nr_fwd;
+			o.nr_fwd++;
+			fwd = *end == ',' ? end + 1 : end;
+		}
 		if (flags & CLDD_RST_LAZY) {
 			cld_lazy_init(&lz, &(struct cld_lazy_opts){ .image_path = path,
 								     .detach = true });
@@ -100,16 +110,25 @@ int cldd_restart_worker_main(int argc, char **argv)
 	unsigned long flags;
 	char *e3;
 
-	if (argc != 5 && argc != 6)
+	unsigned int nr_fwd = 0;
+	const char *c;
+
+	if (argc != 6 && argc != 7)
 		return 2;
 	uid = strtoul(argv[2], &e1, 10);
 	gid = strtoul(argv[3], &e2, 10);
 	flags = strtoul(argv[4], &e3, 10);
 	if (*e1 || *e2 || *e3)
 		return 2;
-	/* Only the image and the result pipe, whatever leaked past CLOEXEC. */
-	syscall(SYS_close_range, CHILD_RESULT_FD + 1, ~0u, 0);
-	child_restart((uid_t)uid, (gid_t)gid, (unsigned int)flags, argc == 6 ? argv[5] : NULL, &r);
+	for (c = argv[5]; *c && *c != '-'; c++)
+		nr_fwd += *c == ',';
+	if (*argv[5] && *argv[5] != '-')
+		nr_fwd++;
+	/* Only the image, the result pipe and the stand-ins, whatever leaked
+	 * past CLOEXEC. */
+	syscall(SYS_close_range, CHILD_FWD_FD + nr_fwd, ~0u, 0);
+	child_restart((uid_t)uid, (gid_t)gid, (unsigned int)flags, argv[5],
+		      argc == 7 ? argv[6] : NULL, &r);
 	/* One write under PIPE_BUF: atomic. */
 	if (write(CHILD_RESULT_FD, &r, sizeof(r)) != (ssize_t)sizeof(r))
 		return 1;
@@ -125,9 +144,11 @@ static int spawn_worker(const struct cldd_restart_req *rq, int result_fd, pid_t 
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
-	char us[16], gs[16], fs[16];
-	char *argv[] = { "clondiked", CLDD_RESTART_WORKER_ARG, us, gs, fs,
+	char us[16], gs[16], fs[16], fwd[CLD_RST_FWD_MAX * 12 + 2] = "-";
+	char *argv[] = { "clondiked", CLDD_RESTART_WORKER_ARG, us, gs, fs, fwd,
 			 (char *)rq->image_path, NULL };
+	size_t fl = 0;
+	unsigned int i;
 	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	sigset_t none, all;
 	int r;
@@ -145,6 +166,11 @@ static int spawn_worker(const struct cldd_restart_req *rq, int result_fd, pid_t 
 	if (rq->image_fd >= 0)
 		posix_spawn_file_actions_adddup2(&fa, rq->image_fd, CHILD_IMAGE_FD);
 	posix_spawn_file_actions_adddup2(&fa, result_fd, CHILD_RESULT_FD);
+	for (i = 0; i < rq->nr_fwd && i < CLD_RST_FWD_MAX; i++) {
+		posix_spawn_file_actions_adddup2(&fa, rq->fwd[i].local, CHILD_FWD_FD + (int)i);
+		fl += (size_t)snprintf(fwd + fl, sizeof(fwd) - fl, "%s%d", i ? "," : "",
+				       rq->fwd[i].fd);
+	}
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &all);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "clondike/err.h"
+#include "clondike/restore.h"
 
 struct cldd_restart_result {
 	int ret; /* 0 or a negative errno */
@@ -37,6 +38,12 @@ struct cldd_restart_req {
 	gid_t gid;
 	unsigned int flags; /* CLDD_RST_* */
 	unsigned int timeout_ms; /* 0: CLDD_RESTART_TIMEOUT_MS */
+	/* Image fds that a local fd stands in for (forwarded home): the
+	 * caller keeps them open until cb. */
+	struct {
+		int fd, local;
+	} fwd[CLD_RST_FWD_MAX];
+	unsigned int nr_fwd;
 };
 
 /* Runs on the loop thread, exactly once. */
@@ -50,8 +57,9 @@ int cldd_restart_start(uv_loop_t *loop, const struct cldd_restart_req *rq, cldd_
 		       void *arg);
 
 /* The worker is the daemon's binary run as "clondiked --restore-worker UID
- * GID FLAGS [PATH]" with the image at fd 3 (unless PATH) and the result
- * pipe at fd 4. */
+ * GID FLAGS FWD [PATH]" with the image at fd 3 (unless PATH), the result
+ * pipe at fd 4 and the stand-ins of the forwarded fds FWD ("-", or image
+ * fd numbers "0,1") from fd 5 on. */
 #define CLDD_RESTART_WORKER_ARG "--restore-worker"
 int cldd_restart_worker_main(int argc, char **argv);
 

@@ -8,6 +8,7 @@
 
 #include "frozen.h"
 #include "fs.h"
+#include "fdio.h"
 #include "log.h"
 #include "migrate.h"
 #include "peer.h"
@@ -80,8 +81,13 @@ static struct handle *find_handle(struct cldd_conn *c, uint64_t id)
 void cldd_serve_conn_closed(struct cldd_conn *c)
 {
 	struct served *s = served_of(c, false);
+	struct cldd_peer *p = cldd_conn_peer(c);
 	size_t i;
 
+	/* The peer's connection (not one being set up) is gone: so are the
+	 * fds relayed over it. */
+	if (p && !p->conn)
+		cldd_fwd_peer_down(p);
 	if (!s)
 		return;
 	if (s->n)
@@ -501,6 +507,12 @@ void cldd_serve(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *pa
 		break;
 	case CLDP_GUEST:
 		cldd_migrate_serve_guest(c, h, payload);
+		break;
+	case CLDP_FWD_DATA:
+		cldd_fwd_serve_data(c, h, payload);
+		break;
+	case CLDP_FWD_ACK:
+		cldd_fwd_serve_ack(c, h, payload);
 		break;
 	default:
 		cldd_reply_status(c, h->type, h->id, -EOPNOTSUPP);

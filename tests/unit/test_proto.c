@@ -714,7 +714,11 @@ START_TEST(msg_bad)
 		[CLDP_RESTORE] = sizeof(struct cldp_restore_req),
 		[CLDP_SIGNAL] = sizeof(struct cldp_signal_req),
 		[CLDP_GUEST] = sizeof(struct cldp_guest_req),
+		[CLDP_FWD_DATA] = sizeof(struct cldp_fwd_hdr),
+		[CLDP_FWD_ACK] = sizeof(struct cldp_fwd_ack),
 	};
+	struct cldp_fwd_hdr fh = { .chan = 1, .flags = 0x8 };
+	struct cldp_restore_req rs;
 	struct cldp_migrate_req mr;
 	size_t n;
 	unsigned int t;
@@ -740,7 +744,8 @@ START_TEST(msg_bad)
 	/* Every request type: one byte short, one byte over, a status. */
 	for (t = 1; t < CLDP_TYPE_MAX; t++) {
 		BAD(t, 0, 0, req[t] - 1, NULL);
-		BAD(t, 0, 0, req[t] + 1, NULL);
+		if (t != CLDP_FWD_DATA) /* a header and its bytes */
+			BAD(t, 0, 0, req[t] + 1, NULL);
 		BAD(t, 0, -EIO, req[t], NULL);
 		OK(t, 0, 0, req[t], NULL);
 	}
@@ -750,6 +755,17 @@ START_TEST(msg_bad)
 	memset(&mr, 'x', sizeof(mr));
 	BAD(CLDP_MIGRATE, 0, 0, sizeof(mr), &mr); /* target not terminated */
 	BAD(CLDP_MIGRATE, CLDP_F_RESP, 0, sizeof(struct cldp_migrate_resp) - 1, NULL);
+	/* Forwarded bytes: up to a chunk, known flags; a bounded fd table. */
+	OK(CLDP_FWD_DATA, 0, 0, sizeof(fh) + CLDP_FWD_CHUNK_MAX, NULL);
+	BAD(CLDP_FWD_DATA, 0, 0, sizeof(fh) + CLDP_FWD_CHUNK_MAX + 1, NULL);
+	BAD(CLDP_FWD_DATA, 0, 0, sizeof(fh), &fh);
+	BAD(CLDP_FWD_DATA, CLDP_F_RESP, 0, 0, NULL);
+	BAD(CLDP_FWD_ACK, CLDP_F_RESP, 0, 0, NULL);
+	memset(&rs, 0, sizeof(rs));
+	rs.nr_fwd = CLDP_FWD_MAX;
+	OK(CLDP_RESTORE, 0, 0, sizeof(rs), &rs);
+	rs.nr_fwd = CLDP_FWD_MAX + 1;
+	BAD(CLDP_RESTORE, 0, 0, sizeof(rs), &rs);
 
 	/* Responses of the wrong size. */
 	BAD(CLDP_PING, CLDP_F_RESP, 0, 7, NULL);

@@ -138,6 +138,8 @@ enum cldp_type {
 	CLDP_RESTORE, /* home to target: req cldp_restore_req; resp cldp_migrate_resp */
 	CLDP_SIGNAL, /* home to target: req cldp_signal_req; resp status only */
 	CLDP_GUEST, /* target to home: req cldp_guest_req; resp status only */
+	CLDP_FWD_DATA, /* message: cldp_fwd_hdr + bytes; no response */
+	CLDP_FWD_ACK, /* message: cldp_fwd_ack; no response */
 	CLDP_TYPE_MAX,
 };
 
@@ -217,6 +219,16 @@ struct cldp_migrate_req {
 	char target[64]; /* NUL terminated node name */
 } __attribute__((packed));
 
+/* An fd of the process the target relays home (docs/shadow.md). */
+struct cldp_fwd_ent {
+	int32_t fd;
+	uint32_t chan; /* the home's channel */
+	uint32_t kind; /* 1 home to guest, 2 guest to home, 3 both */
+	uint32_t pad;
+} __attribute__((packed));
+
+#define CLDP_FWD_MAX 16
+
 /* Restore the sender's pid here, lazily from the sender's image. */
 struct cldp_restore_req {
 	struct cldp_cred cred;
@@ -224,7 +236,29 @@ struct cldp_restore_req {
 	uint32_t pad;
 	uint64_t start_ticks;
 	uint64_t freeze_id;
+	uint32_t nr_fwd;
+	uint32_t pad2;
+	struct cldp_fwd_ent fwd[CLDP_FWD_MAX];
 } __attribute__((packed));
+
+/* Bytes of a forwarded fd; flags CLDP_FWD_*.  The payload follows. */
+struct cldp_fwd_hdr {
+	uint32_t chan;
+	uint32_t flags;
+} __attribute__((packed));
+
+/* Bytes written out (the window they free), or GONE. */
+struct cldp_fwd_ack {
+	uint32_t chan;
+	uint32_t flags;
+	uint32_t bytes;
+	uint32_t pad;
+} __attribute__((packed));
+
+#define CLDP_FWD_EOF 0x1 /* no more bytes this way */
+#define CLDP_FWD_TO_HOME 0x2 /* for the home's channel (else the guest's) */
+#define CLDP_FWD_GONE 0x4 /* ack: the fd's reader is gone: stop sending */
+#define CLDP_FWD_CHUNK_MAX (64u << 10)
 
 struct cldp_migrate_resp {
 	int32_t pid; /* the guest's pid on the target */

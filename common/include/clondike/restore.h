@@ -44,6 +44,8 @@ struct cld_rst;
  */
 typedef int (*cld_rst_fill_fn)(struct cld_rst *rs, void *arg, struct cld_err *err);
 
+#define CLD_RST_FWD_MAX 16
+
 struct cld_restore_opts {
 	unsigned int flags; /* CLD_RST_* */
 	int image_fd; /* the image file (kept open by the caller) */
@@ -56,6 +58,16 @@ struct cld_restore_opts {
 	/* Terminal that replaces the image's tty fds; -1: none (then an
 	 * image holding a tty fd is refused). */
 	int tty_fd;
+	/*
+	 * Forwarded fds (a migration's guest, docs/shadow.md): image fd
+	 * fwd[i].fd becomes a dup of our fwd[i].local (one end of a pipe or
+	 * socketpair a daemon relays to the original's home), whatever its
+	 * kind; its O_NONBLOCK is set as the image says.
+	 */
+	struct {
+		int fd, local;
+	} fwd[CLD_RST_FWD_MAX];
+	unsigned int nr_fwd;
 	cld_rst_fill_fn fill; /* NULL: cld_rst_fill_eager */
 	void *fill_arg;
 };
@@ -83,6 +95,9 @@ void cld_restore_opts_init(struct cld_restore_opts *o);
  * summary in err and, if report is not NULL, the full list (one blocker a
  * line, malloc'ed, caller frees).
  */
+/* The local fd standing in for image fd, or -1. */
+int cld_restore_fwd(const struct cld_restore_opts *o, int fd);
+
 int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts *o,
 		      char **report, struct cld_err *err);
 

@@ -116,19 +116,6 @@ static void send_ack(struct cldd_chan *ch, uint32_t bytes, uint32_t flags)
 	cldd_send_msg(ch->peer, CLDP_FWD_ACK, &a, sizeof(a));
 }
 
-static void send_data(struct cldd_chan *ch, const uint8_t *b, size_t n, uint32_t flags)
-{
-	struct cldp_fwd_hdr *hd;
-	uint8_t buf[sizeof(*hd) + CLDD_FWD_CHUNK];
-
-	hd = (struct cldp_fwd_hdr *)buf;
-	hd->chan = ch->id;
-	hd->flags = flags | (ch->home ? 0 : CLDP_FWD_TO_HOME);
-	if (n)
-		memcpy(buf + sizeof(*hd), b, n);
-	cldd_send_msg(ch->peer, CLDP_FWD_DATA, buf, sizeof(*hd) + n);
-}
-
 /* The fd's write side is done: EOF for its reader. */
 static void shut_write(struct cldd_chan *ch)
 {
@@ -144,26 +131,39 @@ static void shut_write(struct cldd_chan *ch)
 
 static void read_some(struct cldd_chan *ch, bool drain)
 {
-	uint8_t buf[CLDD_FWD_CHUNK];
+	struct cldp_fwd_hdr hd;
+	struct cldd_out *o;
+	uint8_t *b;
 	ssize_t n;
 
 	while (ch->rd && !ch->rd_done && ch->fd >= 0 && (ch->credit || drain)) {
-		size_t want = drain || ch->credit > sizeof(buf) ? sizeof(buf) : ch->credit;
+		size_t want = drain || ch->credit > CLDD_FWD_CHUNK ? CLDD_FWD_CHUNK : ch->credit;
 
-		n = ch->sock ? recv(ch->fd, buf, want, MSG_DONTWAIT) : read(ch->fd, buf, want);
-		if (n < 0 && errno == EINTR)
+		/* Read straight into the frame: one copy less per byte. */
+		b = cldd_out_new(sizeof(hd) + want, &o);
+		if (!b)
+			return; /* again at the next wake-up */
+		n = ch->sock ? recv(ch->fd, b + sizeof(hd), want, MSG_DONTWAIT) :
+			       read(ch->fd, b + sizeof(hd), want);
+		if (n < 0 && errno == EINTR) {
+			cldd_out_free(o);
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			cldd_out_free(o);
 			return;
+		}
+		hd.chan = ch->id;
+		hd.flags = (ch->home ? 0 : CLDP_FWD_TO_HOME) | (n <= 0 ? CLDP_FWD_EOF : 0);
+		memcpy(b, &hd, sizeof(hd));
+		cldd_send_out(ch->peer, o, CLDP_FWD_DATA, sizeof(hd) + (n > 0 ? (size_t)n : 0));
 		if (n <= 0) {
 			/* EOF, or an error (ECONNRESET...): the peer sees EOF. */
-			send_data(ch, NULL, 0, CLDP_FWD_EOF);
 			ch->rd_done = true;
 			if (ch->sock && ch->fd >= 0)
 				shutdown(ch->fd, SHUT_RD);
 			return;
 		}
-		send_data(ch, buf, (size_t)n, 0);
 		ch->credit = (size_t)n > ch->credit ? 0 : ch->credit - (uint32_t)n;
 		if (drain && (size_t)n < want)
 			return;

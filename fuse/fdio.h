@@ -28,7 +28,7 @@ struct cldd_conn;
 struct cldd_peer;
 struct cldd_chan;
 
-#define CLDD_FWD_WINDOW (1u << 20)
+#define CLDD_FWD_WINDOW (4u << 20)
 #define CLDD_FWD_CHUNK (64u << 10)
 
 /* Which way the bytes go (enum in the RESTORE request). */

@@ -315,6 +315,14 @@ void cldd_send_msg(struct cldd_peer *p, uint16_t type, const void *payload, size
 		send_simple(p->conn, type, 0, 0, 0, payload, len);
 }
 
+void cldd_send_out(struct cldd_peer *p, struct cldd_out *o, uint16_t type, size_t len)
+{
+	if (p->conn && p->conn->state == C_UP)
+		out_send(p->conn, o, type, 0, 0, 0, len);
+	else
+		cldd_out_free(o);
+}
+
 unsigned int cldd_calls_inflight(const struct cldd_peer *p)
 {
 	return p->conn ? p->conn->ncalls : 0;

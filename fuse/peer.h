@@ -53,6 +53,10 @@ int cldd_call_timeout(struct cldd_peer *p, uint16_t type, const void *payload, s
 		      unsigned int timeout_ms, cldd_call_cb cb, void *arg);
 /* A one-way message (no response); dropped silently when the peer is down. */
 void cldd_send_msg(struct cldd_peer *p, uint16_t type, const void *payload, size_t len);
+/* The same with a buffer of cldd_out_new (the payload built in place);
+ * frees o. */
+struct cldd_out;
+void cldd_send_out(struct cldd_peer *p, struct cldd_out *o, uint16_t type, size_t len);
 /* Requests in flight to p. */
 unsigned int cldd_calls_inflight(const struct cldd_peer *p);
 

@@ -1,0 +1,82 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Forwarded fds of a guest (issue 16), between two namespaced nodes of
+# contrib/clondike-sim:
+#   (a) raw TCP n2 -> n1, 1 GiB (tcp_rate): the baseline;
+#   (b) bulk: `sh_blast 1024 | cat >/dev/null` started on n1, sh_blast
+#       migrated to n2, then told to write: 1 GiB from the guest into a
+#       pipe read at home, against (a);
+#   (c) round trip of a one-byte write on forwarded fds: a `cat` whose
+#       stdin and stdout are pipes to a python process on n1 is migrated to
+#       n2; python writes one byte and reads it back, 2000 times (median),
+#       against the peer connection's heartbeat round trip (clondike nodes).
+# Usage: tests/bench/bench_shadow.sh [BUILD_DIR]   (root; no asserts)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+B=$(cd "${1:-$top/build}" && pwd)
+sim=$top/contrib/clondike-sim
+CLD=$B/cli/clondike
+export CLONDIKE_BUILD=$B CLONDIKE_SIM_STATE=/run/clondike-bench CLONDIKE_SIM_PREFIX=cldbs
+T=$(mktemp -d /tmp/cldbs.XXXXXX)
+chmod 755 "$T"
+cleanup() {
+	"$sim" down >/dev/null 2>&1 || true
+	rm -rf "$T"
+}
+trap cleanup EXIT
+"$sim" down >/dev/null 2>&1 || true
+"$sim" up 2 >/dev/null
+on() { "$sim" exec "$@"; }
+spawn() { # spawn NODE OUT CMD...: closes what the sim leaks, in the background
+	local n=$1 o=$2
+	shift 2
+	on "$n" python3 -c 'import os,sys; os.closerange(3, 65536); os.execvp(sys.argv[1], sys.argv[1:])' \
+		"$@" </dev/null >"$o" 2>&1 &
+}
+migrate() { on n1 cp "/clondike/n1/$1" /clondike/n2/; }
+sleep 1
+
+# (a) raw TCP n2 -> n1
+on n1 "$B/tests/bench/tcp_rate" 1024 --recv 10.77.0.1 7411 >"$T/tcp" &
+rpid=$!
+sleep 0.5
+on n2 "$B/tests/bench/tcp_rate" 1024 --send 10.77.0.1 7411
+wait "$rpid"
+read -r _ _ _ _ _ t_tcp _ mbs_tcp _ <"$T/tcp"
+printf '%-52s %8.3f s %9.1f MB/s\n' "(a) raw TCP n2 -> n1, 1024 MiB" "$t_tcp" "$mbs_tcp"
+
+# (b) bulk, guest to home
+spawn n1 "$T/blast.out" bash -c '"$1" 1024 | cat >/dev/null; echo done >"$2"' _ \
+	"$B/tests/progs/sh_blast" "$T/blast.done"
+for _ in $(seq 100); do pid=$(on n1 pgrep -n -x sh_blast) && break; sleep 0.05; done
+sleep 0.2
+migrate "$pid"
+t0=$(date +%s%N)
+on n1 kill -USR1 "$pid"
+for _ in $(seq 6000); do [ -s "$T/blast.done" ] && break; sleep 0.01; done
+t=$((($(date +%s%N) - t0) / 1000))
+awk -v t="$t" -v tcp="$mbs_tcp" 'BEGIN { r = 1024 * 1048576 / t; printf "%-52s %8.3f s %9.1f MB/s = %.2f x TCP\n", "(b) guest on n2 -> pipe read on n1, 1024 MiB", t / 1e6, r, r / tcp }'
+
+# (c) one-byte round trips
+RTT='import os, subprocess, sys, time
+pidf, go = sys.argv[1:3]
+p = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+open(pidf, "w").write("%d\n" % p.pid)
+while not os.path.exists(go): time.sleep(0.02)
+ts = []
+for i in range(2000):
+    t = time.perf_counter_ns()
+    p.stdin.write(b"x")
+    if p.stdout.read(1) != b"x": sys.exit(1)
+    ts.append(time.perf_counter_ns() - t)
+ts.sort()
+print("%.1f %.1f" % (ts[len(ts) // 2] / 1000, ts[len(ts) * 9 // 10] / 1000))'
+spawn n1 "$T/rtt.out" python3 -c "$RTT" "$T/rtt.pid" "$T/rtt.go"
+for _ in $(seq 100); do [ -s "$T/rtt.pid" ] && break; sleep 0.05; done
+sleep 0.3
+migrate "$(cat "$T/rtt.pid")"
+touch "$T/rtt.go"
+for _ in $(seq 3000); do [ -s "$T/rtt.out" ] && break; sleep 0.01; done
+read -r med p90 <"$T/rtt.out"
+hb=$(on n1 "$CLD" nodes | awk '$1 == "n2" { print $5 }')
+awk -v m="$med" -v p="$p90" -v hb="$hb" 'BEGIN { printf "%-52s %8.1f us (p90 %.1f us) = %.2f x the heartbeat RTT (%.0f us)\n", "(c) 1-byte round trip through a migrated cat", m, p, m / (hb * 1000), hb * 1000 }'

@@ -22,30 +22,10 @@
 #include <sys/user.h>
 #include <time.h>
 
+#include "clondike/compat.h"
 #include "clondike/err.h"
 #include "clondike/freeze_ptrace.h"
 #include "clondike/image.h"
-
-/* ---- uapi bits newer than Debian 12's headers ---------------------------- */
-
-#ifndef PTRACE_EVENT_STOP
-#define PTRACE_EVENT_STOP 128
-#endif
-#ifndef PTRACE_GETSIGMASK
-#define PTRACE_GETSIGMASK 0x420a
-#endif
-#ifndef PTRACE_PEEKSIGINFO
-#define PTRACE_PEEKSIGINFO 0x4209
-#endif
-#ifndef PTRACE_PEEKSIGINFO_SHARED
-#define PTRACE_PEEKSIGINFO_SHARED 1
-#endif
-#ifndef PTRACE_GET_RSEQ_CONFIGURATION
-#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
-#endif
-#ifndef PR_GET_TID_ADDRESS
-#define PR_GET_TID_ADDRESS 40
-#endif
 
 #define PAGE CLD_PAGE_SIZE
 

@@ -15,26 +15,6 @@
 
 #include "freeze_ptrace_priv.h"
 
-/* PAGEMAP_SCAN (Linux 6.7, fs/proc/task_mmu.c) */
-#ifndef PAGEMAP_SCAN
-#define PAGEMAP_SCAN _IOWR('f', 16, struct cld_pm_scan_arg)
-#endif
-#ifndef PAGE_IS_FILE
-#define PAGE_IS_FILE (1 << 2)
-#define PAGE_IS_PRESENT (1 << 3)
-#define PAGE_IS_SWAPPED (1 << 4)
-#define PAGE_IS_PFNZERO (1 << 5)
-#endif
-
-struct cld_page_region {
-	uint64_t start, end, categories;
-};
-
-struct cld_pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-
 /* ---- Extents ----------------------------------------------------------------- */
 
 struct ext_vec {

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clondike/compat.h"
 #include "clondike/freeze_ptrace.h"
 #include "clondike/freezer.h"
 #include "clondike/kabi.h"
@@ -792,9 +793,6 @@ int cld_hold_serve(int lfd, struct cld_frozen *fz)
 #define HOLD_FREEZING_WAIT_MS 1000
 /* The kmod's image files live on this pseudo filesystem (kmod/cld_main.c). */
 #define CLD_KMOD_FS_MAGIC 0x434c444bu
-#ifndef SO_PEERPIDFD
-#define SO_PEERPIDFD 77
-#endif
 
 struct hold_client {
 	int fd;

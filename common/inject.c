@@ -18,15 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clondike/compat.h"
 #include "clondike/inject.h"
-
-#ifndef PTRACE_GETSIGMASK
-#define PTRACE_GETSIGMASK 0x420a
-#define PTRACE_SETSIGMASK 0x420b
-#endif
-#ifndef PTRACE_EVENT_STOP
-#define PTRACE_EVENT_STOP 128
-#endif
 
 static int find_vdso(pid_t pid, uint64_t *start, uint64_t *end)
 {

@@ -25,14 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clondike/compat.h"
 #include "clondike/lazy.h"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
 
 #define PAGE ((uint64_t)CLD_PAGE_SIZE)
 

@@ -19,14 +19,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "clondike/compat.h"
 #include "restore_priv.h"
-
-#ifndef SYS_clone3
-#define SYS_clone3 435
-#endif
-#ifndef SS_AUTODISARM
-#define SS_AUTODISARM (1U << 31)
-#endif
 
 struct clone_args_v1 {
 	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal;

@@ -15,14 +15,6 @@
 
 #include "clondike/restore.h"
 
-/* Newer than the 6.1 uapi headers of the build machine. */
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
-#ifndef PR_SET_PTRACER
-#define PR_SET_PTRACER 0x59616d61
-#endif
-
 /* What a VMA is to the restorer. */
 enum vkind { VK_SKIP, VK_SPECIAL, VK_ANON, VK_SHANON, VK_FILE, VK_BLOCKER };
 

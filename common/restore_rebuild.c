@@ -22,21 +22,8 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 
+#include "clondike/compat.h"
 #include "restore_priv.h"
-
-/* Newer than the 6.1 uapi headers of the build machine. */
-#ifndef PTRACE_GET_RSEQ_CONFIGURATION
-#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
-#endif
-#ifndef PTRACE_SETSIGMASK
-#define PTRACE_SETSIGMASK 0x420b
-#endif
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-#ifndef SYS_rseq
-#define SYS_rseq 334
-#endif
 
 #define PAGE 4096ull
 #define TASK_SIZE_4L 0x7ffffffff000ull
@@ -319,9 +306,6 @@ static const struct cld_seg *seg_at(const struct cld_layout *lo, uint64_t addr)
 	return &lo->segs[a];
 }
 
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE 25
-#endif
 #define HPAGE (2ull << 20)
 
 /*

@@ -19,20 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clondike/compat.h"
 #include "clondike/inject.h"
-
-#ifndef PTRACE_LISTEN
-#define PTRACE_LISTEN 0x4208
-#endif
-#ifndef PTRACE_INTERRUPT
-#define PTRACE_INTERRUPT 0x4207
-#endif
-#ifndef PTRACE_SETSIGMASK
-#define PTRACE_SETSIGMASK 0x420b
-#endif
-#ifndef PTRACE_EVENT_STOP
-#define PTRACE_EVENT_STOP 128
-#endif
 
 /* The wake: a queued real-time signal (never merged with the program's
  * own), recognised by its sender and value. */

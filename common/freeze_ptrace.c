@@ -29,8 +29,6 @@
 #include "clondike/inject.h"
 #include "freeze_ptrace_priv.h"
 
-#define PF_KTHREAD 0x00200000u
-
 /* ---- The frozen object ---------------------------------------------------- */
 
 struct ptr_frozen {
@@ -219,6 +217,17 @@ static const struct cld_frozen_ops ptr_ops = {
 
 /* ---- Freeze -------------------------------------------------------------------- */
 
+/* The comm as the kernel keeps a user task's (TASK_COMM_LEN): what the
+ * image records and messages name. */
+static int read_stat(pid_t pid, struct cld_procfs_stat *sf)
+{
+	int ret = cld_procfs_stat(pid, sf);
+
+	if (!ret)
+		sf->comm[15] = '\0';
+	return ret;
+}
+
 static int precheck(pid_t pid, struct cld_procfs_stat *sf, char **status, struct cld_err *err)
 {
 	long long threads, tracer;
@@ -226,7 +235,7 @@ static int precheck(pid_t pid, struct cld_procfs_stat *sf, char **status, struct
 
 	if (pid == getpid())
 		return cld_err_set(err, -EINVAL, "a process cannot freeze itself");
-	ret = cld_procfs_stat(pid, sf);
+	ret = read_stat(pid, sf);
 	if (ret == -ENOENT || ret == -ESRCH)
 		return cld_err_set(err, -ESRCH, "no process with pid %d", pid);
 	if (ret)
@@ -236,7 +245,7 @@ static int precheck(pid_t pid, struct cld_procfs_stat *sf, char **status, struct
 			err, -ESRCH,
 			"process %d is a zombie (it has exited; only its parent's wait() remains)",
 			pid);
-	if ((unsigned long long)sf->f[9] & PF_KTHREAD)
+	if ((unsigned long long)sf->f[9] & CLD_PF_KTHREAD)
 		return cld_err_set(
 			err, -EINVAL,
 			"process %d (%s) is a kernel thread: it has no user state to freeze", pid,
@@ -437,7 +446,7 @@ int cld_freeze_ptrace(pid_t pid, unsigned int flags, unsigned int timeout_ms,
 	c.status = NULL;
 	ret = cld_procfs_slurp(pid, "status", &c.status, NULL);
 	if (!ret)
-		ret = cld_procfs_stat(pid, &c.sf);
+		ret = read_stat(pid, &c.sf);
 	if (ret) {
 		ret = cld_err_set(err, ret, "reading /proc/%d: %s", pid, strerror(-ret));
 		goto fail;

@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The ptrace freezer's private header, shared by common/freeze_ptrace*.c
- * and procfs.c only (the public API is clondike/freeze_ptrace.h): the
- * state of one collection and the steps each file carries out for
- * cld_freeze_ptrace() in freeze_ptrace.c.
+ * only (the public API is clondike/freeze_ptrace.h): the state of one
+ * collection and the steps each file carries out for cld_freeze_ptrace()
+ * in freeze_ptrace.c.
  *
- *   procfs.c               reading /proc: whole files, status fields, stat, limits
  *   freeze_ptrace_rules.c  restart normalisation, which pages of a mapping are dumped
  *   freeze_ptrace_scan.c   the page-table scan (PAGEMAP_SCAN or pagemap)
  *   freeze_ptrace_collect.c  mappings, creds, the thread, injected calls, the rest
  *   freeze_ptrace_fds.c    open files and the unread data of pipes
  *   freeze_ptrace.c        seizing, the frozen object and its operations
+ *
+ * /proc is read through clondike/procfs.h (procfs.c).
  */
 #ifndef CLONDIKE_FREEZE_PTRACE_PRIV_H
 #define CLONDIKE_FREEZE_PTRACE_PRIV_H
@@ -26,35 +27,9 @@
 #include "clondike/err.h"
 #include "clondike/freeze_ptrace.h"
 #include "clondike/image.h"
+#include "clondike/procfs.h"
 
 #define PAGE CLD_PAGE_SIZE
-
-/* ---- procfs.c -------------------------------------------------------------- */
-
-/* Read a whole small /proc/PID/<name> into a NUL-terminated malloc'ed
- * buffer; *len (if not NULL) gets its length.  0 or a negative errno. */
-int cld_procfs_slurp(pid_t pid, const char *name, char **out, size_t *len);
-
-/* The target of the link /proc/PID/<name>, malloc'ed. */
-int cld_procfs_link(pid_t pid, const char *name, char **out);
-
-/* The value after "Key:" of a /proc/PID/status line, NULL if none. */
-const char *cld_status_field(const char *status, const char *key);
-/* That value as hex (0 if absent) or decimal (dflt if absent). */
-uint64_t cld_status_hex(const char *status, const char *key);
-long long cld_status_dec(const char *status, const char *key, long long dflt);
-
-/* /proc/PID/stat, split after the comm (which may hold spaces and ')'). */
-struct cld_procfs_stat {
-	char state;
-	char comm[16];
-	long long f[53]; /* f[n] = field n (1-based as in proc(5)), n >= 4 */
-};
-
-int cld_procfs_stat(pid_t pid, struct cld_procfs_stat *sf);
-
-/* /proc/PID/limits into pr->rlim: 0, or -EPROTO if it is not 16 rows. */
-int cld_procfs_limits(pid_t pid, struct cld_proc_rec *pr);
 
 /* ---- Small helpers ----------------------------------------------------------- */
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Reading /proc: whole small files, the fields of status, stat split after
- * the comm, limits, and one line of maps.  The ptrace freezer reads every
- * part of a process's state it can from here.
+ * the comm, limits (clondike/procfs.h), and one line of maps
+ * (clondike/freeze_ptrace.h).  The ptrace freezer reads every part of a
+ * process's state it can from here, the daemon what it lists.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +15,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "freeze_ptrace_priv.h"
+#include "clondike/format.h"
+#include "clondike/freeze_ptrace.h"
+#include "clondike/procfs.h"
 
 /* Read a whole small /proc file into a NUL-terminated malloc'ed buffer. */
 int cld_procfs_slurp(pid_t pid, const char *name, char **out, size_t *len)
@@ -113,22 +116,17 @@ long long cld_status_dec(const char *status, const char *key, long long dflt)
 	return v ? strtoll(v, NULL, 10) : dflt;
 }
 
-int cld_procfs_stat(pid_t pid, struct cld_procfs_stat *sf)
+int cld_procfs_stat_parse(const char *buf, struct cld_procfs_stat *sf)
 {
-	char *buf, *open_p, *close_p, *p;
+	const char *open_p, *close_p, *p;
 	size_t clen;
-	int ret, i;
+	int i;
 
-	ret = cld_procfs_slurp(pid, "stat", &buf, NULL);
-	if (ret)
-		return ret;
 	memset(sf, 0, sizeof(*sf));
 	open_p = strchr(buf, '(');
 	close_p = strrchr(buf, ')');
-	if (!open_p || !close_p || close_p < open_p || close_p[1] != ' ') {
-		free(buf);
+	if (!open_p || !close_p || close_p < open_p || close_p[1] != ' ' || !close_p[2])
 		return -EPROTO;
-	}
 	clen = (size_t)(close_p - open_p - 1);
 	if (clen > sizeof(sf->comm) - 1)
 		clen = sizeof(sf->comm) - 1;
@@ -146,8 +144,21 @@ int cld_procfs_stat(pid_t pid, struct cld_procfs_stat *sf)
 		while (*p == ' ')
 			p++;
 	}
-	free(buf);
+	sf->last = i - 1;
 	return 0;
+}
+
+int cld_procfs_stat(pid_t pid, struct cld_procfs_stat *sf)
+{
+	char *buf;
+	int ret;
+
+	ret = cld_procfs_slurp(pid, "stat", &buf, NULL);
+	if (ret)
+		return ret;
+	ret = cld_procfs_stat_parse(buf, sf);
+	free(buf);
+	return ret;
 }
 
 /* /proc/PID/limits: rows in RLIMIT_* order, "unlimited" or a number. */
@@ -196,7 +207,7 @@ int cld_maps_parse(const char *line, struct cld_maps_line *l)
 		   &pos) != 7 ||
 	    pos <= 0)
 		return -EINVAL;
-	if (strlen(perms) != 4 || s >= e || (s | e) % PAGE)
+	if (strlen(perms) != 4 || s >= e || (s | e) % CLD_PAGE_SIZE)
 		return -EINVAL;
 	l->start = s;
 	l->end = e;

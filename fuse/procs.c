@@ -14,9 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clondike/procfs.h"
 #include "log.h"
-
-#define PF_KTHREAD_FLAG 0x00200000u
 
 static uint64_t boot_ns;
 static long clk_tck;
@@ -93,11 +92,10 @@ ssize_t cldd_proc_read(pid_t pid, const char *name, char *buf, size_t cap)
 
 int cldd_proc_info(pid_t pid, struct cldd_pinfo *pi)
 {
-	char buf[1024], dir[32], *open_p, *close_p, *f;
-	unsigned long flags = 0;
+	struct cld_procfs_stat sf;
+	char buf[1024], dir[32];
 	struct stat st;
 	ssize_t n;
-	int i;
 
 	init_clock();
 	memset(pi, 0, sizeof(*pi));
@@ -107,30 +105,15 @@ int cldd_proc_info(pid_t pid, struct cldd_pinfo *pi)
 	n = cldd_proc_read(pid, "stat", buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
-	open_p = strchr(buf, '(');
-	close_p = strrchr(buf, ')');
-	if (!open_p || !close_p || close_p < open_p || close_p[1] != ' ')
+	/* Up to field 22: flags is 9, starttime is 22. */
+	if (cld_procfs_stat_parse(buf, &sf) || sf.last < 22)
 		return -EIO;
-	n = close_p - open_p - 1;
-	if (n >= (ssize_t)sizeof(pi->comm))
-		n = sizeof(pi->comm) - 1;
-	memcpy(pi->comm, open_p + 1, (size_t)n);
+	n = (ssize_t)strnlen(sf.comm, sizeof(pi->comm) - 1);
+	memcpy(pi->comm, sf.comm, (size_t)n);
 	pi->comm[n] = 0;
-	f = close_p + 2; /* field 3, state */
-	pi->state = *f;
-	/* Fields 3..22: flags is 9, starttime is 22. */
-	for (i = 3; i <= 22 && f; i++) {
-		if (i == 9)
-			flags = strtoul(f, NULL, 10);
-		if (i == 22)
-			pi->start_ticks = strtoull(f, NULL, 10);
-		f = strchr(f, ' ');
-		if (f)
-			f++;
-	}
-	if (i <= 22)
-		return -EIO;
-	if ((flags & PF_KTHREAD_FLAG) || pi->state == 'Z' || pi->state == 'X')
+	pi->state = sf.state;
+	pi->start_ticks = (unsigned long long)sf.f[22];
+	if (((unsigned long)sf.f[9] & CLD_PF_KTHREAD) || pi->state == 'Z' || pi->state == 'X')
 		return -ENOENT;
 	pi->pid = pid;
 	pi->uid = st.st_uid;
@@ -142,13 +125,12 @@ int cldd_proc_info(pid_t pid, struct cldd_pinfo *pi)
 /* "Uid:\t1000\t1000\t1000\t1000" -> all of real, effective, saved == uid */
 static bool ids_all(const char *status, const char *key, unsigned long id)
 {
-	const char *p = strstr(status, key);
+	const char *p = cld_status_field(status, key);
 	char *end;
 	int i;
 
 	if (!p)
 		return false;
-	p += strlen(key);
 	for (i = 0; i < 3; i++) {
 		unsigned long v = strtoul(p, &end, 10);
 
@@ -175,14 +157,14 @@ int cldd_proc_may_access(pid_t pid, uid_t uid, gid_t gid)
 	n = cldd_proc_read(pid, "status", buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
-	return ids_all(buf, "\nUid:", uid) && ids_all(buf, "\nGid:", gid) ? 0 : -EACCES;
+	return ids_all(buf, "Uid", uid) && ids_all(buf, "Gid", gid) ? 0 : -EACCES;
 }
 
 static uint64_t status_kb(const char *status, const char *key)
 {
-	const char *p = strstr(status, key);
+	const char *v = cld_status_field(status, key);
 
-	return p ? strtoull(p + strlen(key), NULL, 10) * 1024 : 0;
+	return v ? strtoull(v, NULL, 10) * 1024 : 0;
 }
 
 /*
@@ -205,7 +187,7 @@ int cldd_proc_estimate(pid_t pid, uint64_t *size, uint64_t *data)
 	n = cldd_proc_read(pid, "status", buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
-	anon = status_kb(buf, "\nRssAnon:") + status_kb(buf, "\nVmSwap:");
+	anon = status_kb(buf, "RssAnon") + status_kb(buf, "VmSwap");
 	for (;;) {
 		free(maps);
 		maps = malloc(cap);

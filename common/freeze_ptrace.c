@@ -178,7 +178,7 @@ static int ptr_prepare(struct cld_frozen *fz, struct cld_err *err)
 static int ptr_drop_memory(struct cld_frozen *fz, uint64_t *bytes, struct cld_err *err)
 {
 	struct ptr_frozen *pf = fz->priv;
-	struct cld_remote r;
+	struct cld_remote *r;
 	struct cld_err ierr = { 0 };
 	uint32_t i;
 	long ret;
@@ -194,14 +194,14 @@ static int ptr_drop_memory(struct cld_frozen *fz, uint64_t *bytes, struct cld_er
 		if (v->flags & (CLD_VMA_SHARED | CLD_VMA_VDSO | CLD_VMA_VVAR | CLD_VMA_VSYSCALL |
 				CLD_VMA_SPECIAL | CLD_VMA_SYSVSHM | CLD_VMA_HUGETLB | CLD_VMA_LOCKED))
 			continue;
-		rc = cld_remote_syscall(&r, &ret, SYS_madvise, (long)v->start,
+		rc = cld_remote_syscall(r, &ret, SYS_madvise, (long)v->start,
 					(long)(v->end - v->start), MADV_DONTNEED, 0, 0, 0, err);
 		if (rc)
 			break;
 		if (!ret)
 			*bytes += v->end - v->start;
 	}
-	if (cld_remote_close(&r, 0, rc ? &ierr : err) && !rc)
+	if (cld_remote_close(r, 0, rc ? &ierr : err) && !rc)
 		rc = -EIO;
 	return rc;
 }

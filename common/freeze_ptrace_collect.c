@@ -365,7 +365,7 @@ int ptr_collect_injected(struct collect *c)
 {
 	struct cld_proc *p = c->p;
 	struct cld_thread *t = &p->threads[0];
-	struct cld_remote r;
+	struct cld_remote *r;
 	struct cld_err ierr = { 0 };
 	uint64_t scratch;
 	long ret;
@@ -383,16 +383,16 @@ int ptr_collect_injected(struct collect *c)
 	rc = cld_remote_open(&r, c->pid, 0, c->err);
 	if (rc)
 		return rc;
-	rc = cld_remote_scratch(&r, PAGE, &scratch, c->err);
+	rc = cld_remote_scratch(r, PAGE, &scratch, c->err);
 	if (rc)
 		goto close;
 
-#define INJECT(nr, a1, a2, a3, a4)                                                          \
-	do {                                                                                \
-		rc = cld_remote_syscall(&r, &ret, (nr), (long)(a1), (long)(a2), (long)(a3), \
-					(long)(a4), 0, 0, c->err);                          \
-		if (rc)                                                                     \
-			goto close;                                                         \
+#define INJECT(nr, a1, a2, a3, a4)                                                         \
+	do {                                                                               \
+		rc = cld_remote_syscall(r, &ret, (nr), (long)(a1), (long)(a2), (long)(a3), \
+					(long)(a4), 0, 0, c->err);                         \
+		if (rc)                                                                    \
+			goto close;                                                        \
 	} while (0)
 
 	INJECT(SYS_brk, 0, 0, 0, 0);
@@ -456,7 +456,7 @@ int ptr_collect_injected(struct collect *c)
 	if (ret >= 0)
 		p->creds.securebits = (uint32_t)ret;
 #undef INJECT
-	rc = cld_remote_close(&r, 0, c->err);
+	rc = cld_remote_close(r, 0, c->err);
 	if (rc)
 		return cld_err_prefix(c->err, "ending injected calls in %d", c->pid);
 	return 0;
@@ -465,7 +465,7 @@ read_fail:
 		    strerror(-rc));
 close:
 	/* Put registers and mask back whatever happened; keep the first error. */
-	cld_remote_close(&r, 0, &ierr);
+	cld_remote_close(r, 0, &ierr);
 	return rc;
 }
 

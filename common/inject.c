@@ -21,6 +21,16 @@
 #include "clondike/compat.h"
 #include "clondike/inject.h"
 
+struct cld_remote {
+	pid_t pid;
+	struct user_regs_struct saved; /* registers at open */
+	uint64_t saved_mask; /* signal mask at open */
+	uint64_t site; /* address of a "syscall" instruction in the task */
+	uint64_t scratch; /* remote scratch mapping, 0 if none */
+	size_t scratch_len;
+	unsigned int nr_calls; /* statistics */
+};
+
 static int find_vdso(pid_t pid, uint64_t *start, uint64_t *end)
 {
 	char path[64], line[512];
@@ -123,37 +133,76 @@ int cld_remote_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
 	return n == (ssize_t)len ? 0 : -EIO;
 }
 
-int cld_remote_open(struct cld_remote *r, pid_t pid, uint64_t site, struct cld_err *err)
+int cld_remote_open(struct cld_remote **out, pid_t pid, uint64_t site, struct cld_err *err)
 {
 	uint64_t all = ~0ull;
+	struct cld_remote *r;
 	int ret;
 
-	memset(r, 0, sizeof(*r));
+	*out = NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return cld_err_set(err, -ENOMEM, "out of memory");
 	r->pid = pid;
-	if (ptrace(PTRACE_GETREGS, pid, NULL, &r->saved) < 0)
-		return cld_err_set(err, -errno, "PTRACE_GETREGS of %d: %s", pid, strerror(errno));
-	if (ptrace(PTRACE_GETSIGMASK, pid, (void *)sizeof(uint64_t), &r->saved_mask) < 0)
-		return cld_err_set(err, -errno, "PTRACE_GETSIGMASK of %d: %s", pid,
-				   strerror(errno));
+	if (ptrace(PTRACE_GETREGS, pid, NULL, &r->saved) < 0) {
+		ret = cld_err_set(err, -errno, "PTRACE_GETREGS of %d: %s", pid, strerror(errno));
+		goto fail;
+	}
+	if (ptrace(PTRACE_GETSIGMASK, pid, (void *)sizeof(uint64_t), &r->saved_mask) < 0) {
+		ret = cld_err_set(err, -errno, "PTRACE_GETSIGMASK of %d: %s", pid, strerror(errno));
+		goto fail;
+	}
 	if (!site) {
 		ret = cld_remote_find_site(pid, &site);
-		if (ret)
-			return cld_err_set(err, ret,
-					   "no syscall instruction found in the vDSO of %d: %s",
-					   pid, strerror(-ret));
+		if (ret) {
+			ret = cld_err_set(err, ret,
+					  "no syscall instruction found in the vDSO of %d: %s",
+					  pid, strerror(-ret));
+			goto fail;
+		}
 	}
 	r->site = site;
 	/* Block everything the kernel lets us block, so an injected call is
 	 * never interrupted by a handler of the task's own. */
-	if (ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof(uint64_t), &all) < 0)
-		return cld_err_set(err, -errno, "PTRACE_SETSIGMASK of %d: %s", pid,
-				   strerror(errno));
+	if (ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof(uint64_t), &all) < 0) {
+		ret = cld_err_set(err, -errno, "PTRACE_SETSIGMASK of %d: %s", pid, strerror(errno));
+		goto fail;
+	}
+	*out = r;
 	return 0;
+fail:
+	free(r);
+	return ret;
 }
 
 void cld_remote_set_site(struct cld_remote *r, uint64_t site)
 {
 	r->site = site;
+}
+
+pid_t cld_remote_pid(const struct cld_remote *r)
+{
+	return r->pid;
+}
+
+uint64_t cld_remote_site(const struct cld_remote *r)
+{
+	return r->site;
+}
+
+const struct user_regs_struct *cld_remote_saved_regs(const struct cld_remote *r)
+{
+	return &r->saved;
+}
+
+unsigned int cld_remote_nr_calls(const struct cld_remote *r)
+{
+	return r->nr_calls;
+}
+
+void cld_remote_free(struct cld_remote *r)
+{
+	free(r);
 }
 
 /* Resume with PTRACE_SYSCALL until the next syscall stop. */
@@ -263,5 +312,6 @@ int cld_remote_close(struct cld_remote *r, int keep_regs, struct cld_err *err)
 	    !rc)
 		rc = cld_err_set(err, -errno, "restoring signal mask of %d: %s", r->pid,
 				 strerror(errno));
+	free(r);
 	return rc;
 }

@@ -808,7 +808,7 @@ int cld_lazy_fill(struct cld_rst *rs, void *arg, struct cld_err *err)
 	memset(&pg, 0, sizeof(pg));
 	pg.o = &lz->o;
 	pg.ri = ri;
-	pg.pid = r->pid;
+	pg.pid = cld_remote_pid(r);
 	pg.pidfd = pg.img_fd = -1;
 	pg.t0 = now_ns();
 

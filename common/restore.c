@@ -45,7 +45,7 @@ void cld_restore_opts_init(struct cld_restore_opts *o)
 
 struct cld_remote *cld_rst_remote(struct cld_rst *rs)
 {
-	return &rs->r;
+	return rs->r;
 }
 
 const struct cld_rimage *cld_rst_image(const struct cld_rst *rs)

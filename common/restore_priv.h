@@ -23,8 +23,7 @@ struct cld_rst {
 	struct cld_proc *p;
 	const struct cld_restore_opts *o;
 	struct cld_restore_result *res;
-	struct cld_remote r;
-	bool remote_open;
+	struct cld_remote *r; /* open in rst_rebuild only */
 	pid_t pid;
 	pid_t helper; /* the intermediate process of --detach */
 

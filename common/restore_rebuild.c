@@ -52,7 +52,7 @@ static int rcall(struct cld_rst *rs, long *ret, const char *what, long nr, long 
 		 long a3, long a4, long a5, long a6, struct cld_err *err)
 {
 	long r;
-	int rc = cld_remote_syscall(&rs->r, &r, nr, a1, a2, a3, a4, a5, a6, err);
+	int rc = cld_remote_syscall(rs->r, &r, nr, a1, a2, a3, a4, a5, a6, err);
 
 	if (rc)
 		return rc;
@@ -176,7 +176,7 @@ static int rebuild_special(struct cld_rst *rs, struct cld_err *err)
 				   "the image has %u vDSO/vvar mappings, this kernel %d", k, n);
 	ls = loc[0].start;
 	le = loc[n - 1].end;
-	site_off = rs->r.site - ls;
+	site_off = cld_remote_site(rs->r) - ls;
 
 	/* Everything else goes: our text, heap, stack, libraries. */
 	ret = rcall(rs, NULL, "munmap below the vDSO", SYS_munmap, 0, (long)ls, 0, 0, 0, 0, err);
@@ -217,7 +217,7 @@ static int rebuild_special(struct cld_rst *rs, struct cld_err *err)
 		ls = dst;
 		le = loc[n - 1].end;
 		/* The syscall instruction moved with the vDSO. */
-		cld_remote_set_site(&rs->r, ls + site_off);
+		cld_remote_set_site(rs->r, ls + site_off);
 		if (dst == is)
 			return 0;
 		dst = is;
@@ -341,7 +341,7 @@ static void prefault_huge(struct cld_rst *rs, uint64_t addr, uint64_t end)
 			n = 0;
 		}
 	}
-	cld_remote_syscall(&rs->r, &ret, SYS_madvise, (long)hs, (long)(he - hs), MADV_COLLAPSE,
+	cld_remote_syscall(rs->r, &ret, SYS_madvise, (long)hs, (long)(he - hs), MADV_COLLAPSE,
 			   0, 0, 0, NULL);
 }
 
@@ -452,7 +452,7 @@ static int set_mm(struct cld_rst *rs, struct cld_err *err)
 	if (cld_remote_write(rs->pid, rs->scratch, &mm, sizeof(mm)) ||
 	    (mm.auxv_size && cld_remote_write(rs->pid, rs->scratch + 256, p->auxv, alen)))
 		return cld_err_set(err, -EIO, "writing PR_SET_MM_MAP arguments into the child");
-	ret = cld_remote_syscall(&rs->r, &r, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
+	ret = cld_remote_syscall(rs->r, &r, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
 				 (long)rs->scratch, sizeof(mm), 0, 0, err);
 	if (ret)
 		return ret;
@@ -461,7 +461,7 @@ static int set_mm(struct cld_rst *rs, struct cld_err *err)
 		mm.exe_fd = (uint32_t)-1;
 		if (cld_remote_write(rs->pid, rs->scratch, &mm, sizeof(mm)))
 			return cld_err_set(err, -EIO, "writing PR_SET_MM_MAP arguments");
-		ret = cld_remote_syscall(&rs->r, &r, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
+		ret = cld_remote_syscall(rs->r, &r, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
 					 (long)rs->scratch, sizeof(mm), 0, 0, err);
 		if (ret)
 			return ret;
@@ -522,7 +522,7 @@ static int set_thread_state(struct cld_rst *rs, struct cld_err *err)
 	if (!ret && (rs->o->flags & CLD_RST_DETACH)) {
 		long r;
 
-		ret = cld_remote_syscall(&rs->r, &r, SYS_prctl, PR_SET_PTRACER, 0, 0, 0, 0, 0, err);
+		ret = cld_remote_syscall(rs->r, &r, SYS_prctl, PR_SET_PTRACER, 0, 0, 0, 0, 0, err);
 	}
 	return ret;
 }
@@ -693,7 +693,6 @@ int rst_rebuild(struct cld_rst *rs, struct cld_err *err)
 	ret = cld_remote_open(&rs->r, rs->pid, 0, err);
 	if (ret)
 		return ret;
-	rs->remote_open = true;
 	/* The child inherited our rseq area: unregister it before its page
 	 * goes, or the kernel would write the cpu id into the new memory. */
 	memset(&rc, 0, sizeof(rc));
@@ -703,7 +702,7 @@ int rst_rebuild(struct cld_rst *rs, struct cld_err *err)
 			    (long)rc.rseq_abi_size, 1 /* RSEQ_FLAG_UNREGISTER */,
 			    (long)rc.signature, 0, 0, err);
 		if (ret)
-			return ret;
+			goto fail;
 	}
 	t = rst_now_ns();
 	ret = rebuild_special(rs, err);
@@ -715,14 +714,14 @@ int rst_rebuild(struct cld_rst *rs, struct cld_err *err)
 		ret = fault("map", err);
 	rs->res->map_ns = rst_now_ns() - t;
 	if (ret)
-		return ret;
+		goto fail;
 	t = rst_now_ns();
 	ret = fill(rs, rs->o->fill_arg, err);
 	if (!ret)
 		ret = fault("fill", err);
 	rs->res->fill_ns = rst_now_ns() - t;
 	if (ret)
-		return ret;
+		goto fail;
 	ret = finish_vmas(rs, err);
 	if (!ret)
 		ret = set_mm(rs, err);
@@ -739,15 +738,20 @@ int rst_rebuild(struct cld_rst *rs, struct cld_err *err)
 		ret = rcall(rs, NULL, "close_range", SYS_close_range, rs->svc_base, ~0u, 0, 0, 0,
 			    0, err);
 	if (ret)
-		return ret;
-	rs->res->nr_syscalls = rs->r.nr_calls;
-	ret = cld_remote_close(&rs->r, 1, err);
-	rs->remote_open = false;
+		goto fail;
+	rs->res->nr_syscalls = cld_remote_nr_calls(rs->r);
+	ret = cld_remote_close(rs->r, 1, err);
+	rs->r = NULL;
 	if (!ret)
 		ret = set_cpu(rs, err);
 	if (!ret)
 		ret = fault("regs", err);
 	if (!ret && ptrace(PTRACE_DETACH, rs->pid, NULL, NULL) < 0)
 		ret = cld_err_set(err, -errno, "PTRACE_DETACH: %s", strerror(errno));
+	return ret;
+fail:
+	/* The child is killed: nothing to put back in it. */
+	cld_remote_free(rs->r);
+	rs->r = NULL;
 	return ret;
 }

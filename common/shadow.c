@@ -90,7 +90,7 @@ static int flush_pending(struct cld_remote *r, pid_t pid, uint64_t set, struct c
 
 int cld_shadow_begin(struct cld_shadow *s, pid_t pid, uint64_t pending, struct cld_err *err)
 {
-	struct cld_remote r;
+	struct cld_remote *r;
 	uint64_t none = 0;
 	int rc;
 
@@ -99,12 +99,12 @@ int cld_shadow_begin(struct cld_shadow *s, pid_t pid, uint64_t pending, struct c
 	rc = cld_remote_open(&r, pid, 0, err);
 	if (rc)
 		return rc;
-	rc = flush_pending(&r, pid, pending, err);
-	s->park = r.saved;
-	s->park.rip = r.site;
+	rc = flush_pending(r, pid, pending, err);
+	s->park = *cld_remote_saved_regs(r);
+	s->park.rip = cld_remote_site(r);
 	s->park.rax = SYS_pause;
 	s->park.orig_rax = (unsigned long)-1; /* not in a call: no restart */
-	if (cld_remote_close(&r, 1, rc ? NULL : err) && !rc)
+	if (cld_remote_close(r, 1, rc ? NULL : err) && !rc)
 		rc = -EIO;
 	if (rc)
 		return rc;
@@ -249,7 +249,7 @@ int cld_shadow_stop(struct cld_shadow *s, int sig, struct cld_err *err)
 /* Its disposition of sig back to the default, so that sig kills it. */
 static int default_action(struct cld_shadow *s, int sig, struct cld_err *err)
 {
-	struct cld_remote r;
+	struct cld_remote *r;
 	uint64_t at;
 	long ret;
 	int rc;
@@ -258,10 +258,10 @@ static int default_action(struct cld_shadow *s, int sig, struct cld_err *err)
 	if (rc)
 		return rc;
 	/* A fresh anonymous page is all zeros: SIG_DFL, no flags, no mask. */
-	rc = cld_remote_scratch(&r, 4096, &at, err);
+	rc = cld_remote_scratch(r, 4096, &at, err);
 	if (!rc)
-		rc = cld_remote_syscall(&r, &ret, SYS_rt_sigaction, sig, (long)at, 0, 8, 0, 0, err);
-	if (cld_remote_close(&r, 1, rc ? NULL : err) && !rc)
+		rc = cld_remote_syscall(r, &ret, SYS_rt_sigaction, sig, (long)at, 0, 8, 0, 0, err);
+	if (cld_remote_close(r, 1, rc ? NULL : err) && !rc)
 		rc = -EIO;
 	return rc;
 }

@@ -10,6 +10,8 @@
  * open, every signal but SIGKILL/SIGSTOP is blocked in the task (via
  * PTRACE_SETSIGMASK), so injected calls cannot be interrupted by handlers;
  * cld_remote_close() puts back registers and mask exactly as they were.
+ * A cld_remote is opaque (as compel's parasite_ctl): cld_remote_open()
+ * allocates it, cld_remote_close() or cld_remote_free() releases it.
  */
 #ifndef CLONDIKE_INJECT_H
 #define CLONDIKE_INJECT_H
@@ -21,21 +23,14 @@
 
 #include "clondike/err.h"
 
-struct cld_remote {
-	pid_t pid;
-	struct user_regs_struct saved; /* registers at open */
-	uint64_t saved_mask; /* signal mask at open */
-	uint64_t site; /* address of a "syscall" instruction in the task */
-	uint64_t scratch; /* remote scratch mapping, 0 if none */
-	size_t scratch_len;
-	unsigned int nr_calls; /* statistics */
-};
+struct cld_remote;
 
 /*
- * Start injecting into pid.  The syscall site is found in the task's vDSO;
- * site may be given instead (nonzero) when the caller knows one.
+ * Start injecting into pid; *out is the new handle (NULL on failure).  The
+ * syscall site is found in the task's vDSO; site may be given instead
+ * (nonzero) when the caller knows one.
  */
-int cld_remote_open(struct cld_remote *r, pid_t pid, uint64_t site,
+int cld_remote_open(struct cld_remote **out, pid_t pid, uint64_t site,
 		    struct cld_err *err);
 
 /*
@@ -60,12 +55,23 @@ int cld_remote_read(pid_t pid, uint64_t addr, void *buf, size_t len);
 /* Move the syscall site (e.g. after the restorer moved the vDSO). */
 void cld_remote_set_site(struct cld_remote *r, uint64_t site);
 
+/* The task, the syscall site, the task's registers when opened, the
+ * number of calls injected so far. */
+pid_t cld_remote_pid(const struct cld_remote *r);
+uint64_t cld_remote_site(const struct cld_remote *r);
+const struct user_regs_struct *cld_remote_saved_regs(const struct cld_remote *r);
+unsigned int cld_remote_nr_calls(const struct cld_remote *r);
+
 /*
- * Finish: unmap the scratch area, restore registers and signal mask.
- * With keep_regs, registers are left as the caller set them (the restorer
- * installs the image's registers itself).
+ * Finish: unmap the scratch area, restore registers and signal mask, free
+ * r (whatever the result).  With keep_regs, registers are left as the
+ * caller set them (the restorer installs the image's registers itself).
  */
 int cld_remote_close(struct cld_remote *r, int keep_regs, struct cld_err *err);
+
+/* Free r without touching the task (one that is being killed).  NULL is
+ * allowed. */
+void cld_remote_free(struct cld_remote *r);
 
 /* Find a "syscall" instruction in pid's vDSO: 0 and *site, or -ENOENT. */
 int cld_remote_find_site(pid_t pid, uint64_t *site);

@@ -248,6 +248,7 @@ static const char *const type_names[CLDP_TYPE_MAX] = {
 	[CLDP_SEEK] = "SEEK", [CLDP_CLOSE] = "CLOSE", [CLDP_XATTR] = "XATTR",
 	[CLDP_MIGRATE] = "MIGRATE", [CLDP_RESTORE] = "RESTORE", [CLDP_SIGNAL] = "SIGNAL",
 	[CLDP_GUEST] = "GUEST",	    [CLDP_FWD_DATA] = "FWD_DATA", [CLDP_FWD_ACK] = "FWD_ACK",
+	[CLDP_FWD_TTY] = "FWD_TTY",
 };
 
 const char *cldp_type_name(unsigned int type)
@@ -272,6 +273,7 @@ static const uint32_t req_size[CLDP_TYPE_MAX] = {
 	[CLDP_GUEST] = sizeof(struct cldp_guest_req),
 	[CLDP_FWD_DATA] = sizeof(struct cldp_fwd_hdr), /* and up to a chunk */
 	[CLDP_FWD_ACK] = sizeof(struct cldp_fwd_ack),
+	[CLDP_FWD_TTY] = sizeof(struct cldp_fwd_tty),
 };
 
 static int check_resp(const struct cldp_hdr *h, const uint8_t *p, struct cld_err *err)

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "fdio.h"
+#include "fdio_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,40 +16,11 @@
 #include "log.h"
 #include "peer.h"
 
-/* A run of bytes from the peer not yet written to the fd. */
-struct chunk {
-	struct chunk *next;
-	size_t len, off;
-	uint8_t data[];
-};
-
-struct cldd_chan {
-	struct cldd_peer *peer;
-	uint32_t id;
-	bool home; /* this side is the shadow's */
-	bool sock; /* MSG_DONTWAIT calls on a shared open file */
-	bool started;
-	bool released; /* its owner let go: free it once done */
-	int fd;
-	uv_poll_t poll;
-	int events; /* being polled for */
-	/* fd to peer */
-	bool rd, rd_done;
-	uint32_t credit;
-	/* peer to fd */
-	bool wr, wr_eof, wr_done;
-	struct chunk *q, **qt;
-	uint32_t unacked;
-	struct cldd_chan *next;
-};
-
 static struct {
 	uv_loop_t *loop;
 	struct cldd_chan *chans;
 	uint32_t next_id;
 } X;
-
-static void update(struct cldd_chan *ch);
 
 void cldd_fwd_init(uv_loop_t *loop)
 {
@@ -91,6 +62,8 @@ static void free_queue(struct cldd_chan *ch)
 /* Close the fd (its ends see EOF or EPIPE) and free it if let go. */
 static void finish(struct cldd_chan *ch)
 {
+	if (ch->fd >= 0 && ch->tty)
+		cldd_tty_end(ch);
 	if (ch->fd >= 0) {
 		uv_poll_stop(&ch->poll);
 		ch->events = 0;
@@ -136,6 +109,10 @@ static void read_some(struct cldd_chan *ch, bool drain)
 	uint8_t *b;
 	ssize_t n;
 
+	/* A terminal at home is read only while the shadow is in front:
+	 * else its input is the shell's. */
+	if (ch->tty && !cldd_tty_may_read(ch))
+		return;
 	while (ch->rd && !ch->rd_done && ch->fd >= 0 && (ch->credit || drain)) {
 		size_t want = drain || ch->credit > CLDD_FWD_CHUNK ? CLDD_FWD_CHUNK : ch->credit;
 
@@ -218,20 +195,21 @@ static void on_poll(uv_poll_t *h, int status, int events)
 		write_some(ch);
 	if ((events & UV_READABLE) && ch->fd >= 0)
 		read_some(ch, false);
+	if (ch->tty && ch->fd >= 0)
+		cldd_tty_traffic(ch);
 	if (ch->fd >= 0 && done(ch))
 		finish(ch);
 	else
-		update(ch);
+		cldd_fwd_update(ch);
 }
 
-/* Poll for what can go on now. */
-static void update(struct cldd_chan *ch)
+void cldd_fwd_update(struct cldd_chan *ch)
 {
 	int ev = 0;
 
 	if (ch->fd < 0 || !ch->started)
 		return;
-	if (ch->rd && !ch->rd_done && ch->credit)
+	if (ch->rd && !ch->rd_done && ch->credit && cldd_tty_may_read(ch))
 		ev |= UV_READABLE;
 	if (ch->q)
 		ev |= UV_WRITABLE;
@@ -261,8 +239,9 @@ static int chan_new(struct cldd_peer *peer, uint32_t id, bool home, int fd, bool
 	ch->credit = CLDD_FWD_WINDOW;
 	/* Home reads a pipe going to the guest; the guest's node reads one
 	 * coming from it. */
-	ch->rd = kind == CLDD_FWD_DUPLEX || (home ? kind == CLDD_FWD_IN : kind == CLDD_FWD_OUT);
-	ch->wr = kind == CLDD_FWD_DUPLEX || (home ? kind == CLDD_FWD_OUT : kind == CLDD_FWD_IN);
+	ch->tty = kind == CLDD_FWD_TTY;
+	ch->rd = kind >= CLDD_FWD_DUPLEX || (home ? kind == CLDD_FWD_IN : kind == CLDD_FWD_OUT);
+	ch->wr = kind >= CLDD_FWD_DUPLEX || (home ? kind == CLDD_FWD_OUT : kind == CLDD_FWD_IN);
 	r = uv_poll_init(X.loop, &ch->poll, fd);
 	if (r) {
 		free(ch);
@@ -303,9 +282,11 @@ void cldd_fwd_start(struct cldd_chan *ch)
 	if (!ch)
 		return;
 	ch->started = true;
+	if (ch->tty && ch->fd >= 0)
+		cldd_tty_started(ch);
 	if (ch->fd >= 0 && ch->q)
 		write_some(ch);
-	update(ch);
+	cldd_fwd_update(ch);
 }
 
 void cldd_fwd_drop(struct cldd_chan *ch)
@@ -327,6 +308,11 @@ void cldd_fwd_release(struct cldd_chan *ch)
 	if (!ch)
 		return;
 	ch->released = true;
+	/* The guest is gone: nothing is written to its end any more. */
+	if (!ch->home && ch->wr) {
+		ch->wr_done = true;
+		free_queue(ch);
+	}
 	/* Nothing more to read for a guest that is gone; what it sent is
 	 * still written. */
 	if (ch->rd && !ch->rd_done) {
@@ -337,10 +323,20 @@ void cldd_fwd_release(struct cldd_chan *ch)
 	if (done(ch) || ch->fd < 0)
 		finish(ch);
 	else
-		update(ch);
+		cldd_fwd_update(ch);
 }
 
-static struct cldd_chan *find(struct cldd_peer *peer, uint32_t id, bool home)
+struct cldd_chan *cldd_fwd_first(void)
+{
+	return X.chans;
+}
+
+uv_loop_t *cldd_fwd_loop(void)
+{
+	return X.loop;
+}
+
+struct cldd_chan *cldd_fwd_find(struct cldd_peer *peer, uint32_t id, bool home)
 {
 	struct cldd_chan *ch;
 
@@ -358,7 +354,7 @@ void cldd_fwd_serve_data(struct cldd_conn *c, const struct cldp_hdr *h, const ui
 	size_t n = h->len - sizeof(hd);
 
 	memcpy(&hd, p, sizeof(hd));
-	ch = find(cldd_conn_peer(c), hd.chan, hd.flags & CLDP_FWD_TO_HOME);
+	ch = cldd_fwd_find(cldd_conn_peer(c), hd.chan, hd.flags & CLDP_FWD_TO_HOME);
 	if (!ch || !ch->wr || ch->wr_done || ch->wr_eof)
 		return; /* late bytes of a channel that ended: nobody wants them */
 	if (n) {
@@ -368,9 +364,9 @@ void cldd_fwd_serve_data(struct cldd_conn *c, const struct cldp_hdr *h, const ui
 			return;
 		}
 		k->next = NULL;
-		k->len = n;
 		k->off = 0;
 		memcpy(k->data, p + sizeof(hd), n);
+		k->len = ch->tty ? cldd_tty_sigkeys(ch, k->data, n) : n;
 		*ch->qt = k;
 		ch->qt = &k->next;
 	}
@@ -382,7 +378,7 @@ void cldd_fwd_serve_data(struct cldd_conn *c, const struct cldp_hdr *h, const ui
 	if (ch->fd >= 0 && done(ch))
 		finish(ch);
 	else
-		update(ch);
+		cldd_fwd_update(ch);
 }
 
 void cldd_fwd_serve_ack(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
@@ -392,7 +388,7 @@ void cldd_fwd_serve_ack(struct cldd_conn *c, const struct cldp_hdr *h, const uin
 
 	(void)h;
 	memcpy(&a, p, sizeof(a));
-	ch = find(cldd_conn_peer(c), a.chan, a.flags & CLDP_FWD_TO_HOME);
+	ch = cldd_fwd_find(cldd_conn_peer(c), a.chan, a.flags & CLDP_FWD_TO_HOME);
 	if (!ch || !ch->rd)
 		return;
 	if (a.flags & CLDP_FWD_GONE) {
@@ -407,7 +403,7 @@ void cldd_fwd_serve_ack(struct cldd_conn *c, const struct cldp_hdr *h, const uin
 	if (ch->fd >= 0 && done(ch))
 		finish(ch);
 	else
-		update(ch);
+		cldd_fwd_update(ch);
 }
 
 void cldd_fwd_peer_down(struct cldd_peer *peer)
@@ -421,200 +417,4 @@ void cldd_fwd_peer_down(struct cldd_peer *peer)
 		cldd_warn("forwarded fd %u: %s is down; the fd is closed", ch->id, peer->conf.name);
 		finish(ch);
 	}
-}
-
-/* ---- Which fds go home, and their stand-ins on the guest's node ------------ */
-
-/* Whether the other end of pipe ino is in the process too (kept local). */
-static bool both_ends(const struct cld_proc *p, uint64_t ino)
-{
-	unsigned int r = 0, w = 0;
-	uint32_t i;
-
-	for (i = 0; i < p->nr_fds; i++) {
-		const struct cld_fd_rec *f = &p->fds[i].rec;
-
-		if (f->kind != CLD_FD_PIPE || f->ino != ino)
-			continue;
-		if ((f->fl_flags & O_ACCMODE) == O_RDONLY)
-			r++;
-		else
-			w++;
-	}
-	return r && w;
-}
-
-/* A connected stream socket, of our own copy of the shadow's fd. */
-static bool stream_connected(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	int type = 0, acc = 0;
-	socklen_t l = sizeof(type);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) || type != SOCK_STREAM)
-		return false;
-	l = sizeof(acc);
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) || acc)
-		return false;
-	return getpeername(fd, (struct sockaddr *)&ss, &sl) == 0;
-}
-
-int cldd_fwd_collect(struct cldd_peer *peer, pid_t pid, const struct cld_proc *p,
-		     struct cldp_restore_req *rq, struct cldd_chan **chans)
-{
-	int pidfd = -1, fd, ret = 0;
-	uint32_t i;
-
-	rq->nr_fwd = 0;
-	for (i = 0; i < p->nr_fds && rq->nr_fwd < CLDP_FWD_MAX; i++) {
-		const struct cld_fd *f = &p->fds[i];
-		enum cldd_fwd_kind kind;
-		bool sock = false;
-		char path[64];
-		uint32_t id, j;
-
-		/* Another fd of the same pipe end or socket (a dup, bash's
-		 * fd 63...): the same channel, so one reader gets the bytes. */
-		for (j = 0; j < i; j++)
-			if (p->fds[j].rec.ino == f->rec.ino && p->fds[j].rec.kind == f->rec.kind &&
-			    (p->fds[j].rec.fl_flags & O_ACCMODE) == (f->rec.fl_flags & O_ACCMODE))
-				break;
-		if (j < i) {
-			uint32_t k;
-
-			for (k = 0; k < rq->nr_fwd; k++)
-				if (rq->fwd[k].fd == p->fds[j].rec.fd)
-					break;
-			if (k < rq->nr_fwd) {
-				rq->fwd[rq->nr_fwd] = rq->fwd[k];
-				rq->fwd[rq->nr_fwd].fd = f->rec.fd;
-				chans[rq->nr_fwd++] = NULL;
-			}
-			continue;
-		}
-
-		if (f->rec.kind == CLD_FD_PIPE && !both_ends(p, f->rec.ino)) {
-			int acc = (int)(f->rec.fl_flags & O_ACCMODE);
-
-			/* An open file of our own on the same pipe: its flags
-			 * are ours to set. */
-			kind = acc == O_RDONLY ? CLDD_FWD_IN : CLDD_FWD_OUT;
-			snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, f->rec.fd);
-			fd = open(path,
-				  (acc == O_RDONLY ? O_RDONLY : O_WRONLY) | O_NONBLOCK | O_CLOEXEC);
-			if (fd < 0) {
-				cldd_warn("pid %d fd %d: cannot be forwarded: %s", (int)pid,
-					  f->rec.fd, strerror(errno));
-				continue; /* the target refuses it, with the reason */
-			}
-		} else if (f->rec.kind == CLD_FD_UNSUPPORTED && f->name &&
-			   !strncmp(f->name, "socket:", 7)) {
-			if (pidfd < 0)
-				pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-			fd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, f->rec.fd, 0);
-			if (fd < 0)
-				continue;
-			if (!stream_connected(fd)) {
-				close(fd); /* listening, datagram...: refused by the target */
-				continue;
-			}
-			kind = CLDD_FWD_DUPLEX;
-			sock = true;
-		} else {
-			continue;
-		}
-		ret = cldd_fwd_home(peer, fd, sock, kind, &id, &chans[rq->nr_fwd]);
-		if (ret) {
-			close(fd);
-			break;
-		}
-		rq->fwd[rq->nr_fwd].chan = id;
-		rq->fwd[rq->nr_fwd].fd = f->rec.fd;
-		rq->fwd[rq->nr_fwd].kind = kind;
-		rq->nr_fwd++;
-	}
-	if (pidfd >= 0)
-		close(pidfd);
-	if (ret) {
-		for (i = 0; i < rq->nr_fwd; i++)
-			cldd_fwd_drop(chans[i]);
-		rq->nr_fwd = 0;
-	}
-	return ret;
-}
-
-int cldd_fwd_accept(struct cldd_peer *home, const struct cldp_restore_req *rq, int *guest_ends,
-		    struct cldd_chan **chans)
-{
-	uint32_t i;
-	int ret = 0;
-
-	for (i = 0; i < rq->nr_fwd; i++) {
-		const struct cldp_fwd_ent *e = &rq->fwd[i];
-		int p[2];
-
-		uint32_t j;
-
-		guest_ends[i] = -1;
-		chans[i] = NULL;
-		for (j = 0; j < i; j++)
-			if (rq->fwd[j].chan == e->chan)
-				break;
-		if (j < i) {
-			/* A second fd of the same pipe: an open file of its own
-			 * (its flags are its own, as at home); a socket's dup. */
-			char path[64];
-
-			snprintf(path, sizeof(path), "/proc/self/fd/%d", guest_ends[j]);
-			guest_ends[i] =
-				e->kind == CLDD_FWD_DUPLEX ?
-					dup(guest_ends[j]) :
-					open(path, (e->kind == CLDD_FWD_IN ? O_RDONLY : O_WRONLY) |
-							   O_CLOEXEC);
-			if (guest_ends[i] < 0) {
-				ret = -errno;
-				break;
-			}
-			continue;
-		}
-		if (e->kind == CLDD_FWD_DUPLEX) {
-			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0) {
-				ret = -errno;
-				break;
-			}
-		} else if (e->kind == CLDD_FWD_IN || e->kind == CLDD_FWD_OUT) {
-			if (pipe2(p, O_CLOEXEC) < 0) {
-				ret = -errno;
-				break;
-			}
-			/* Room for a window's worth in flight, if allowed. */
-			fcntl(p[0], F_SETPIPE_SZ, 256 << 10);
-			if (e->kind == CLDD_FWD_OUT) { /* the guest writes p[1] */
-				int t = p[0];
-
-				p[0] = p[1];
-				p[1] = t;
-			}
-		} else {
-			ret = -EPROTO;
-			break;
-		}
-		/* p[0] is the guest's, p[1] ours. */
-		fcntl(p[1], F_SETFL, O_NONBLOCK);
-		ret = cldd_fwd_guest(home, e->chan, p[1], (enum cldd_fwd_kind)e->kind, &chans[i]);
-		if (ret) {
-			close(p[0]);
-			close(p[1]);
-			break;
-		}
-		guest_ends[i] = p[0];
-	}
-	if (ret) {
-		while (i--) {
-			close(guest_ends[i]);
-			cldd_fwd_drop(chans[i]);
-		}
-	}
-	return ret;
 }

@@ -36,6 +36,7 @@ enum cldd_fwd_kind {
 	CLDD_FWD_IN = 1,     /* home to guest: the guest reads (a pipe's read end) */
 	CLDD_FWD_OUT = 2,    /* guest to home: the guest writes */
 	CLDD_FWD_DUPLEX = 3, /* both: a connected stream socket */
+	CLDD_FWD_TTY = 4, /* both: a terminal (a pty on the guest's node) */
 };
 
 void cldd_fwd_init(uv_loop_t *loop);
@@ -78,7 +79,12 @@ int cldd_fwd_collect(struct cldd_peer *peer, pid_t pid, const struct cld_proc *p
 int cldd_fwd_accept(struct cldd_peer *home, const struct cldp_restore_req *rq, int *guest_ends,
 		    struct cldd_chan **chans);
 
+/* Home: the shadow was sent SIGWINCH: the guest's pty takes the size of
+ * the terminal first, so its handler reads the new one. */
+void cldd_fwd_winch(struct cldd_chan *ch);
+
 /* Messages (serve.c), and a connection that went down. */
+void cldd_fwd_serve_tty(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p);
 void cldd_fwd_serve_data(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p);
 void cldd_fwd_serve_ack(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p);
 void cldd_fwd_peer_down(struct cldd_peer *peer);

@@ -197,8 +197,13 @@ static void shadow_signal(void *arg, struct cldd_freeze *f, const siginfo_t *si)
 	(void)f;
 	cldd_info("shadow %d: signal %d (from pid %d) to its guest %s:%d", (int)s->pid,
 		 si->si_signo, (int)si->si_pid, s->node, (int)s->guest);
-	if (!s->ending)
-		send_signal(s, si->si_signo);
+	if (s->ending)
+		return;
+	/* The new size first: the guest's handler asks its pty for it. */
+	if (si->si_signo == SIGWINCH)
+		for (unsigned int i = 0; i < s->nr_chans; i++)
+			cldd_fwd_winch(s->chans[i]);
+	send_signal(s, si->si_signo);
 }
 
 static void shadow_gone(void *arg, struct cldd_freeze *f, int status)

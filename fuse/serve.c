@@ -514,6 +514,9 @@ void cldd_serve(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *pa
 	case CLDP_FWD_ACK:
 		cldd_fwd_serve_ack(c, h, payload);
 		break;
+	case CLDP_FWD_TTY:
+		cldd_fwd_serve_tty(c, h, payload);
+		break;
 	default:
 		cldd_reply_status(c, h->type, h->id, -EOPNOTSUPP);
 	}

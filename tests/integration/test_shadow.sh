@@ -187,4 +187,67 @@ grep -q '^RC 130' "$T/pty.out" || fail "^C: bash's \$? is not 130: $(cat "$T/pty
 for _ in $(seq 40); do [ -d "${PROCD[n2]}/$GUEST" ] || break; sleep 0.05; done
 [ -d "${PROCD[n2]}/$GUEST" ] && fail "^C: the guest $GUEST is still on n2"
 ok "^C in the terminal ended the guest; bash's \$? is 130"
+
+# ---- A program on the terminal ------------------------------------------------------
+# sh_tty runs in the foreground of an interactive bash on a pty, with the
+# terminal as its stdio; it migrates to n2 and keeps using the terminal.
+TTYDRV='import fcntl, os, pty, struct, sys, termios, time, select
+job, res, gof, log = sys.argv[1:5]
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ["PS1"] = "PROMPT$ "
+    os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+out = b""
+def expect(pat, secs=15):
+    global out
+    end = time.time() + secs
+    while time.time() < end:
+        if pat.encode() in out:
+            i = out.index(pat.encode()) + len(pat)
+            seen, out = out[:i], out[i:]
+            open(log, "ab").write(seen)
+            return seen
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try: out += os.read(fd, 4096)
+            except OSError: break
+    open(log, "ab").write(out)
+    print("TIMEOUT waiting for %r" % pat, flush=True); sys.exit(1)
+def step(name):
+    print(name, flush=True)
+expect("PROMPT$ ")
+os.write(fd, ("%s %s\n" % (job, res)).encode())
+expect("TTY 1 1 30x100"); step("STARTED")
+while not os.path.exists(gof): time.sleep(0.05)
+time.sleep(0.3)
+os.write(fd, b"hello\r")
+seen = expect("GOT hello")
+step("ECHOED %d" % seen.count(b"hello"))
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+expect("WINCH 40 120"); step("WINCH")
+os.write(fd, b"raw\r"); expect("RAW")
+os.write(fd, b"a"); expect("KEY 97")
+os.write(fd, b"\x03"); expect("KEY 3")
+os.write(fd, b"q"); expect("COOKED"); step("RAW")
+os.write(fd, b"\x1a"); expect("Stopped"); expect("PROMPT$ ")
+os.write(fd, b"fg\n"); expect(job)
+time.sleep(0.5)
+os.write(fd, b"again\r"); expect("GOT again"); step("FG")
+os.write(fd, b"\x03"); expect("PROMPT$ ")
+os.write(fd, b"echo rc=$?\n"); expect("rc=1"); expect("PROMPT$ ")
+step("RC " + open(log, "rb").read().decode(errors="replace").split("rc=")[-1].split()[0])
+os.write(fd, b"exit\n")'
+rm -f "$T/tty".*
+spawn_on n1 "$T/tty.out" "$PY" -c "$TTYDRV" "$CLD_PROGS/sh_tty" "$T/tty.res" "$T/tty.go" "$T/tty.log"
+wait_for "$T/tty.res" '^READY' 20
+JOB=$(awk '/^READY/{print $2}' "$T/tty.res")
+migrate_job "$JOB"
+touch "$T/tty.go"
+wait_for "$T/tty.out" '^RC\|TIMEOUT' 40
+tail_log() { tr -d '\r' <"$T/tty.log" | tail -"${1:-5}"; }
+grep -q TIMEOUT "$T/tty.out" && fail "terminal: $(grep TIMEOUT "$T/tty.out"); the terminal shows: $(tail_log 12)"
+grep -q '^ECHOED 2' "$T/tty.out" || fail "terminal: 'hello' echoed wrong ($(grep ECHOED "$T/tty.out")): $(tail_log 3)"
+grep -q '^RC 130' "$T/tty.out" || fail "terminal: \$? after ^C: $(grep RC "$T/tty.out")"
+ok "a program on the terminal migrated: isatty, a line typed (echoed once), a resize (40x120), raw mode (^C read as a key), ^Z/fg, ^C and \$? = 130"
 exit 0

@@ -716,6 +716,7 @@ START_TEST(msg_bad)
 		[CLDP_GUEST] = sizeof(struct cldp_guest_req),
 		[CLDP_FWD_DATA] = sizeof(struct cldp_fwd_hdr),
 		[CLDP_FWD_ACK] = sizeof(struct cldp_fwd_ack),
+		[CLDP_FWD_TTY] = sizeof(struct cldp_fwd_tty),
 	};
 	struct cldp_fwd_hdr fh = { .chan = 1, .flags = 0x8 };
 	struct cldp_restore_req rs;
@@ -761,6 +762,7 @@ START_TEST(msg_bad)
 	BAD(CLDP_FWD_DATA, 0, 0, sizeof(fh), &fh);
 	BAD(CLDP_FWD_DATA, CLDP_F_RESP, 0, 0, NULL);
 	BAD(CLDP_FWD_ACK, CLDP_F_RESP, 0, 0, NULL);
+	BAD(CLDP_FWD_TTY, CLDP_F_RESP, 0, 0, NULL);
 	memset(&rs, 0, sizeof(rs));
 	rs.nr_fwd = CLDP_FWD_MAX;
 	OK(CLDP_RESTORE, 0, 0, sizeof(rs), &rs);

@@ -140,6 +140,7 @@ enum cldp_type {
 	CLDP_GUEST, /* target to home: req cldp_guest_req; resp status only */
 	CLDP_FWD_DATA, /* message: cldp_fwd_hdr + bytes; no response */
 	CLDP_FWD_ACK, /* message: cldp_fwd_ack; no response */
+	CLDP_FWD_TTY, /* message: cldp_fwd_tty; no response */
 	CLDP_TYPE_MAX,
 };
 
@@ -223,11 +224,20 @@ struct cldp_migrate_req {
 struct cldp_fwd_ent {
 	int32_t fd;
 	uint32_t chan; /* the home's channel */
-	uint32_t kind; /* 1 home to guest, 2 guest to home, 3 both */
+	uint32_t kind; /* 1 home to guest, 2 guest to home, 3 both, 4 a terminal */
 	uint32_t pad;
 } __attribute__((packed));
 
 #define CLDP_FWD_MAX 16
+
+/* A terminal's settings: struct termios and struct winsize, as x86-64
+ * Linux lays them out (both sides are). */
+struct cldp_tty {
+	uint8_t termios[60];
+	uint16_t ws[4];
+	uint32_t valid; /* 1: the process has a forwarded terminal */
+	uint32_t pad;
+} __attribute__((packed));
 
 /* Restore the sender's pid here, lazily from the sender's image. */
 struct cldp_restore_req {
@@ -239,6 +249,7 @@ struct cldp_restore_req {
 	uint32_t nr_fwd;
 	uint32_t pad2;
 	struct cldp_fwd_ent fwd[CLDP_FWD_MAX];
+	struct cldp_tty tty; /* of the terminal among fwd (kind 4) */
 } __attribute__((packed));
 
 /* Bytes of a forwarded fd; flags CLDP_FWD_*.  The payload follows. */
@@ -255,6 +266,17 @@ struct cldp_fwd_ack {
 	uint32_t pad;
 } __attribute__((packed));
 
+/* A forwarded terminal changed: the guest's settings (to home), the
+ * window's size (to the guest). */
+struct cldp_fwd_tty {
+	uint32_t chan;
+	uint32_t flags; /* CLDP_FWD_TO_HOME, CLDP_FWD_TIOS, CLDP_FWD_WS */
+	struct cldp_tty tty;
+} __attribute__((packed));
+
+#define CLDP_FWD_TIOS 0x10
+#define CLDP_FWD_WS 0x20
+#define CLDP_FWD_SIG 0x40 /* to home: a signal key (tty.pad: the signal) */
 #define CLDP_FWD_EOF 0x1 /* no more bytes this way */
 #define CLDP_FWD_TO_HOME 0x2 /* for the home's channel (else the guest's) */
 #define CLDP_FWD_GONE 0x4 /* ack: the fd's reader is gone: stop sending */

@@ -100,15 +100,15 @@ static void make_nonce(uint8_t nonce[12], uint64_t seq)
 }
 
 /*
- * One context each way, reused: the key schedule is redone per frame, which
- * costs a microsecond against the hundreds a 1 MiB frame takes.
+ * The channel's context each way, reused: the key schedule is redone per
+ * frame, which costs a microsecond against the hundreds a 1 MiB frame
+ * takes (and follows a change of ch->aead).
  */
 static EVP_CIPHER_CTX *chan_ctx(struct cldp_chan *ch, bool tx)
 {
-	static EVP_CIPHER_CTX *ctxs[2];
 	const EVP_CIPHER *ciph =
 		ch->aead == CLDP_AEAD_AES256GCM ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
-	EVP_CIPHER_CTX **ctx = &ctxs[tx];
+	EVP_CIPHER_CTX **ctx = &ch->ctx[tx];
 
 	if (!*ctx)
 		*ctx = EVP_CIPHER_CTX_new();
@@ -122,6 +122,9 @@ static EVP_CIPHER_CTX *chan_ctx(struct cldp_chan *ch, bool tx)
 
 void cldp_chan_free(struct cldp_chan *ch)
 {
+	/* EVP_CIPHER_CTX_free() wipes the key schedule too. */
+	EVP_CIPHER_CTX_free(ch->ctx[0]);
+	EVP_CIPHER_CTX_free(ch->ctx[1]);
 	sodium_memzero(ch, sizeof(*ch));
 }
 

@@ -63,7 +63,7 @@ static void hello(const uint8_t *d, size_t n)
 {
 	static const uint8_t psk[CLD_KEY_BYTES] = { 1, 2, 3 };
 	struct cldp_hs hs;
-	struct cldp_chan ch;
+	struct cldp_chan ch = { 0 };
 	struct cld_err err = { 0 };
 
 	cldp_hs_start(&hs, n & 1, "fuzz", psk);
@@ -84,6 +84,7 @@ static void sealed(const uint8_t *d, size_t n)
 	/* Forging a tag by chance is not going to happen. */
 	if (cldp_open(&ch, buf, n) == 0)
 		__builtin_trap();
+	cldp_chan_free(&ch);
 }
 
 static void config(const uint8_t *d, size_t n)

@@ -30,11 +30,19 @@ struct side {
 	struct cldp_chan ch;
 };
 
+/* The channel's cipher contexts; a side starts zeroed. */
+static void side_free(struct side *s)
+{
+	cldp_chan_free(&s->ch);
+}
+
 /* Both HELLOs exchanged; 0 when both sides accepted the other's. */
 static void handshake(struct side *a, const uint8_t *pa, struct side *b, const uint8_t *pb)
 {
 	struct cld_err err = { 0 };
 
+	side_free(a);
+	side_free(b);
 	cldp_hs_start(&a->hs, true, "n1", pa);
 	cldp_hs_start(&b->hs, false, "n2", pb);
 	ck_assert_msg(cldp_hs_finish(&a->hs, &b->hs.mine, sizeof(b->hs.mine), &a->ch, &err) == 0,
@@ -119,7 +127,7 @@ END_TEST
 
 START_TEST(hs_same_psk)
 {
-	struct side a, b;
+	struct side a = { 0 }, b = { 0 };
 
 	handshake(&a, psk1, &b, psk1);
 	ck_assert_mem_eq(a.hs.transcript, b.hs.transcript, 32);
@@ -138,12 +146,16 @@ START_TEST(hs_same_psk)
 
 	/* A second session with the same key has other keys. */
 	{
-		struct side c, d;
+		struct side c = { 0 }, d = { 0 };
 
 		handshake(&c, psk1, &d, psk1);
 		ck_assert_mem_ne(c.ch.tx_key, a.ch.tx_key, 32);
 		ck_assert_mem_ne(c.hs.transcript, a.hs.transcript, 32);
+		side_free(&c);
+		side_free(&d);
 	}
+	side_free(&a);
+	side_free(&b);
 }
 END_TEST
 
@@ -152,7 +164,7 @@ static void many_frames(enum cldp_aead aead)
 {
 	const size_t big = CLDP_READ_MAX + sizeof(struct cldp_hdr);
 	uint8_t *buf = malloc(big + CLDP_TAG_BYTES), *want = malloc(big);
-	struct side a, b;
+	struct side a = { 0 }, b = { 0 };
 	unsigned int i;
 
 	ck_assert_ptr_nonnull(buf);
@@ -175,6 +187,8 @@ static void many_frames(enum cldp_aead aead)
 		ck_assert_uint_eq(tx->ch.tx_seq, rx->ch.rx_seq);
 	}
 	ck_assert_uint_eq(a.ch.tx_seq + b.ch.tx_seq, 2000 + 2);
+	side_free(&a);
+	side_free(&b);
 	free(buf);
 	free(want);
 }
@@ -193,7 +207,7 @@ END_TEST
 
 START_TEST(hs_wrong_psk)
 {
-	struct side a, b;
+	struct side a = { 0 }, b = { 0 };
 	int aead;
 
 	for (aead = 0; aead < 2; aead++) {
@@ -211,6 +225,8 @@ START_TEST(hs_wrong_psk)
 		force_aead(&a, &b, (enum cldp_aead)aead);
 		ck_assert_int_eq(auth_exchange(&b, &a), -EBADMSG);
 	}
+	side_free(&a);
+	side_free(&b);
 }
 END_TEST
 
@@ -306,7 +322,7 @@ static int ready_pair(struct side *a, struct side *b, int aead)
 START_TEST(sealed_tamper)
 {
 	uint8_t frame[100 + CLDP_TAG_BYTES], copy[sizeof(frame)], plain[100];
-	struct side a, b;
+	struct side a = { 0 }, b = { 0 };
 	size_t i;
 	int aead, bit;
 
@@ -332,13 +348,15 @@ START_TEST(sealed_tamper)
 		ck_assert_mem_eq(frame, plain, sizeof(plain));
 		ck_assert_uint_eq(b.ch.rx_seq, 2);
 	}
+	side_free(&a);
+	side_free(&b);
 }
 END_TEST
 
 START_TEST(sealed_replay_reorder)
 {
 	uint8_t f[3][64 + CLDP_TAG_BYTES], copy[64 + CLDP_TAG_BYTES];
-	struct side a, b;
+	struct side a = { 0 }, b = { 0 };
 	int aead, i;
 
 	for (aead = 0; aead < 2; aead++) {
@@ -375,13 +393,15 @@ START_TEST(sealed_replay_reorder)
 		cldp_seal(&a.ch, copy, 64);
 		ck_assert_int_eq(cldp_open(&a.ch, copy, sizeof(copy)), -EBADMSG);
 	}
+	side_free(&a);
+	side_free(&b);
 }
 END_TEST
 
 START_TEST(sealed_truncated)
 {
 	uint8_t frame[200 + CLDP_TAG_BYTES + 1], copy[sizeof(frame)];
-	struct side a, b;
+	struct side a = { 0 }, b = { 0 };
 	size_t n;
 	int aead;
 
@@ -409,6 +429,8 @@ START_TEST(sealed_truncated)
 		ck_assert_int_eq(cldp_open(&b.ch, copy, CLDP_TAG_BYTES), -EBADMSG);
 		ck_assert_int_eq(cldp_open(&b.ch, frame, CLDP_TAG_BYTES), 0);
 	}
+	side_free(&a);
+	side_free(&b);
 }
 END_TEST
 
@@ -416,7 +438,7 @@ START_TEST(sealed_foreign)
 {
 	enum cldp_aead aead = aes_run ? CLDP_AEAD_AES256GCM : CLDP_AEAD_CHACHA20POLY1305;
 	uint8_t frame[32 + CLDP_TAG_BYTES];
-	struct side a, b, c, d;
+	struct side a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
 
 	/* Same key, another session: frames do not cross over. */
 	handshake(&a, psk1, &b, psk1);
@@ -436,6 +458,10 @@ START_TEST(sealed_foreign)
 		cldp_seal(&a.ch, frame, 32);
 		ck_assert_int_eq(cldp_open(&b.ch, frame, sizeof(frame)), -EBADMSG);
 	}
+	side_free(&a);
+	side_free(&b);
+	side_free(&c);
+	side_free(&d);
 }
 END_TEST
 

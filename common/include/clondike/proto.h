@@ -53,15 +53,19 @@ enum cldp_aead {
 /*
  * One direction-pair of a sealed channel.  Frames are sealed with OpenSSL's
  * EVP AEADs (several times the throughput of libsodium 1.0.18's on this
- * kind of machine); the handshake uses libsodium.
+ * kind of machine); the handshake uses libsodium.  Each channel has its own
+ * cipher context each way (OpenSSL's EVP_CIPHER_CTX), made on first use.
  */
+struct evp_cipher_ctx_st;
+
 struct cldp_chan {
 	enum cldp_aead aead;
 	uint8_t tx_key[32], rx_key[32];
 	uint64_t tx_seq, rx_seq; /* next sequence number each way */
+	struct evp_cipher_ctx_st *ctx[2]; /* [0] opens, [1] seals */
 };
 
-/* Wipe the keys. */
+/* Free the cipher contexts and wipe the keys. */
 void cldp_chan_free(struct cldp_chan *ch);
 
 struct cldp_hs {
@@ -83,7 +87,8 @@ void cldp_hs_start(struct cldp_hs *hs, bool initiator, const char *node,
  * Take the peer's HELLO frame body.  -EPROTO when it is not a HELLO (size,
  * magic, name), -EPROTONOSUPPORT when the peer speaks another version (err
  * says which).  On success the channel's keys and cipher are set and
- * hs->transcript holds what each side seals as its AUTH frame.
+ * hs->transcript holds what each side seals as its AUTH frame.  *ch is
+ * overwritten: one that sealed or opened frames is freed first.
  */
 int cldp_hs_finish(struct cldp_hs *hs, const void *body, size_t len, struct cldp_chan *ch,
 		   struct cld_err *err);
@@ -91,7 +96,8 @@ int cldp_hs_finish(struct cldp_hs *hs, const void *body, size_t len, struct cldp
 /*
  * Seal len bytes at buf in place and append the tag (buf must have room for
  * len + CLDP_TAG_BYTES).  Advances tx_seq.  0, or -ENOMEM / -EIO when the
- * cipher cannot be set up.  Not thread-safe (one cipher context is reused).
+ * cipher cannot be set up.  One thread at a time per channel (its cipher
+ * context is reused).
  */
 int cldp_seal(struct cldp_chan *ch, uint8_t *buf, size_t len);
 /*

@@ -18,6 +18,7 @@
 #include "frozen.h"
 #include "incoming.h"
 #include "migrate.h"
+#include "pairs.h"
 #include "restart.h"
 #include "log.h"
 #include "peer.h"
@@ -40,7 +41,7 @@ static void usage(FILE *f)
 		"  --config FILE   cluster configuration (default " CLD_CONF_DEFAULT "\n"
 		"                  when it exists; without one, a cluster of one node)\n"
 		"  --limit NAME=N  a resource limit (repeatable): freeze-timeout-ms,\n"
-		"                  restart-timeout-ms, frozen-per-user, frozen-total,\n"
+		"                  restart-timeout-ms, guest-lost-ms, frozen-per-user, frozen-total,\n"
 		"                  buffer-mb-per-user, buffer-mb-total, writers-per-user,\n"
 		"                  writers-total (see docs/security.md)\n"
 		"  -h, --help      this help\n"
@@ -56,6 +57,7 @@ static const struct {
 #define L(n, f) { n, offsetof(struct cldd_limits, f) }
 	L("freeze-timeout-ms", freeze_timeout_ms),
 	L("restart-timeout-ms", restart_timeout_ms),
+	L("guest-lost-ms", guest_lost_ms),
 	L("frozen-per-user", frozen_per_user),
 	L("frozen-total", frozen_total),
 	L("buffer-mb-per-user", buffer_mb_per_user),
@@ -69,6 +71,7 @@ static void default_limits(struct cldd_limits *l)
 {
 	l->freeze_timeout_ms = CLD_FREEZE_TIMEOUT_MS;
 	l->restart_timeout_ms = CLDD_RESTART_TIMEOUT_MS;
+	l->guest_lost_ms = CLDD_GUEST_LOST_MS;
 	l->frozen_per_user = CLDD_FREEZES_PER_USER;
 	l->frozen_total = CLDD_FREEZES_TOTAL;
 	l->buffer_mb_per_user = CLDD_IN_USER_MB;
@@ -498,7 +501,8 @@ int main(int argc, char **argv)
 	}
 	if (!d.opts.foreground)
 		uv_loop_fork(&d.loop);
-	cldd_migrate_init(&d.loop, d.opts.mountpoint);
+	cldd_migrate_init(&d.loop, d.opts.mountpoint, d.opts.lim.guest_lost_ms);
+	cldd_cluster_set_hook(cldd_pairs_peer);
 	ret = cldd_children_init(&d.loop);
 	if (!ret)
 		ret = start_loop(&d);

@@ -13,7 +13,7 @@
 
 /* What users may hold of the daemon (--limit NAME=VALUE; docs/security.md). */
 struct cldd_limits {
-	unsigned int freeze_timeout_ms, restart_timeout_ms;
+	unsigned int freeze_timeout_ms, restart_timeout_ms, guest_lost_ms;
 	unsigned int frozen_per_user, frozen_total;
 	unsigned int buffer_mb_per_user, buffer_mb_total;
 	unsigned int writers_per_user, writers_total;

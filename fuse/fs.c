@@ -19,6 +19,7 @@
 #include "log.h"
 #include "mcopy.h"
 #include "migrate.h"
+#include "pairs.h"
 #include "peer.h"
 #include "procs.h"
 #include "remote.h"

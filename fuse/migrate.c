@@ -9,52 +9,25 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "children.h"
 #include "fdio.h"
 #include "frozen.h"
 #include "log.h"
+#include "pairs.h"
 #include "peer.h"
 #include "procs.h"
 #include "restart.h"
 #include "serve.h"
 
-/* The original of a process that migrated away (home side). */
-struct shadow {
-	pid_t pid;
-	unsigned long long start_ticks;
-	struct cldd_freeze *f; /* its freeze, held for good */
-	char node[64]; /* where the guest runs */
-	pid_t guest;
-	bool ending; /* its guest ended: it ends the same way */
-	struct cldd_chan *chans[CLDP_FWD_MAX]; /* its fds the guest uses */
-	unsigned int nr_chans;
-	struct shadow *next;
-};
-
-/* A process that migrated here (target side). */
-struct guest {
-	pid_t pid;
-	unsigned long long start_ticks;
-	char home[64];
-	pid_t home_pid;
-	bool watched; /* children.c reports its end: not pruned here */
-	int stop_as; /* the stop signal its SIGSTOP stands for */
-	struct cldd_chan *chans[CLDP_FWD_MAX]; /* its fds that are home's */
-	unsigned int nr_chans;
-	struct guest *next;
-};
-
 static struct {
 	uv_loop_t *loop;
 	char mnt[PATH_MAX];
-	struct shadow *shadows;
-	struct guest *guests;
 } M;
 
-void cldd_migrate_init(uv_loop_t *loop, const char *mountpoint)
+void cldd_migrate_init(uv_loop_t *loop, const char *mountpoint, unsigned int guest_lost_ms)
 {
 	M.loop = loop;
 	cldd_fwd_init(loop);
+	cldd_pairs_init(loop, guest_lost_ms);
 	snprintf(M.mnt, sizeof(M.mnt), "%s", mountpoint);
 }
 
@@ -68,56 +41,6 @@ static const char *self_name(void)
 	const struct cld_node_conf *self = cldd_cluster_self();
 
 	return self ? self->name : "";
-}
-
-static struct shadow *shadow_find(pid_t pid)
-{
-	struct shadow *s;
-
-	for (s = M.shadows; s; s = s->next)
-		if (s->pid == pid)
-			return s;
-	return NULL;
-}
-
-/* A guest entry whose process is gone is forgotten. */
-static struct guest *guest_find(pid_t pid)
-{
-	struct guest **pp = &M.guests, *g;
-	struct cldd_pinfo pi;
-
-	while ((g = *pp)) {
-		if (!g->watched &&
-		    (cldd_proc_info(g->pid, &pi) || pi.start_ticks != g->start_ticks)) {
-			*pp = g->next;
-			free(g);
-			continue;
-		}
-		if (g->pid == pid)
-			return g;
-		pp = &g->next;
-	}
-	return NULL;
-}
-
-void cldd_migrate_info(pid_t pid, unsigned long long start_ticks, struct cldd_mig_info *mi)
-{
-	struct shadow *s = shadow_find(pid);
-	struct guest *g;
-
-	memset(mi, 0, sizeof(*mi));
-	if (s && s->start_ticks == start_ticks) {
-		mi->role = CLDD_MIG_SHADOW;
-		snprintf(mi->node, sizeof(mi->node), "%s", s->node);
-		mi->pid = s->guest;
-		return;
-	}
-	g = guest_find(pid);
-	if (g && g->start_ticks == start_ticks) {
-		mi->role = CLDD_MIG_GUEST;
-		snprintf(mi->node, sizeof(mi->node), "%s", g->home);
-		mi->pid = g->home_pid;
-	}
 }
 
 /* ---- Home: freeze, have the target restore, keep the shadow --------------- */
@@ -155,83 +78,6 @@ static void home_end(struct home_job *hj, int ret, const char *why)
 	free(hj);
 }
 
-static void shadow_unlink(struct shadow *s)
-{
-	struct shadow **pp;
-
-	for (pp = &M.shadows; *pp; pp = &(*pp)->next)
-		if (*pp == s) {
-			*pp = s->next;
-			return;
-		}
-}
-
-static void signal_sent(void *arg, int status, const uint8_t *data, size_t len)
-{
-	int sig = (int)(intptr_t)arg;
-
-	(void)data;
-	(void)len;
-	if (status)
-		cldd_warn("signal %d for a guest not delivered: %s", sig, strerror(-status));
-}
-
-static void send_signal(struct shadow *s, int sig)
-{
-	struct cldp_signal_req rq = { .home_pid = s->pid, .guest_pid = s->guest, .sig = sig };
-	struct cldd_peer *t = cldd_peer_by_name(s->node);
-	int ret = t ? cldd_call(t, CLDP_SIGNAL, &rq, sizeof(rq), signal_sent,
-				(void *)(intptr_t)sig)
-		    : -ENOENT;
-
-	if (ret)
-		cldd_warn("shadow %d: signal %d for its guest on %s not sent: %s", (int)s->pid, sig,
-			  s->node, strerror(-ret));
-}
-
-/* A signal sent to the shadow: the guest gets it. */
-static void shadow_signal(void *arg, struct cldd_freeze *f, const siginfo_t *si)
-{
-	struct shadow *s = arg;
-
-	(void)f;
-	cldd_info("shadow %d: signal %d (from pid %d) to its guest %s:%d", (int)s->pid,
-		 si->si_signo, (int)si->si_pid, s->node, (int)s->guest);
-	if (s->ending)
-		return;
-	/* The new size first: the guest's handler asks its pty for it. */
-	if (si->si_signo == SIGWINCH)
-		for (unsigned int i = 0; i < s->nr_chans; i++)
-			cldd_fwd_winch(s->chans[i]);
-	send_signal(s, si->si_signo);
-}
-
-static void shadow_gone(void *arg, struct cldd_freeze *f, int status)
-{
-	struct shadow *s = arg;
-
-	if (!s->ending) {
-		/* Killed here (SIGKILL cannot be forwarded first): the guest
-		 * follows it. */
-		cldd_info("shadow %d was killed: its guest %s:%d is killed too", (int)s->pid,
-			  s->node, (int)s->guest);
-		send_signal(s, SIGKILL);
-	} else {
-		cldd_info("shadow %d ended as its guest did (status 0x%x)", (int)s->pid,
-			  (unsigned)status);
-	}
-	while (s->nr_chans)
-		cldd_fwd_release(s->chans[--s->nr_chans]);
-	shadow_unlink(s);
-	free(s);
-	cldd_freeze_put(f);
-}
-
-static const struct cldd_shadow_ops shadow_ops = {
-	.signal = shadow_signal,
-	.gone = shadow_gone,
-};
-
 static void home_committed(void *arg, int64_t result)
 {
 	struct home_job *hj = arg;
@@ -250,7 +96,6 @@ static void home_committed(void *arg, int64_t result)
 static void home_restored(void *arg, int status, const uint8_t *data, size_t len)
 {
 	struct home_job *hj = arg;
-	struct shadow *s;
 	int ret;
 
 	if (status) {
@@ -260,31 +105,13 @@ static void home_restored(void *arg, int status, const uint8_t *data, size_t len
 	}
 	memcpy(&hj->resp, data, len < sizeof(hj->resp) ? len : sizeof(hj->resp));
 	/* The commit point: the shadow is in the table before anything of
-	 * the guest (its end, say) can arrive. */
-	s = calloc(1, sizeof(*s));
+	 * the guest (its end, say) can arrive; its home fds serve the guest. */
 	hj->f->migrating = false;
 	hj->f->shadow = true;
-	if (s) {
-		s->pid = hj->pid;
-		s->start_ticks = hj->f->start_ticks;
-		s->f = hj->f;
-		snprintf(s->node, sizeof(s->node), "%s", hj->target->conf.name);
-		s->guest = hj->resp.pid;
-		s->next = M.shadows;
-		M.shadows = s;
-	}
-	/* Its home fds now serve the guest. */
-	for (unsigned int i = 0; i < hj->nr_chans; i++) {
-		cldd_fwd_start(hj->chans[i]);
-		if (s)
-			s->chans[s->nr_chans++] = hj->chans[i];
-		else
-			cldd_fwd_release(hj->chans[i]);
-	}
-	hj->nr_chans = 0;
 	ret = cldd_freeze_exitkill(hj->f, true, home_committed, hj);
-	if (s && cldd_freeze_shadow(s->f, &shadow_ops, s))
-		cldd_err("shadow %d: its signals and exit are not forwarded", (int)s->pid);
+	cldd_shadow_add(hj->pid, hj->f, hj->target->conf.name, hj->resp.pid, hj->chans,
+			hj->nr_chans);
+	hj->nr_chans = 0;
 	hj->f = NULL; /* the shadow keeps the reference */
 	if (ret != -EINPROGRESS)
 		home_committed(hj, ret);
@@ -345,7 +172,7 @@ static void home_start(pid_t pid, uint64_t start_ticks, const char *target, uid_
 		ret = -EHOSTDOWN;
 	else if (cldd_proc_info(pid, &pi) || (start_ticks && pi.start_ticks != start_ticks))
 		ret = -ESRCH;
-	else if (shadow_find(pid))
+	else if (cldd_shadow_exists(pid))
 		ret = -EALREADY;
 	else
 		ret = cldd_proc_may_access(pid, uid, gid);
@@ -409,164 +236,7 @@ void cldd_migrate_serve_home(struct cldd_conn *c, const struct cldp_hdr *h, cons
 	home_start(r.pid, r.start_ticks, r.target, r.cred.uid, r.cred.gid, serve_home_done, sj);
 }
 
-/* What became of our guest on its node. */
-void cldd_migrate_serve_guest(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
-{
-	struct cldd_peer *from = cldd_conn_peer(c);
-	struct cldp_guest_req r;
-	struct shadow *s;
-	int ret = 0;
-
-	memcpy(&r, p, sizeof(r));
-	s = shadow_find(r.home_pid);
-	if (!s || s->guest != r.guest_pid || strcmp(s->node, from->conf.name)) {
-		cldd_reply_status(c, h->type, h->id, -ESRCH);
-		return;
-	}
-	switch (r.code) {
-	case CLD_EXITED:
-	case CLD_KILLED:
-	case CLD_DUMPED:
-		if (r.code != CLD_EXITED && (r.status <= 0 || r.status > 64)) {
-			ret = -EINVAL;
-			break;
-		}
-		cldd_info("guest %s:%d of %d ended (%s %d): so does its shadow", s->node,
-			  (int)s->guest, (int)s->pid, r.code == CLD_EXITED ? "exit" : "signal",
-			  r.status);
-		s->ending = true;
-		ret = cldd_freeze_shadow_exit(s->f, r.code, r.status);
-		break;
-	case CLD_STOPPED:
-		if (r.status <= 0 || r.status > 64) {
-			ret = -EINVAL;
-			break;
-		}
-		ret = cldd_freeze_shadow_stop(s->f, r.status);
-		break;
-	case CLD_CONTINUED:
-		break; /* by the SIGCONT it was sent from here */
-	default:
-		ret = -EINVAL;
-	}
-	cldd_reply_status(c, h->type, h->id, ret);
-}
-
 /* ---- Target: restore from home's image, as the user ------------------------ */
-
-static void guest_unlink(struct guest *g)
-{
-	struct guest **pp;
-
-	for (pp = &M.guests; *pp; pp = &(*pp)->next)
-		if (*pp == g) {
-			*pp = g->next;
-			return;
-		}
-}
-
-static void guest_told(void *arg, int status, const uint8_t *data, size_t len)
-{
-	(void)arg;
-	(void)data;
-	(void)len;
-	if (status)
-		cldd_warn("a guest's news did not reach its home: %s", strerror(-status));
-}
-
-/* A stop or the end of a guest (children.c): its shadow does the same. */
-static void guest_event(void *arg, pid_t pid, const siginfo_t *si)
-{
-	struct guest *g = arg;
-	struct cldp_guest_req rq = {
-		.home_pid = g->home_pid,
-		.guest_pid = pid,
-		.code = si->si_code,
-		.status = si->si_status,
-	};
-	struct cldd_peer *home = cldd_peer_by_name(g->home);
-	bool end = si->si_code != CLD_STOPPED && si->si_code != CLD_CONTINUED;
-	int ret;
-
-	if (si->si_code == CLD_STOPPED && si->si_status == SIGSTOP && g->stop_as) {
-		rq.status = g->stop_as;
-		g->stop_as = 0;
-	}
-
-	cldd_info("guest %d of %s:%d: %s %d", (int)pid, g->home, (int)g->home_pid,
-		  si->si_code == CLD_EXITED    ? "exited with"
-		  : si->si_code == CLD_STOPPED ? "stopped by"
-		  : si->si_code == CLD_CONTINUED ? "continued by"
-						 : "killed by signal",
-		  si->si_status);
-	/* Its last output goes home before the news of its end. */
-	for (unsigned int i = 0; end && i < g->nr_chans; i++)
-		cldd_fwd_drain(g->chans[i]);
-	ret = home ? cldd_call(home, CLDP_GUEST, &rq, sizeof(rq), guest_told, NULL) : -ENOENT;
-	if (ret)
-		cldd_err("guest %d: its home %s cannot be told (%s)", (int)pid, g->home,
-			 strerror(-ret));
-	if (end) {
-		while (g->nr_chans)
-			cldd_fwd_release(g->chans[--g->nr_chans]);
-		guest_unlink(g);
-		free(g);
-	}
-}
-
-/* Whether pid takes sig's default action (neither caught nor ignored). */
-static bool sig_default(pid_t pid, int sig)
-{
-	unsigned long long cgt = 0, ign = 0;
-	char path[64], line[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, "SigCgt:", 7))
-			cgt = strtoull(line + 7, NULL, 16);
-		else if (!strncmp(line, "SigIgn:", 7))
-			ign = strtoull(line + 7, NULL, 16);
-	}
-	fclose(f);
-	return !((cgt | ign) & (1ull << (sig - 1)));
-}
-
-/* A signal sent to a guest's shadow at home. */
-void cldd_migrate_serve_signal(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
-{
-	struct cldd_peer *from = cldd_conn_peer(c);
-	struct cldp_signal_req r;
-	struct guest *g;
-	int ret = 0;
-
-	memcpy(&r, p, sizeof(r));
-	g = guest_find(r.guest_pid);
-	if (!g || g->home_pid != r.home_pid || strcmp(g->home, from->conf.name))
-		ret = -ESRCH;
-	else if (r.sig <= 0 || r.sig > 64)
-		ret = -EINVAL;
-	if (ret) {
-		cldd_reply_status(c, h->type, h->id, ret);
-		return;
-	}
-	/*
-	 * Here its process group is orphaned (its parent, the shell, is at
-	 * home), and the kernel discards the terminal's stop signals for
-	 * such a group.  Where the default action would stop it, SIGSTOP
-	 * does it, and its stop is reported home as the original signal.
-	 */
-	if ((r.sig == SIGTSTP || r.sig == SIGTTIN || r.sig == SIGTTOU) && sig_default(g->pid, r.sig)) {
-		g->stop_as = r.sig;
-		r.sig = SIGSTOP;
-	}
-	if (kill(g->pid, r.sig) < 0)
-		ret = -errno;
-	cldd_reply_status(c, h->type, h->id, ret);
-}
 
 struct target_job {
 	struct cldd_later l;
@@ -598,9 +268,7 @@ static void target_restored(void *arg, const struct cldd_restart_result *res)
 	struct target_job *tj = arg;
 	struct cldd_conn *c = cldd_later_conn(&tj->l);
 	struct cldp_migrate_resp r = { 0 };
-	struct cldd_pinfo pi;
 	struct cldd_out *o;
-	struct guest *g;
 	uint8_t *b;
 
 	if (res->ret) {
@@ -619,20 +287,6 @@ static void target_restored(void *arg, const struct cldd_restart_result *res)
 		target_free(tj, true);
 		return;
 	}
-	g = calloc(1, sizeof(*g));
-	if (g && !cldd_proc_info(res->pid, &pi)) {
-		g->pid = res->pid;
-		g->start_ticks = pi.start_ticks;
-		snprintf(g->home, sizeof(g->home), "%s", tj->home);
-		g->home_pid = tj->home_pid;
-		memcpy(g->chans, tj->chans, sizeof(g->chans));
-		g->nr_chans = tj->nr_chans;
-		g->next = M.guests;
-		M.guests = g;
-	} else {
-		free(g);
-		g = NULL;
-	}
 	r.pid = res->pid;
 	r.flags = (res->same_pid ? CLDP_MF_SAME_PID : 0) | (res->lazy ? CLDP_MF_LAZY : 0);
 	r.restore_ns = res->total_ns;
@@ -647,14 +301,8 @@ static void target_restored(void *arg, const struct cldd_restart_result *res)
 		cldd_out_reply(c, o, tj->l.type, tj->l.id, 0, sizeof(r));
 	}
 	/* After the answer: its end, even at once, reaches home second. */
-	target_free(tj, !g);
-	if (g && g->pid) {
-		g->watched = true;
-		if (cldd_child_watch(g->pid, guest_event, g)) {
-			g->watched = false;
-			cldd_err("guest %d: its exit will not reach home", (int)res->pid);
-		}
-	}
+	cldd_guest_add(res->pid, tj->home, tj->home_pid, tj->chans, tj->nr_chans);
+	target_free(tj, false);
 }
 
 void cldd_migrate_serve_restore(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)

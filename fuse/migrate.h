@@ -28,7 +28,8 @@ struct cldd_peer;
  * little longer, the caller's longer still. */
 #define CLDD_MIGRATE_RESTORE_MS 30000u
 
-void cldd_migrate_init(uv_loop_t *loop, const char *mountpoint);
+/* guest_lost_ms: how long a shadow waits for its guest's node (pairs.h). */
+void cldd_migrate_init(uv_loop_t *loop, const char *mountpoint, unsigned int guest_lost_ms);
 const char *cldd_migrate_mountpoint(void);
 
 /* Completion: ret 0 and the guest's pid and details, or a negative errno. */
@@ -46,17 +47,5 @@ void cldd_migrate_request(struct cldd_peer *home, pid_t pid, uint64_t start_tick
 void cldd_migrate_serve_home(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p);
 void cldd_migrate_serve_restore(struct cldd_conn *c, const struct cldp_hdr *h,
 				const uint8_t *p);
-/* A signal for a guest here (from its shadow's node). */
-void cldd_migrate_serve_signal(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p);
-/* A guest's stop or end (from its node), for its shadow here. */
-void cldd_migrate_serve_guest(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p);
-
-/* What a local pid is to migration, for its xattrs and listing. */
-struct cldd_mig_info {
-	enum { CLDD_MIG_NONE, CLDD_MIG_SHADOW, CLDD_MIG_GUEST } role;
-	char node[64]; /* shadow: where the guest runs; guest: its home */
-	pid_t pid; /* the other side's pid */
-};
-void cldd_migrate_info(pid_t pid, unsigned long long start_ticks, struct cldd_mig_info *mi);
 
 #endif /* CLDD_MIGRATE_H */

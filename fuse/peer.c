@@ -114,6 +114,7 @@ static struct {
 	struct cldd_peer **peers;
 	unsigned int npeers;
 	struct cldd_conn *conns;
+	void (*hook)(struct cldd_peer *p, bool up);
 } cl;
 
 uint64_t cldd_now_ns(void)
@@ -403,6 +404,8 @@ static void conn_close(struct cldd_conn *c, int call_status, const char *fmt, ..
 		cldd_warn("peer %s down: %s", p->conf.name, why);
 		snprintf(p->error, sizeof(p->error), "%s", why);
 		schedule_redial(p);
+		if (cl.hook)
+			cl.hook(p, false);
 	} else if (p && p->pending == c) {
 		p->pending = NULL;
 		/* Log each distinct failure once, not every redial. */
@@ -478,6 +481,13 @@ static void became_up(struct cldd_conn *c)
 	c->last_ping_ns = 0;
 	cldd_info("peer %s up (%s, %s)", p->conf.name, c->addr,
 		  c->ch.aead == CLDP_AEAD_AES256GCM ? "aes256gcm" : "chacha20poly1305");
+	if (cl.hook)
+		cl.hook(p, true);
+}
+
+void cldd_cluster_set_hook(void (*hook)(struct cldd_peer *p, bool up))
+{
+	cl.hook = hook;
 }
 
 static void on_hello(struct cldd_conn *c, uint8_t *body, size_t len)

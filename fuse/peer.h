@@ -92,6 +92,10 @@ const struct cld_cluster_conf *cldd_cluster_conf(void);
 /* This node's entry in the configuration (NULL without a cluster). */
 const struct cld_node_conf *cldd_cluster_self(void);
 
+/* Called on the loop thread when a peer's connection comes up or goes
+ * down (one hook: the migration's pairs). */
+void cldd_cluster_set_hook(void (*hook)(struct cldd_peer *p, bool up));
+
 struct cldd_peer *cldd_peer_by_name(const char *name);
 struct cldd_peer *cldd_peer_by_slot(unsigned int slot);
 /* Peers in slot order, removed ones included: iterate 0..n-1. */

@@ -11,6 +11,7 @@
 #include "fdio.h"
 #include "log.h"
 #include "migrate.h"
+#include "pairs.h"
 #include "peer.h"
 #include "procs.h"
 
@@ -503,10 +504,10 @@ void cldd_serve(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *pa
 		cldd_migrate_serve_restore(c, h, payload);
 		break;
 	case CLDP_SIGNAL:
-		cldd_migrate_serve_signal(c, h, payload);
+		cldd_pairs_serve_signal(c, h, payload);
 		break;
 	case CLDP_GUEST:
-		cldd_migrate_serve_guest(c, h, payload);
+		cldd_pairs_serve_guest(c, h, payload);
 		break;
 	case CLDP_FWD_DATA:
 		cldd_fwd_serve_data(c, h, payload);

@@ -9,7 +9,8 @@
 #   (c) round trip of a one-byte write on forwarded fds: a `cat` whose
 #       stdin and stdout are pipes to a python process on n1 is migrated to
 #       n2; python writes one byte and reads it back, 2000 times (median),
-#       against the peer connection's heartbeat round trip (clondike nodes).
+#       against the peer connection's heartbeat round trip (clondike nodes,
+#       the median of 7 beats).
 # Usage: tests/bench/bench_shadow.sh [BUILD_DIR]   (root; no asserts)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -78,5 +79,9 @@ migrate "$(cat "$T/rtt.pid")"
 touch "$T/rtt.go"
 for _ in $(seq 3000); do [ -s "$T/rtt.out" ] && break; sleep 0.01; done
 read -r med p90 <"$T/rtt.out"
-hb=$(on n1 "$CLD" nodes | awk '$1 == "n2" { print $5 }')
+# The heartbeat's round trip varies from beat to beat: the median of 7.
+hb=$(for _ in 1 2 3 4 5 6 7; do
+	on n1 "$CLD" nodes | awk '$1 == "n2" { print $5 }'
+	sleep 1
+done | sort -n | sed -n 4p)
 awk -v m="$med" -v p="$p90" -v hb="$hb" 'BEGIN { printf "%-52s %8.1f us (p90 %.1f us) = %.2f x the heartbeat RTT (%.0f us)\n", "(c) 1-byte round trip through a migrated cat", m, p, m / (hb * 1000), hb * 1000 }'

@@ -4,6 +4,7 @@
 #  - a pipeline at home, `producer | cat | sha256sum`, whose cat migrates to
 #    n2 while the pipe is paused: 200 MB pass through it with the checksum
 #    of the data, and the pipeline's exit status is cat's;
+#  - while a guest waits in poll on a forwarded pipe, both daemons answer;
 #  - poll, then an epoll loop in the guest over a forwarded non-blocking
 #    pipe wake up on each write at home, read until EAGAIN, and see EOF;
 #  - a guest with a connected TCP connection to a server on n1 keeps
@@ -69,6 +70,15 @@ exec 7>"$T/ep.fifo"
 wait_for "$T/ep.res" '^READY' 10
 EP=$(awk '/^READY/{print $2}' "$T/ep.res")
 migrate_job "$EP"
+# The guest waits on home for as long as it likes: nothing else waits.
+sleep 1
+t0=$(date +%s%N)
+on n1 ls "/clondike/n1/" "/clondike/n2/" >/dev/null || fail "ls while a guest waits"
+on n2 ls "/clondike/n1/" "/clondike/n2/" >/dev/null || fail "ls on n2 while a guest waits"
+on n1 "$CLD_BIN" nodes >/dev/null || fail "clondike nodes while a guest waits"
+lsms=$((($(date +%s%N) - t0) / 1000000))
+[ "$lsms" -lt 3000 ] || fail "the daemons stalled while a guest waits: ${lsms} ms"
+ok "while the guest waits on a forwarded pipe, ls of both nodes and clondike nodes answer (${lsms} ms in all)"
 for i in 1 2 3 4 5; do
 	printf 'line %d\n' "$i" >&7
 	wait_for "$T/ep.res" "^WAKE $i " 5

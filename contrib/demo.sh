@@ -80,7 +80,8 @@ xa() {
 say "6. migrate it to n1 while it runs: cp from n2's directory into n1's"
 echo "(one copy_file_range: n1 asks n2, n2 freezes it and asks n1 to restore it;"
 echo " n1 restores it lazily, its memory following from n2 on demand; n2 keeps"
-echo " the original stopped, as its shadow)"
+echo " the original as its shadow: it keeps pid, parent and fds, and forwards"
+echo " every signal sent to it; the guest's end becomes its own)"
 last=$(tail -n 1 "$work/counter.log")
 # cp /clondike/n2/PID /clondike/n1/ would do, unless n1 has a process PID
 # too; a name is an alias of the guest.
@@ -118,7 +119,21 @@ if command -v gdb >/dev/null; then
 fi
 "$build/cli/clondike" inspect "$work/counter.core" >/dev/null
 
-say "10. a node goes away: cut n3's link (inside n3)"
+say "10. kill it by its home pid on n2: the signal follows it (n2 -> n1 -> n3)"
+on n2 kill -TERM "$pid"
+for _ in $(seq 50); do
+	"$sim" exec n3 test -d "/proc/$g3" || break
+	sleep 0.1
+done
+if "$sim" exec n3 test -d "/proc/$g3"; then
+	echo "demo FAILED: SIGTERM to $pid on n2 did not reach its guest $g3 on n3" >&2
+	exit 1
+fi
+echo "(pid $g3 is gone from n3; its shadows on n1 and n2 ended as it did, by SIGTERM)"
+sleep 0.5
+grep -ah "ended (signal 15)" "$CLONDIKE_SIM_STATE"/n[123].log || true
+
+say "11. a node goes away: cut n3's link (inside n3)"
 on n3 ip link set dev eth0 down
 echo "(3 heartbeats of $CLONDIKE_SIM_HEARTBEAT ms without a frame and a peer is down)"
 s=""

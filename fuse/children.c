@@ -199,3 +199,22 @@ void cldd_child_unwatch(pid_t pid)
 	*pp = w->next;
 	free(w);
 }
+
+void cldd_child_reaped(pid_t pid, int status)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	si.si_signo = SIGCHLD;
+	si.si_pid = pid;
+	if (WIFEXITED(status)) {
+		si.si_code = CLD_EXITED;
+		si.si_status = WEXITSTATUS(status);
+	} else if (WIFSIGNALED(status)) {
+		si.si_code = WCOREDUMP(status) ? CLD_DUMPED : CLD_KILLED;
+		si.si_status = WTERMSIG(status);
+	} else {
+		return;
+	}
+	report(pid, &si);
+}

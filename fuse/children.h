@@ -31,6 +31,12 @@ typedef void (*cldd_child_cb)(void *arg, pid_t pid, const siginfo_t *si);
 int cldd_child_watch(pid_t pid, cldd_child_cb cb, void *arg);
 void cldd_child_unwatch(pid_t pid);
 
+/*
+ * A child of ours that a freezer thread traced was reaped by that thread's
+ * wait (the tracer's group is its parent): pass on its wait status.
+ */
+void cldd_child_reaped(pid_t pid, int status);
+
 /* Reap now (after a kill that must not wait for the signal). */
 void cldd_children_poll(void);
 

@@ -827,7 +827,10 @@ int cldd_freeze_shadow_exit(struct cldd_freeze *f, int code, int status)
 
 bool cldd_freeze_held(pid_t pid)
 {
-	return find_any(pid) != NULL;
+	struct cldd_freeze *f = find_any(pid);
+
+	/* A shadow that exited has no tracer any more. */
+	return f && !f->priv->gone;
 }
 
 void cldd_freeze_thaw_all(void)

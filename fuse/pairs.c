@@ -184,6 +184,9 @@ static void shadow_gone(void *arg, struct cldd_freeze *f, int status)
 	}
 	while (s->nr_chans)
 		cldd_fwd_release(s->chans[--s->nr_chans]);
+	/* A shadow that was a guest here in turn (it migrated on) is our
+	 * child, whose wait status its tracer took: its home's news now. */
+	cldd_child_reaped(s->pid, status);
 	shadow_unlink(s);
 	free(s);
 	cldd_freeze_put(f);

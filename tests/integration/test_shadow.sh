@@ -10,7 +10,9 @@
 #    shadow is stopped (its parent sees it) while the guest is;
 #  - job control in a real pseudo-terminal: an interactive bash on n1 runs
 #    the job in the foreground, the job migrates to n2, Ctrl-Z stops it
-#    ("Stopped"), fg resumes it, Ctrl-C ends it and `$?` is 130.
+#    ("Stopped"), fg resumes it, it exits with 7 and `$?` is 7;
+#  - a program on the terminal as its stdio: a typed line, a resize, raw
+#    mode, ^Z/fg, and ^C with `$?` 130.
 . "$(dirname "$0")/cluster_lib.sh"
 
 [ -x "$CLD_PROGS/sh_job" ] || skip "sh_job is not built"
@@ -151,7 +153,7 @@ def expect(pat, secs=15):
     open(log, "ab").write(out)
     print("TIMEOUT waiting for %r" % pat, flush=True); sys.exit(1)
 expect("PROMPT$ ")
-os.write(fd, ("%s %s exit:0 </dev/null >/dev/null 2>&1\n" % (job, res)).encode())
+os.write(fd, ("%s %s exit:7 </dev/null >/dev/null 2>&1\n" % (job, res)).encode())
 while not os.path.exists(gof): time.sleep(0.05)
 os.write(fd, b"\x1a"); expect("Stopped"); expect("PROMPT$ ")
 print("STOPPED", flush=True)
@@ -160,8 +162,8 @@ os.write(fd, b"fg\n"); expect(job)
 time.sleep(0.5)
 print("FG", flush=True)
 while not os.path.exists(gof + "3"): time.sleep(0.05)
-os.write(fd, b"\x03"); expect("PROMPT$ ")
-os.write(fd, b"echo rc=$?\n"); expect("rc=1"); expect("PROMPT$ ")
+expect("PROMPT$ ") # it ended, told to by SIGUSR2 at its home pid
+os.write(fd, b"echo rc=$?\n"); expect("rc="); expect("PROMPT$ ")
 print("RC " + open(log).read().split("rc=")[-1].split()[0], flush=True)
 os.write(fd, b"exit\n")'
 rm -f "$T/pty".*
@@ -181,12 +183,13 @@ wait_state n2 "$GUEST" S
 on n1 kill -USR1 "$JOB"
 wait_for "$T/pty.res" '^USR1 1' 5
 ok "fg resumed the guest on n2 (it handles signals again)"
+on n1 kill -USR2 "$JOB"
 touch "$T/pty.go3"
 wait_for "$T/pty.out" '^RC\|TIMEOUT' 20
-grep -q '^RC 130' "$T/pty.out" || fail "^C: bash's \$? is not 130: $(cat "$T/pty.out")"
+grep -q '^RC 7' "$T/pty.out" || fail "exit 7: bash's \$? is not 7: $(cat "$T/pty.out")"
 for _ in $(seq 40); do [ -d "${PROCD[n2]}/$GUEST" ] || break; sleep 0.05; done
-[ -d "${PROCD[n2]}/$GUEST" ] && fail "^C: the guest $GUEST is still on n2"
-ok "^C in the terminal ended the guest; bash's \$? is 130"
+[ -d "${PROCD[n2]}/$GUEST" ] && fail "exit: the guest $GUEST is still on n2"
+ok "the job exited on n2 with 7; bash's \$? in the terminal is 7"
 
 # ---- A program on the terminal ------------------------------------------------------
 # sh_tty runs in the foreground of an interactive bash on a pty, with the

@@ -7,6 +7,8 @@
 #  - while a guest waits in poll on a forwarded pipe, both daemons answer;
 #  - poll, then an epoll loop in the guest over a forwarded non-blocking
 #    pipe wake up on each write at home, read until EAGAIN, and see EOF;
+#  - a guest forks on n2: its child inherits the forwarded stdout and is
+#    reaped by the guest; bash at home gets the guest's exit code;
 #  - a guest with a connected TCP connection to a server on n1 keeps
 #    exchanging lines after the migration, with send/recv and read/write.
 . "$(dirname "$0")/cluster_lib.sh"
@@ -89,6 +91,19 @@ grep -q "^WAKE 5 7 EAGAIN epoll" "$T/ep.res" || fail "epoll: $(tail -1 "$T/ep.re
 exec 7>&-
 wait_for "$T/ep.res" "EOF" 5
 ok "poll, then epoll in the guest woke up on each of 5 writes at home (read until EAGAIN), then EOF"
+
+# ---- Children of the guest --------------------------------------------------------
+spawn_on n1 "$T/fork.log" bash -c '"$1" "$2" fork:3 | cat >"$3"; echo "status ${PIPESTATUS[0]}" >"$4"' \
+	_ "$CLD_PROGS/sh_job" "$T/fork.res" "$T/fork.out" "$T/fork.st"
+wait_for "$T/fork.res" '^READY' 10
+FJ=$(awk '/^READY/{print $2}' "$T/fork.res")
+migrate_job "$FJ"
+on n1 kill -USR2 "$FJ"
+wait_for "$T/fork.st" status 10
+grep -q '^CHILD [0-9]' "$T/fork.out" || fail "guest's child: $(cat "$T/fork.out")"
+grep -q '^REAPED 3' "$T/fork.out" || fail "guest's child not reaped: $(cat "$T/fork.out")"
+grep -q 'status 3' "$T/fork.st" || fail "guest with a child: $(cat "$T/fork.st")"
+ok "the guest's child ran on n2 with its forwarded stdout ($(head -1 "$T/fork.out")), was reaped by it (3), and bash at home got 3"
 
 # ---- A TCP connection to a server at home ------------------------------------------
 SERVER='import socket, sys, time, os

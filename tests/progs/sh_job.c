@@ -2,12 +2,13 @@
 /*
  * A job for the shadow tests (tests/integration/test_shadow.sh):
  *
- *   sh_job RESULT MODE     MODE: exit:N | segv
+ *   sh_job RESULT MODE     MODE: exit:N | segv | fork:N
  *
  * Appends "READY <pid>" to RESULT, then "USR1 <n>" for each SIGUSR1 it
  * handles; on SIGUSR2 it ends as MODE says (exit code N, or a SIGSEGV from
- * a store through NULL).  SIGINT, SIGTSTP and the rest keep their default
- * actions.  It opens RESULT for each line, so it holds no fd on it.
+ * a store through NULL; fork:N forks a child that prints "CHILD <pid>" on
+ * stdout and exits N, reaps it, prints "REAPED <N>" and exits N).  SIGINT, SIGTSTP and the rest
+ * keep their default actions.  It opens RESULT for each line, so it holds no fd on it.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t usr1, usr2;
@@ -74,6 +76,21 @@ int main(int argc, char **argv)
 			exit(atoi(argv[2] + 5));
 		if (!strcmp(argv[2], "segv"))
 			*(volatile int *)(uintptr_t)0 = 1;
+		if (!strncmp(argv[2], "fork:", 5)) {
+			int st = 0;
+			pid_t c = fork();
+
+			if (c == 0) {
+				printf("CHILD %ld\n", (long)getpid());
+				fflush(stdout);
+				_exit(atoi(argv[2] + 5));
+			}
+			if (c < 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st))
+				return 4;
+			printf("REAPED %d\n", WEXITSTATUS(st));
+			fflush(stdout);
+			exit(WEXITSTATUS(st));
+		}
 		return 3;
 	}
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "frozen.h"
+#include "frozen_priv.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -13,85 +13,6 @@
 #include "clondike/freeze_ptrace.h"
 #include "clondike/shadow.h"
 #include "log.h"
-
-/* What comes back to the loop thread. */
-enum event_kind {
-	E_FROZEN, /* the freeze attempt ended: ret, msg, fz */
-	E_IO, /* a job ended */
-	E_THAWED, /* the thread thawed and is gone */
-	E_SIGNAL, /* a shadow was sent a signal: si (the event is malloc'ed) */
-	E_GONE, /* a shadow exited: status; its thread is gone */
-};
-
-struct job;
-
-struct event {
-	enum event_kind kind;
-	struct cldd_freeze *f;
-	struct job *job;
-	siginfo_t si;
-	int status;
-	struct event *next;
-};
-
-/* What a freeze's thread does besides freezing. */
-enum job_op {
-	J_READ,
-	J_SEEK,
-	J_EXITKILL, /* the process dies with the thread (a shadow) */
-	J_DROP, /* a shadow's memory goes (its guest has every page) */
-	J_SHADOW, /* become a shadow: report signals, until it exits */
-	J_SH_STOP, /* a shadow stops (its guest did): whence is the signal */
-	J_SH_EXIT, /* a shadow ends as its guest did: whence code, off status */
-	J_THAW,
-};
-
-struct job {
-	enum job_op op;
-	void *buf;
-	size_t len;
-	uint64_t off;
-	int whence;
-	cldd_freeze_io_cb cb;
-	void *arg;
-	int64_t result;
-	struct job *next;
-	struct event *ev; /* its completion */
-};
-
-struct waiter {
-	cldd_freeze_cb cb;
-	void *arg;
-	struct waiter *next;
-};
-
-enum fstate {
-	F_FREEZING,
-	F_READY,
-	F_THAWING,
-	F_GONE, /* a shadow that exited: its thread is gone */
-};
-
-struct cldd_freeze_priv {
-	enum fstate state;
-	struct waiter *waiters; /* for the freeze in progress (or the next one) */
-	/* Set by the thread before E_FROZEN. */
-	int ret;
-	char msg[sizeof(((struct cld_err *)0)->msg)];
-	struct cld_frozen *fz;
-	/* The thread's queue. */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct job *jobs, **jobs_tail;
-	bool inline_io; /* reads do not block: done on the loop thread */
-	struct event ev_frozen, ev_thawed, ev_gone;
-	/* A shadow's. */
-	uint64_t pending; /* signals pending at the freeze */
-	bool shadow_mode; /* its thread waits on the task: wake it too */
-	bool gone;
-	const struct cldd_shadow_ops *sh_ops;
-	void *sh_arg;
-};
 
 static struct {
 	uv_loop_t *loop;
@@ -115,7 +36,7 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void post(struct event *e, bool thread_ends)
+void cldd_frz_post(struct event *e, bool thread_ends)
 {
 	pthread_mutex_lock(&F.mu);
 	e->next = F.events;
@@ -151,7 +72,7 @@ static int do_freeze(struct cldd_freeze *f, struct cld_frozen **fz, struct cld_e
 	return ret;
 }
 
-static struct job *next_job(struct cldd_freeze_priv *p)
+struct job *cldd_frz_next_job(struct cldd_freeze_priv *p)
 {
 	struct job *j;
 
@@ -167,7 +88,7 @@ static struct job *next_job(struct cldd_freeze_priv *p)
 }
 
 /* Wait up to ms for a job to be queued (it stays queued). */
-static void wait_job(struct cldd_freeze_priv *p, long ms)
+void cldd_frz_wait_job(struct cldd_freeze_priv *p, long ms)
 {
 	struct timespec until;
 
@@ -181,7 +102,7 @@ static void wait_job(struct cldd_freeze_priv *p, long ms)
 	pthread_mutex_unlock(&p->mu);
 }
 
-static bool has_job(struct cldd_freeze_priv *p)
+bool cldd_frz_has_job(struct cldd_freeze_priv *p)
 {
 	bool r;
 
@@ -191,7 +112,7 @@ static bool has_job(struct cldd_freeze_priv *p)
 	return r;
 }
 
-static void drop_memory(struct cldd_freeze *f, struct cldd_freeze_priv *p)
+void cldd_frz_drop_memory(struct cldd_freeze *f, struct cldd_freeze_priv *p)
 {
 	struct cld_err e = { 0 };
 	uint64_t bytes = 0;
@@ -201,114 +122,6 @@ static void drop_memory(struct cldd_freeze *f, struct cldd_freeze_priv *p)
 	else
 		cldd_info("shadow %d: its guest has every page; %llu MiB released", (int)f->pid,
 			  (unsigned long long)(bytes >> 20));
-}
-
-/* The jobs of a shadow, done while it is in a stop.  False once it is
- * ending (nothing to resume). */
-static bool shadow_jobs(struct cldd_freeze *f, struct cldd_freeze_priv *p, struct cld_shadow *s)
-{
-	struct cld_err e = { 0 };
-	bool resume = true;
-	struct job *j;
-
-	while (has_job(p)) {
-		j = next_job(p);
-		switch (j->op) {
-		case J_READ:
-			j->result = cld_frozen_pread(p->fz, j->buf, j->len, j->off);
-			break;
-		case J_SEEK:
-			j->result = cld_frozen_seek(p->fz, (int64_t)j->off, j->whence);
-			break;
-		case J_DROP:
-			drop_memory(f, p);
-			free(j);
-			continue;
-		case J_SH_STOP:
-			if (cld_shadow_stop(s, j->whence, &e))
-				cldd_warn("shadow %d: cannot stop it: %s", (int)f->pid,
-					  cld_err_str(&e));
-			free(j);
-			continue;
-		case J_SH_EXIT:
-			if (cld_shadow_exit(s, j->whence, (int)j->off, &e)) {
-				cldd_err("shadow %d: cannot end it as its guest did (%s): killed",
-					 (int)f->pid, cld_err_str(&e));
-				kill(f->pid, SIGKILL);
-			}
-			resume = false;
-			free(j);
-			continue;
-		default: /* exitkill is set, thaw never comes: nothing to do */
-			j->result = 0;
-			if (!j->ev) {
-				free(j);
-				continue;
-			}
-			break;
-		}
-		post(j->ev, false);
-	}
-	return resume;
-}
-
-/*
- * A shadow's life: it reports the signals sent to it, stops when its
- * guest stops and ends as its guest ended (clondike/shadow.h).
- */
-static bool shadow_thread(struct cldd_freeze *f, struct cldd_freeze_priv *p)
-{
-	struct cld_shadow_event ev;
-	struct cld_err err = { 0 };
-	struct cld_shadow s;
-	struct event *e;
-
-	if (cld_shadow_begin(&s, f->pid, p->pending, &err)) {
-		/* It stays stopped for good, as before shadows had a life. */
-		cldd_err("shadow %d: cannot forward its signals: %s", (int)f->pid,
-			 cld_err_str(&err));
-		return false;
-	}
-	goto act; /* jobs queued meanwhile: their wake was consumed */
-	for (;;) {
-		/* A task in a group stop does not report a wake: poll it. */
-		if (s.listening) {
-			if (!has_job(p))
-				wait_job(p, 20);
-			if (has_job(p))
-				cld_shadow_interrupt(&s, &err);
-		}
-		if (cld_shadow_next(&s, true, &ev, &err)) {
-			cldd_err("shadow %d: %s", (int)f->pid, cld_err_str(&err));
-			cld_err_clear(&err);
-			usleep(100000);
-			continue;
-		}
-		switch (ev.what) {
-		case CLD_SHADOW_NONE:
-			continue;
-		case CLD_SHADOW_GONE:
-			p->ev_gone.status = ev.status;
-			post(&p->ev_gone, true);
-			return true;
-		case CLD_SHADOW_SIGNAL:
-			e = calloc(1, sizeof(*e));
-			if (e) {
-				e->kind = E_SIGNAL;
-				e->f = f;
-				e->si = ev.si;
-				post(e, false);
-			}
-			break;
-		case CLD_SHADOW_WAKE:
-			break;
-		}
-act:
-		if (shadow_jobs(f, p, &s) && cld_shadow_park(&s, 0, &err)) {
-			cldd_err("shadow %d: %s", (int)f->pid, cld_err_str(&err));
-			cld_err_clear(&err);
-		}
-	}
 }
 
 static void *freeze_thread(void *arg)
@@ -322,14 +135,14 @@ static void *freeze_thread(void *arg)
 	if (p->ret) {
 		snprintf(p->msg, sizeof(p->msg), "%s", cld_err_str(&err));
 		/* Ending the thread releases a task it could not stop. */
-		post(&p->ev_frozen, true);
+		cldd_frz_post(&p->ev_frozen, true);
 		return NULL;
 	}
 	p->inline_io = p->fz->owns_freeze; /* ptrace, kmod; not a holder's socket */
 	p->pending = cld_shadow_pending(f->pid);
-	post(&p->ev_frozen, false);
+	cldd_frz_post(&p->ev_frozen, false);
 	for (;;) {
-		j = next_job(p);
+		j = cldd_frz_next_job(p);
 		switch (j->op) {
 		case J_READ:
 			j->result = cld_frozen_pread(p->fz, j->buf, j->len, j->off);
@@ -339,19 +152,20 @@ static void *freeze_thread(void *arg)
 			break;
 		case J_EXITKILL:
 			/* Only the tracer thread may change its options. */
-			j->result = ptrace(PTRACE_SETOPTIONS, f->pid, NULL,
-					   (void *)(long)(PTRACE_O_TRACESYSGOOD |
-							  (j->whence ? PTRACE_O_EXITKILL : 0))) < 0
-					    ? -errno
-					    : 0;
+			j->result =
+				ptrace(PTRACE_SETOPTIONS, f->pid, NULL,
+				       (void *)(long)(PTRACE_O_TRACESYSGOOD |
+						      (j->whence ? PTRACE_O_EXITKILL : 0))) < 0 ?
+					-errno :
+					0;
 			break;
 		case J_DROP:
-			drop_memory(f, p);
+			cldd_frz_drop_memory(f, p);
 			free(j);
 			continue;
 		case J_SHADOW:
 			free(j);
-			if (shadow_thread(f, p))
+			if (cldd_frz_shadow_thread(f, p))
 				return NULL; /* it exited: the thread is done */
 			continue;
 		case J_SH_STOP:
@@ -362,10 +176,10 @@ static void *freeze_thread(void *arg)
 			free(j);
 			cld_frozen_free(p->fz);
 			p->fz = NULL;
-			post(&p->ev_thawed, true);
+			cldd_frz_post(&p->ev_thawed, true);
 			return NULL;
 		}
-		post(j->ev, false);
+		cldd_frz_post(j->ev, false);
 	}
 }
 
@@ -392,7 +206,7 @@ static int start_thread(struct cldd_freeze *f)
 	return -r;
 }
 
-static void queue_job(struct cldd_freeze *f, struct job *j)
+void cldd_frz_queue_job(struct cldd_freeze *f, struct job *j)
 {
 	struct cldd_freeze_priv *p = f->priv;
 
@@ -662,9 +476,10 @@ void cldd_freeze_get(pid_t pid, unsigned long long start_ticks, uid_t uid, cldd_
 		return;
 	}
 	if (F.count >= F.lim.total || (uid != 0 && count_uid(uid) >= F.lim.per_user)) {
-		snprintf(msg, sizeof(msg),
-			 "too many processes frozen at once (%u for uid %u, %u in all; limits %u and %u)",
-			 count_uid(uid), (unsigned)uid, F.count, F.lim.per_user, F.lim.total);
+		snprintf(
+			msg, sizeof(msg),
+			"too many processes frozen at once (%u for uid %u, %u in all; limits %u and %u)",
+			count_uid(uid), (unsigned)uid, F.count, F.lim.per_user, F.lim.total);
 		cb(arg, NULL, -EMFILE, msg);
 		return;
 	}
@@ -709,7 +524,7 @@ void cldd_freeze_put(struct cldd_freeze *f)
 		if (j) {
 			f->dropped = true;
 			j->op = J_DROP;
-			queue_job(f, j);
+			cldd_frz_queue_job(f, j);
 		}
 	}
 	if (f->refs)
@@ -731,7 +546,7 @@ void cldd_freeze_put(struct cldd_freeze *f)
 		return;
 	}
 	j->op = J_THAW;
-	queue_job(f, j);
+	cldd_frz_queue_job(f, j);
 }
 
 bool cldd_freeze_inline(const struct cldd_freeze *f)
@@ -750,7 +565,7 @@ static int64_t io(struct cldd_freeze *f, struct job *proto, cldd_freeze_io_cb cb
 	j->arg = arg;
 	j->ev = (struct event *)(j + 1);
 	*j->ev = (struct event){ .kind = E_IO, .job = j };
-	queue_job(f, j);
+	cldd_frz_queue_job(f, j);
 	return -EINPROGRESS;
 }
 
@@ -759,8 +574,8 @@ ssize_t cldd_freeze_pread(struct cldd_freeze *f, void *buf, size_t len, uint64_t
 {
 	if (f->priv->inline_io)
 		return cld_frozen_pread(f->fz, buf, len, off);
-	return (ssize_t)io(f, &(struct job){ .op = J_READ, .buf = buf, .len = len, .off = off },
-			   cb, arg);
+	return (ssize_t)io(f, &(struct job){ .op = J_READ, .buf = buf, .len = len, .off = off }, cb,
+			   arg);
 }
 
 int64_t cldd_freeze_seek(struct cldd_freeze *f, int64_t off, int whence, cldd_freeze_io_cb cb,
@@ -777,52 +592,6 @@ int cldd_freeze_exitkill(struct cldd_freeze *f, bool on, cldd_freeze_io_cb cb, v
 	if (strcmp(f->fz->backend, "ptrace"))
 		return -EOPNOTSUPP;
 	return (int)io(f, &(struct job){ .op = J_EXITKILL, .whence = on }, cb, arg);
-}
-
-int cldd_freeze_shadow(struct cldd_freeze *f, const struct cldd_shadow_ops *ops, void *arg)
-{
-	struct cldd_freeze_priv *p = f->priv;
-	struct job *j;
-
-	if (strcmp(f->fz->backend, "ptrace"))
-		return -EOPNOTSUPP;
-	if (p->shadow_mode)
-		return -EALREADY;
-	j = calloc(1, sizeof(*j));
-	if (!j)
-		return -ENOMEM;
-	p->sh_ops = ops;
-	p->sh_arg = arg;
-	j->op = J_SHADOW;
-	queue_job(f, j);
-	p->shadow_mode = true; /* after: this job finds the thread waiting */
-	return 0;
-}
-
-static int shadow_job(struct cldd_freeze *f, enum job_op op, int whence, uint64_t off)
-{
-	struct job *j;
-
-	if (!f->priv->shadow_mode || f->priv->gone)
-		return -ESRCH;
-	j = calloc(1, sizeof(*j));
-	if (!j)
-		return -ENOMEM;
-	j->op = op;
-	j->whence = whence;
-	j->off = off;
-	queue_job(f, j);
-	return 0;
-}
-
-int cldd_freeze_shadow_stop(struct cldd_freeze *f, int sig)
-{
-	return shadow_job(f, J_SH_STOP, sig, 0);
-}
-
-int cldd_freeze_shadow_exit(struct cldd_freeze *f, int code, int status)
-{
-	return shadow_job(f, J_SH_EXIT, code, (uint64_t)status);
 }
 
 bool cldd_freeze_held(pid_t pid)

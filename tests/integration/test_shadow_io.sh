@@ -53,7 +53,7 @@ sleep 0.5 # its first MiB through, cat blocks in read
 migrate_job "$CAT"
 t0=$(date +%s%N)
 touch "$T/pipe.go"
-wait_for "$T/pipe.sum.st" status 120
+wait_for "$T/pipe.sum.st" status 300
 ms=$((($(date +%s%N) - t0) / 1000000))
 got=$(cut -d' ' -f1 <"$T/pipe.sum")
 [ "$got" = "$want" ] || fail "pipeline: sha256 $got, the data's is $want"

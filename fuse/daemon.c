@@ -23,6 +23,7 @@
 #include "log.h"
 #include "peer.h"
 #include "remote.h"
+#include "serve.h"
 
 #define DEFAULT_MOUNTPOINT "/clondike"
 /* Requests handled per wakeup before the loop looks at signals again. */
@@ -404,6 +405,26 @@ static void walk_close(uv_handle_t *h, void *arg)
 		uv_close(h, close_cb);
 }
 
+/* The cluster's callbacks: the peer layer calls up only through these. */
+static void on_peer_request(void *arg, struct cldd_conn *c, const struct cldp_hdr *h,
+			    const uint8_t *payload)
+{
+	(void)arg;
+	cldd_serve(c, h, payload);
+}
+
+static void on_conn_closed(void *arg, struct cldd_conn *c)
+{
+	(void)arg;
+	cldd_serve_conn_closed(c);
+}
+
+static void on_peer_updown(void *arg, struct cldd_peer *p, bool up)
+{
+	(void)arg;
+	cldd_pairs_peer(p, up);
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -464,9 +485,15 @@ int main(int argc, char **argv)
 	 * anything is mounted. */
 	if (d.opts.config || access(CLD_CONF_DEFAULT, F_OK) == 0) {
 		const char *conf = d.opts.config ? d.opts.config : CLD_CONF_DEFAULT;
+		const struct cldd_cluster_cbs cluster_cbs = {
+			.request = on_peer_request,
+			.conn_closed = on_conn_closed,
+			.peer_updown = on_peer_updown,
+			.arg = &d,
+		};
 		struct cld_err err = { 0 };
 
-		ret = cldd_cluster_start(&d.loop, conf, d.fs.node, &err);
+		ret = cldd_cluster_start(&d.loop, conf, d.fs.node, &cluster_cbs, &err);
 		if (ret) {
 			cldd_err("cluster: %s", cld_err_str(&err));
 			goto out_loop_only;
@@ -502,7 +529,6 @@ int main(int argc, char **argv)
 	if (!d.opts.foreground)
 		uv_loop_fork(&d.loop);
 	cldd_migrate_init(&d.loop, d.opts.mountpoint, d.opts.lim.guest_lost_ms);
-	cldd_cluster_set_hook(cldd_pairs_peer);
 	ret = cldd_children_init(&d.loop);
 	if (!ret)
 		ret = start_loop(&d);

@@ -16,7 +16,6 @@
 #include "peer.h"
 #include "procs.h"
 #include "restart.h"
-#include "serve.h"
 
 static struct {
 	uv_loop_t *loop;

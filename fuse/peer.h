@@ -76,14 +76,46 @@ struct cldd_peer *cldd_conn_peer(struct cldd_conn *c);
 /* serve.c's per-connection state (handles). */
 void **cldd_conn_served(struct cldd_conn *c);
 
+/*
+ * A request whose answer comes later (a freeze, a holder's read, a
+ * restore): the connection it came on may be gone by then, so it is found
+ * again by peer slot and generation.
+ */
+struct cldd_later {
+	unsigned int slot;
+	uint64_t gen;
+	uint16_t type;
+	uint32_t id;
+};
+void cldd_later_init(struct cldd_later *l, struct cldd_conn *c, const struct cldp_hdr *h);
+/* The connection the request came on, if it is still the same; else NULL. */
+struct cldd_conn *cldd_later_conn(const struct cldd_later *l);
+
 /* ---- The cluster ----------------------------------------------------------- */
 
 /*
+ * What the layers above the peers (the server, the migration's pairs) are
+ * told, on the loop thread.  The peer layer knows them only through these
+ * (registered by daemon.c), so it never includes them.
+ */
+struct cldd_cluster_cbs {
+	/* A request or one-way message (header checked by cldp_msg_check). */
+	void (*request)(void *arg, struct cldd_conn *c, const struct cldp_hdr *h,
+			const uint8_t *payload);
+	/* c is going: release what it holds (thaws). */
+	void (*conn_closed)(void *arg, struct cldd_conn *c);
+	/* p's connection came up or went down. */
+	void (*peer_updown)(void *arg, struct cldd_peer *p, bool up);
+	void *arg;
+};
+
+/*
  * Load the configuration and the key, listen on this node's address and
- * start dialing.  self is this node's name in the configuration.
+ * start dialing.  self is this node's name in the configuration; cbs is
+ * copied.
  */
 int cldd_cluster_start(uv_loop_t *loop, const char *conf_path, const char *self,
-		       struct cld_err *err);
+		       const struct cldd_cluster_cbs *cbs, struct cld_err *err);
 /* Re-read the configuration (SIGHUP); on error the old one stays. */
 int cldd_cluster_reload(struct cld_err *err);
 void cldd_cluster_stop(void);
@@ -91,10 +123,6 @@ bool cldd_cluster_enabled(void);
 const struct cld_cluster_conf *cldd_cluster_conf(void);
 /* This node's entry in the configuration (NULL without a cluster). */
 const struct cld_node_conf *cldd_cluster_self(void);
-
-/* Called on the loop thread when a peer's connection comes up or goes
- * down (one hook: the migration's pairs). */
-void cldd_cluster_set_hook(void (*hook)(struct cldd_peer *p, bool up));
 
 struct cldd_peer *cldd_peer_by_name(const char *name);
 struct cldd_peer *cldd_peer_by_slot(unsigned int slot);

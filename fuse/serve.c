@@ -179,23 +179,6 @@ struct later {
 	struct cldd_out *o; /* read: the reply being filled */
 };
 
-void cldd_later_init(struct cldd_later *l, struct cldd_conn *c, const struct cldp_hdr *h)
-{
-	struct cldd_peer *p = cldd_conn_peer(c);
-
-	l->slot = p->slot;
-	l->gen = p->gen;
-	l->type = h->type;
-	l->id = h->id;
-}
-
-struct cldd_conn *cldd_later_conn(const struct cldd_later *l)
-{
-	struct cldd_peer *p = cldd_peer_by_slot(l->slot);
-
-	return p && p->conn && p->gen == l->gen ? p->conn : NULL;
-}
-
 static struct later *later_new(struct cldd_conn *c, const struct cldp_hdr *h)
 {
 	struct later *l = calloc(1, sizeof(*l));

@@ -17,21 +17,6 @@
 
 struct cldd_conn;
 
-/*
- * A request whose answer comes later (a freeze, a holder's read, a
- * restore): the connection it came on may be gone by then, so it is found
- * again by peer slot and generation.
- */
-struct cldd_later {
-	unsigned int slot;
-	uint64_t gen;
-	uint16_t type;
-	uint32_t id;
-};
-void cldd_later_init(struct cldd_later *l, struct cldd_conn *c, const struct cldp_hdr *h);
-/* The connection the request came on, if it is still the same; else NULL. */
-struct cldd_conn *cldd_later_conn(const struct cldd_later *l);
-
 /* A request from a peer (header checked by cldp_msg_check). */
 void cldd_serve(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *payload);
 /* The connection is going: release its handles (thaws). */

@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * The process description (struct cld_proc: freeing, counting, validating)
- * and the image layout computed from it: segments, offsets, the page runs
- * behind an address.  The notes are encoded in image_notes.c, the image's
- * bytes generated in image_virt.c.
+ * The process description (struct cld_proc: freeing, validating) and the
+ * page runs behind an address.  The layout and the notes are encoded by the
+ * shared codec (common/codec/), the image's bytes generated in image_virt.c.
  */
-#include <elf.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,32 +15,9 @@
 
 void cld_proc_release(struct cld_proc *p)
 {
-	uint32_t i;
-
 	if (!p)
 		return;
-	free(p->cwd);
-	free(p->root);
-	free(p->exe);
-	free(p->groups);
-	free(p->auxv);
-	free(p->shared_queue);
-	for (i = 0; i < p->nr_threads && p->threads; i++) {
-		free(p->threads[i].xstate);
-		free(p->threads[i].queue);
-	}
-	free(p->threads);
-	for (i = 0; i < p->nr_vmas && p->vmas; i++) {
-		free(p->vmas[i].name);
-		free(p->vmas[i].ext);
-	}
-	free(p->vmas);
-	for (i = 0; i < p->nr_fds && p->fds; i++)
-		free(p->fds[i].name);
-	free(p->fds);
-	for (i = 0; i < p->nr_pipes && p->pipes; i++)
-		free(p->pipes[i].data);
-	free(p->pipes);
+	cld_proc_drop(p, 1);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -50,22 +25,6 @@ void cld_proc_free(struct cld_proc *p)
 {
 	cld_proc_release(p);
 	free(p);
-}
-
-uint64_t cld_proc_nr_dumped(const struct cld_proc *p)
-{
-	uint64_t n = 0;
-	uint32_t i, j;
-
-	for (i = 0; i < p->nr_vmas; i++)
-		for (j = 0; j < p->vmas[i].nr_ext; j++)
-			n += p->vmas[i].ext[j].count;
-	return n;
-}
-
-size_t img_str_len(const char *s)
-{
-	return s ? strlen(s) : 0;
 }
 
 int cld_proc_validate(const struct cld_proc *p, struct cld_err *err)
@@ -92,8 +51,8 @@ int cld_proc_validate(const struct cld_proc *p, struct cld_err *err)
 	if (p->sig.nr_shared_queue > CLD_MAX_SIGQ)
 		return cld_err_set(err, -E2BIG, "%u queued signals (limit %u)",
 				   p->sig.nr_shared_queue, CLD_MAX_SIGQ);
-	if (img_str_len(p->cwd) > CLD_MAX_PATH || img_str_len(p->root) > CLD_MAX_PATH ||
-	    img_str_len(p->exe) > CLD_MAX_PATH)
+	if (cld_str_len(p->cwd) > CLD_MAX_PATH || cld_str_len(p->root) > CLD_MAX_PATH ||
+	    cld_str_len(p->exe) > CLD_MAX_PATH)
 		return cld_err_set(err, -ENAMETOOLONG, "cwd, root or exe path too long");
 	for (i = 0; i < p->nr_threads; i++) {
 		const struct cld_thread *t = &p->threads[i];
@@ -131,7 +90,7 @@ int cld_proc_validate(const struct cld_proc *p, struct cld_err *err)
 		if (v->rec.prot & ~7u)
 			return cld_err_set(err, -EINVAL, "mapping %u: bad protection %#x", i,
 					   v->rec.prot);
-		if (img_str_len(v->name) > CLD_MAX_PATH)
+		if (cld_str_len(v->name) > CLD_MAX_PATH)
 			return cld_err_set(err, -ENAMETOOLONG, "mapping %u: name too long", i);
 		if ((v->rec.flags & CLD_VMA_FILE) && !v->name)
 			return cld_err_set(err, -EINVAL, "mapping %u: file mapping without path",
@@ -159,7 +118,7 @@ int cld_proc_validate(const struct cld_proc *p, struct cld_err *err)
 		if (p->fds[i].rec.fd < 0 || (i && p->fds[i].rec.fd <= p->fds[i - 1].rec.fd))
 			return cld_err_set(err, -EINVAL, "fd table not sorted/unique at fd %d",
 					   p->fds[i].rec.fd);
-		if (img_str_len(p->fds[i].name) > CLD_MAX_PATH)
+		if (cld_str_len(p->fds[i].name) > CLD_MAX_PATH)
 			return cld_err_set(err, -ENAMETOOLONG, "fd %d: path too long",
 					   p->fds[i].rec.fd);
 	}
@@ -170,156 +129,20 @@ int cld_proc_validate(const struct cld_proc *p, struct cld_err *err)
 	return 0;
 }
 
-/* ---- Segments ---------------------------------------------------------- */
-
-static uint32_t prot_to_pflags(uint32_t prot)
-{
-	return ((prot & 1) ? PF_R : 0) | ((prot & 2) ? PF_W : 0) | ((prot & 4) ? PF_X : 0);
-}
-
-/*
- * Emit (or count, when segs is NULL) the segments of one VMA.  Data runs
- * are the extents; in anonymous VMAs, gaps shorter than CLD_ANON_GAP_PAGES
- * are kept inside a data run as holes (they read as zeros, which is what
- * the memory holds), so a sparse heap stays one segment.
- */
-static uint32_t vma_segments(const struct cld_vma *v, uint32_t vi, struct cld_seg *segs)
-{
-	uint64_t npages = (v->rec.end - v->rec.start) / PAGE;
-	int anon = !(v->rec.flags & CLD_VMA_FILE);
-	uint64_t pos = 0; /* next page not yet covered */
-	uint32_t n = 0, j = 0;
-
-#define EMIT(first, count, data)                                                       \
-	do {                                                                           \
-		if (segs) {                                                            \
-			segs[n].vaddr = v->rec.start + (first) * PAGE;                \
-			segs[n].memsz = (count) * PAGE;                               \
-			segs[n].filesz = (data) ? (count) * PAGE : 0;                 \
-			segs[n].vma = vi;                                              \
-			segs[n].pflags = prot_to_pflags(v->rec.prot);                 \
-		}                                                                      \
-		n++;                                                                   \
-	} while (0)
-
-	while (j < v->nr_ext) {
-		uint64_t s = v->ext[j].first, e = s + v->ext[j].count;
-
-		if (s > pos)
-			EMIT(pos, s - pos, 0);
-		j++;
-		while (anon && j < v->nr_ext && v->ext[j].first - e < CLD_ANON_GAP_PAGES) {
-			e = v->ext[j].first + v->ext[j].count;
-			j++;
-		}
-		EMIT(s, e - s, 1);
-		pos = e;
-	}
-	if (pos < npages)
-		EMIT(pos, npages - pos, 0);
-#undef EMIT
-	return n;
-}
-
-uint64_t img_count_segments(const struct cld_proc *p)
-{
-	uint64_t n = 0;
-	uint32_t i;
-
-	for (i = 0; i < p->nr_vmas; i++)
-		n += vma_segments(&p->vmas[i], i, NULL);
-	return n;
-}
-
-uint64_t img_tail_size(uint64_t nr_dumped)
-{
-	/* note header (12) + "CLONDIKE\0" padded (12) + cld_digests_hdr + digests */
-	return 12 + 12 + sizeof(struct cld_digests_hdr) + 8 * nr_dumped;
-}
-
-int cld_layout_compute(const struct cld_proc *p, uint64_t notes_size, struct cld_layout *lo,
-		       struct cld_err *err)
-{
-	uint64_t nsegs = img_count_segments(p), off, idx = 0;
-	uint32_t i, n = 0;
-
-	memset(lo, 0, sizeof(*lo));
-	if (nsegs > CLD_MAX_SEGS)
-		return cld_err_set(err, -E2BIG, "%llu segments (limit %u)",
-				   (unsigned long long)nsegs, CLD_MAX_SEGS);
-	lo->segs = calloc(nsegs ? nsegs : 1, sizeof(*lo->segs));
-	if (!lo->segs)
-		return cld_err_set(err, -ENOMEM, "out of memory for %llu segments",
-				   (unsigned long long)nsegs);
-	for (i = 0; i < p->nr_vmas; i++)
-		n += vma_segments(&p->vmas[i], i, lo->segs + n);
-	lo->nr_segs = n;
-	lo->phnum = n + 2;
-	lo->phoff = sizeof(Elf64_Ehdr);
-	off = lo->phoff + (uint64_t)lo->phnum * sizeof(Elf64_Phdr);
-	if (lo->phnum >= PN_XNUM) {
-		lo->shoff = off;
-		off += sizeof(Elf64_Shdr);
-	}
-	lo->notes_off = off;
-	lo->notes_size = notes_size;
-	off = (off + notes_size + PAGE - 1) / PAGE * PAGE;
-	lo->data_off = off;
-	lo->data_bytes = lo->notes_off + notes_size;
-	for (i = 0; i < n; i++) {
-		struct cld_seg *s = &lo->segs[i];
-		const struct cld_vma *v = &p->vmas[s->vma];
-		uint32_t j;
-
-		s->offset = off;
-		s->first_dumped = idx;
-		if (!s->filesz)
-			continue;
-		/* Count the dumped pages inside this data segment. */
-		for (j = 0; j < v->nr_ext; j++) {
-			uint64_t a = v->rec.start + v->ext[j].first * PAGE;
-
-			if (a >= s->vaddr && a < s->vaddr + s->memsz)
-				idx += v->ext[j].count;
-		}
-		off += s->filesz;
-	}
-	lo->nr_dumped = idx;
-	lo->data_bytes += idx * PAGE;
-	lo->tail_off = off;
-	lo->tail_size = img_tail_size(idx);
-	lo->size = off + lo->tail_size;
-	lo->data_bytes += lo->tail_size;
-	return 0;
-}
-
-void cld_layout_release(struct cld_layout *lo)
-{
-	free(lo->segs);
-	memset(lo, 0, sizeof(*lo));
-}
+/* ---- Layout lookup (the layout itself: common/codec/codec_layout.c) ---- */
 
 int cld_layout_find(const struct cld_layout *lo, const struct cld_proc *p, uint64_t addr,
 		    uint64_t *dumped_idx, uint64_t *offset)
 {
-	uint32_t lo_i = 0, hi = lo->nr_segs;
 	const struct cld_seg *s;
 	const struct cld_vma *v;
 	uint64_t pg, before = 0;
 	uint32_t j;
 
 	addr &= ~(uint64_t)(PAGE - 1);
-	while (lo_i < hi) {
-		uint32_t mid = lo_i + (hi - lo_i) / 2;
-
-		if (lo->segs[mid].vaddr + lo->segs[mid].memsz <= addr)
-			lo_i = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo_i >= lo->nr_segs || lo->segs[lo_i].vaddr > addr)
+	s = cld_layout_seg_at(lo, addr);
+	if (!s)
 		return -ENOENT;
-	s = &lo->segs[lo_i];
 	if (!s->filesz)
 		return -ENODATA;
 	v = &p->vmas[s->vma];

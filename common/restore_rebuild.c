@@ -22,6 +22,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 
+#include "clondike/codec.h"
 #include "clondike/compat.h"
 #include "restore_priv.h"
 
@@ -289,23 +290,6 @@ static int map_vmas(struct cld_rst *rs, struct cld_err *err)
 	return 0;
 }
 
-static const struct cld_seg *seg_at(const struct cld_layout *lo, uint64_t addr)
-{
-	uint32_t a = 0, b = lo->nr_segs;
-
-	while (a < b) {
-		uint32_t m = a + (b - a) / 2;
-
-		if (lo->segs[m].vaddr + lo->segs[m].memsz <= addr)
-			a = m + 1;
-		else
-			b = m;
-	}
-	if (a >= lo->nr_segs || lo->segs[a].vaddr > addr)
-		return NULL;
-	return &lo->segs[a];
-}
-
 #define HPAGE (2ull << 20)
 
 /*
@@ -366,7 +350,7 @@ int cld_rst_fill_eager(struct cld_rst *rs, void *arg, struct cld_err *err)
 			if (rs->vkind[i] == VK_ANON && v->ext[j].count * PAGE >= HPAGE)
 				prefault_huge(rs, addr, end);
 			while (addr < end) {
-				const struct cld_seg *s = seg_at(lo, addr);
+				const struct cld_seg *s = cld_layout_seg_at(lo, addr);
 				uint64_t len, off;
 				long r;
 

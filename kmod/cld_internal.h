@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * clondike.ko internals shared by the freezer (cld_main.c), the snapshot
- * and image generator (cld_snap.c, cld_image.c) and the digest code.
+ * clondike.ko internals shared by the freezer (cld_main.c, cld_file.c),
+ * the snapshot (cld_snap.c), the description and image (cld_desc.c,
+ * cld_vmas.c, cld_fds.c, cld_image.c) and the digest code.
  */
 #ifndef CLD_INTERNAL_H
 #define CLD_INTERNAL_H
@@ -84,22 +85,15 @@ struct cld_frz {
 	struct cld_img *img;
 };
 
-/* cld_main.c */
+/* cld_main.c: the registry of frozen groups, under cld_lock */
+extern struct mutex cld_lock;
 void cld_frz_put(struct cld_frz *frz);
+/* Take frz off the registry (cld_lock held): thaws it, drops its ref. */
+void cld_unlist_locked(struct cld_frz *frz);
 
 /* cld_snap.c: runs in the parked thread itself */
 void cld_snap_thread(struct cld_thr *th);
 void cld_thr_free_snap(struct cld_thr *th);
-
-/* cld_image.c */
-int cld_img_build(struct cld_frz *frz);
-void cld_img_free(struct cld_img *img);
-u64 cld_img_size(const struct cld_img *img);
-u64 cld_img_nr_dumped(const struct cld_img *img);
-u64 cld_img_data_bytes(const struct cld_img *img);
-ssize_t cld_img_read(struct cld_frz *frz, char __user *buf, size_t len,
-		     loff_t off);
-loff_t cld_img_seek_data(struct cld_frz *frz, loff_t off, int whence);
 
 /* cld_xxh3.c */
 u64 cld_xxh3_page(const void *page);

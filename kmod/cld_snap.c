@@ -21,18 +21,12 @@
 #include <asm/ptrace.h>
 #include <asm/segment.h>
 
+#include "clondike/codec.h"
 #include "cld_internal.h"
-
-#ifndef ERESTARTSYS
-#define ERESTARTSYS 512
-#define ERESTARTNOINTR 513
-#define ERESTARTNOHAND 514
-#define ERESTART_RESTARTBLOCK 516
-#endif
 
 static void cld_snap_regs(struct cld_thr *th, struct pt_regs *regs)
 {
-	struct cld_regs *r = &th->regs;
+	struct cld_regs *r = &th->regs, live;
 	unsigned long v;
 	u16 sel;
 
@@ -83,28 +77,11 @@ static void cld_snap_regs(struct cld_thr *th, struct pt_regs *regs)
 	 * normalisation, so both backends agree): rip back on the syscall
 	 * instruction, rax the call number, orig_rax -1.  A call that would
 	 * go through restart_syscall() is recorded as its original number: a
-	 * restored process has no kernel restart block.
+	 * restored process has no kernel restart block.  The rule is the
+	 * shared codec's (common/codec/codec_rules.c).
 	 */
-	th->rec.syscall_state = CLD_SYSCALL_NONE;
-	th->rec.orig_syscall = -1;
-	th->rec.orig_result = 0;
-	if ((long)regs->orig_ax < 0)
-		return;
-	th->rec.orig_syscall = (long)regs->orig_ax;
-	th->rec.orig_result = (long)regs->ax;
-	switch ((long)regs->ax) {
-	case -ERESTARTSYS:
-	case -ERESTARTNOINTR:
-	case -ERESTARTNOHAND:
-	case -ERESTART_RESTARTBLOCK:
-		r->rax = regs->orig_ax;
-		r->rip -= 2;
-		r->orig_rax = (u64)-1;
-		th->rec.syscall_state = CLD_SYSCALL_RESTART;
-		break;
-	default:
-		th->rec.syscall_state = CLD_SYSCALL_DONE;
-	}
+	live = *r; /* the kernel itself restarts the live thread */
+	cld_restart_normalize(&live, r, &th->rec);
 }
 
 /*

@@ -65,7 +65,8 @@ if grep -E "warning:|WARNING:" "$work/kbuild.log"; then
 fi
 echo "PASS build ($kver)"
 
-# 2. The in-VM driver: static, with the project's image reader and writer.
+# 2. The in-VM driver: static, with the project's image reader and writer
+#    (and the codec the writer shares with the module, common/codec/).
 cc=${CC:-gcc}
 # digest_avx2.c alone is built for AVX2; it runs only if the CPU has it.
 if ! $cc -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -mavx2 -I"$top/common/include" \
@@ -74,6 +75,8 @@ if ! $cc -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -mavx2 -I"$top/common/includ
 	-I"$top/common/include" -o "$work/root/kmod_test" "$here/kmod_test.c" \
 	"$top/kmod/cld_xxh3.c" "$top"/common/image.c "$top"/common/image_notes.c \
 	"$top"/common/image_virt.c "$top"/common/image_read.c "$top"/common/image_read_notes.c \
+	"$top"/common/codec/codec_layout.c "$top"/common/codec/codec_notes.c \
+	"$top"/common/codec/codec_rules.c "$top"/common/codec/codec_vimg.c \
 	"$top/common/err.c" "$top/common/digest.c" "$top/common/util.c" "$work/digest_avx2.o" \
 	-l:libxxhash.a -lpthread >>"$work/cc.log" 2>&1; then
 	cat "$work/cc.log"

@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The open fds of a frozen group as /proc/PID/fd and fdinfo show them to
+ * the ptrace backend, and the unread data of the pipes it holds both ends
+ * of (what tee(2) gives that backend).
+ */
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/highmem.h>
+#include <linux/magic.h>
+#include <linux/major.h>
+#include <linux/pipe_fs_i.h>
+#include <linux/slab.h>
+#include <linux/version.h>
+
+#include "cld_desc.h"
+#include "cld_fds.h"
+
+/* ---- file descriptors -------------------------------------------------- */
+
+struct cld_fdcol {
+	struct files_struct *files;
+	struct file **file;
+	int *fd;
+	bool *cloexec;
+	u32 n, cap;
+	bool overflow;
+};
+
+/* iterate_fd() callback, under files->file_lock: only take references. */
+static int cld_fd_collect(const void *arg, struct file *file, unsigned int fd)
+{
+	struct cld_fdcol *c = (struct cld_fdcol *)arg;
+
+	if (c->n == c->cap) {
+		c->overflow = true;
+		return 1;
+	}
+	get_file(file);
+	c->file[c->n] = file;
+	c->fd[c->n] = fd;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+	c->cloexec[c->n] = close_on_exec(fd, c->files);
+#else
+	c->cloexec[c->n] = close_on_exec(fd, files_fdtable(c->files));
+#endif
+	c->n++;
+	return 0;
+}
+
+/* Consoles and serial lines (4), pty slaves (136-143), /dev/tty and
+ * /dev/console (5:0, 5:1); not /dev/ptmx (5:2). */
+static bool cld_is_tty(dev_t rdev)
+{
+	unsigned int maj = MAJOR(rdev);
+
+	return maj == TTY_MAJOR || (maj == TTYAUX_MAJOR && MINOR(rdev) <= 1) ||
+	       (maj >= UNIX98_PTY_SLAVE_MAJOR &&
+		maj < UNIX98_PTY_SLAVE_MAJOR + UNIX98_PTY_MAJOR_COUNT);
+}
+
+static int cld_fill_fd(struct cld_fd *k, struct file *file, int fd,
+		       bool cloexec)
+{
+	struct kstat st;
+	char *s;
+	int err;
+
+	k->rec.fd = fd;
+	k->rec.fd_flags = cloexec ? FD_CLOEXEC : 0;
+	/* fdinfo's flags without the O_CLOEXEC that fd_flags carries. */
+	k->rec.fl_flags = file->f_flags & ~O_CLOEXEC;
+	k->rec.pos = file->f_pos;
+	err = cld_stat(&file->f_path, &st);
+	if (err)
+		return err;
+	k->rec.dev = cld_dev(st.dev);
+	k->rec.ino = st.ino;
+	k->rec.rdev = cld_dev(st.rdev);
+	/* Size and mtime identify regular files only. */
+	if (S_ISREG(st.mode)) {
+		k->rec.size = st.size;
+		k->rec.mtime_ns = cld_ts_ns(st.mtime);
+	}
+	k->rec.mode = st.mode;
+	if (S_ISREG(st.mode))
+		k->rec.kind = CLD_FD_REG;
+	else if (S_ISDIR(st.mode))
+		k->rec.kind = CLD_FD_DIR;
+	else if (S_ISFIFO(st.mode))
+		k->rec.kind = file_inode(file)->i_sb->s_magic == PIPEFS_MAGIC ?
+			      CLD_FD_PIPE : CLD_FD_FIFO;
+	else if (S_ISCHR(st.mode))
+		k->rec.kind = cld_is_tty(st.rdev) ? CLD_FD_TTY : CLD_FD_CHR;
+	else
+		k->rec.kind = CLD_FD_UNSUPPORTED;
+	/* The readlink(/proc/PID/fd/N) text: a path, "pipe:[ino]", ... */
+	s = cld_path(&file->f_path, false, NULL);
+	if (IS_ERR(s))
+		return PTR_ERR(s);
+	k->name = s;
+	return 0;
+}
+
+/*
+ * Copy the unread bytes of a pipe without consuming them (what tee(2)
+ * gives the ptrace backend): the pipe's buffers, oldest first.
+ */
+static int cld_peek_pipe(struct file *file, struct cld_pipedata *kp)
+{
+	struct pipe_inode_info *pipe = file_inode(file)->i_pipe;
+	unsigned int t, mask;
+	size_t total = 0, done = 0;
+	int err = 0;
+
+	if (!pipe)
+		return 0;
+	pipe_lock(pipe);
+	mask = pipe->ring_size - 1;
+	for (t = pipe->tail; t != pipe->head; t++)
+		total += pipe->bufs[t & mask].len;
+	total = min_t(size_t, total, CLD_MAX_PIPE_DATA);
+	if (!total)
+		goto out;
+	kp->data = kvmalloc(total, GFP_KERNEL);
+	if (!kp->data) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (t = pipe->tail; t != pipe->head && done < total; t++) {
+		struct pipe_buffer *buf = &pipe->bufs[t & mask];
+		size_t n = min_t(size_t, buf->len, total - done);
+		void *v = kmap_local_page(buf->page);
+
+		memcpy(kp->data + done, v + buf->offset, n);
+		kunmap_local(v);
+		done += n;
+	}
+	kp->len = done;
+out:
+	pipe_unlock(pipe);
+	return err;
+}
+
+/*
+ * Pipes whose both ends the process holds: their data must come along.
+ * One record per pipe, at its lowest read-only fd.
+ */
+static int cld_fill_pipes(struct cld_proc *p, struct file **files)
+{
+	u32 i, j;
+	int err;
+
+	for (i = 0; i < p->nr_fds; i++) {
+		const struct cld_fd_rec *r = &p->fds[i].rec;
+		bool writer = false, seen = false;
+		struct cld_pipedata kp = {};
+		struct cld_pipedata *np;
+
+		if (r->kind != CLD_FD_PIPE || (r->fl_flags & O_ACCMODE) != O_RDONLY)
+			continue;
+		for (j = 0; j < p->nr_fds; j++) {
+			const struct cld_fd_rec *w = &p->fds[j].rec;
+
+			if (w->kind != CLD_FD_PIPE || w->ino != r->ino)
+				continue;
+			if ((w->fl_flags & O_ACCMODE) == O_WRONLY)
+				writer = true;
+			if (j < i && (w->fl_flags & O_ACCMODE) == O_RDONLY)
+				seen = true;
+		}
+		if (!writer || seen)
+			continue;
+		err = cld_peek_pipe(files[i], &kp);
+		if (err)
+			return err;
+		if (!kp.len)
+			continue;
+		np = krealloc(p->pipes, (p->nr_pipes + 1) * sizeof(*np),
+			      GFP_KERNEL);
+		if (!np) {
+			kvfree(kp.data);
+			return -ENOMEM;
+		}
+		kp.ino = r->ino;
+		p->pipes = np;
+		p->pipes[p->nr_pipes++] = kp;
+	}
+	return 0;
+}
+
+int cld_fill_fds(struct cld_proc *p, struct task_struct *t)
+{
+	struct cld_fdcol c = {};
+	unsigned int max = 256;
+	int err = 0;
+	u32 i;
+
+	for (;;) {
+		c.cap = max;
+		c.file = kvmalloc_array(max, sizeof(*c.file), GFP_KERNEL);
+		c.fd = kvmalloc_array(max, sizeof(*c.fd), GFP_KERNEL);
+		c.cloexec = kvmalloc_array(max, sizeof(*c.cloexec), GFP_KERNEL);
+		if (!c.file || !c.fd || !c.cloexec) {
+			err = -ENOMEM;
+			goto out;
+		}
+		task_lock(t);
+		c.files = t->files;
+		if (c.files)
+			iterate_fd(c.files, 0, cld_fd_collect, &c);
+		task_unlock(t);
+		if (!c.overflow)
+			break;
+		for (i = 0; i < c.n; i++)
+			fput(c.file[i]);
+		kvfree(c.file);
+		kvfree(c.fd);
+		kvfree(c.cloexec);
+		memset(&c, 0, sizeof(c));
+		if (max >= CLD_MAX_FDS)
+			return -E2BIG;
+		max *= 4;
+	}
+	if (c.n) {
+		p->fds = kvcalloc(c.n, sizeof(*p->fds), GFP_KERNEL);
+		if (!p->fds) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
+	/* iterate_fd() walks in ascending fd order: already sorted. */
+	for (i = 0; i < c.n && !err; i++) {
+		err = cld_fill_fd(&p->fds[i], c.file[i], c.fd[i], c.cloexec[i]);
+		if (!err)
+			p->nr_fds++;
+	}
+	if (!err)
+		err = cld_fill_pipes(p, c.file);
+out:
+	for (i = 0; i < c.n; i++)
+		fput(c.file[i]);
+	kvfree(c.file);
+	kvfree(c.fd);
+	kvfree(c.cloexec);
+	return err;
+}
+

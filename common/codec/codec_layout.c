@@ -53,12 +53,11 @@ size_t cld_str_len(const char *s)
 
 static uint32_t prot_to_pflags(uint32_t prot)
 {
-	return ((prot & 1) ? PF_R : 0) | ((prot & 2) ? PF_W : 0) |
-	       ((prot & 4) ? PF_X : 0);
+	return ((prot & 1) ? PF_R : 0) | ((prot & 2) ? PF_W : 0) | ((prot & 4) ? PF_X : 0);
 }
 
-static void seg_set(struct cld_seg *s, const struct cld_vma *v, uint32_t vi,
-		    uint64_t first, uint64_t count, int data)
+static void seg_set(struct cld_seg *s, const struct cld_vma *v, uint32_t vi, uint64_t first,
+		    uint64_t count, int data)
 {
 	s->vaddr = v->rec.start + first * CLD_PG;
 	s->memsz = count * CLD_PG;
@@ -73,8 +72,7 @@ static void seg_set(struct cld_seg *s, const struct cld_vma *v, uint32_t vi,
  * are kept inside a data run as holes (they read as zeros, which is what
  * the memory holds), so a sparse heap stays one segment.
  */
-static uint32_t vma_segments(const struct cld_vma *v, uint32_t vi,
-			     struct cld_seg *segs)
+static uint32_t vma_segments(const struct cld_vma *v, uint32_t vi, struct cld_seg *segs)
 {
 	uint64_t npages = (v->rec.end - v->rec.start) / CLD_PG;
 	int anon = !(v->rec.flags & CLD_VMA_FILE);
@@ -90,8 +88,7 @@ static uint32_t vma_segments(const struct cld_vma *v, uint32_t vi,
 			n++;
 		}
 		j++;
-		while (anon && j < v->nr_ext &&
-		       v->ext[j].first - e < CLD_ANON_GAP_PAGES) {
+		while (anon && j < v->nr_ext && v->ext[j].first - e < CLD_ANON_GAP_PAGES) {
 			e = v->ext[j].first + v->ext[j].count;
 			j++;
 		}
@@ -124,8 +121,8 @@ uint64_t cld_tail_size(uint64_t nr_dumped)
 	return 12 + 12 + sizeof(struct cld_digests_hdr) + 8 * nr_dumped;
 }
 
-int cld_layout_compute(const struct cld_proc *p, uint64_t notes_size,
-		       struct cld_layout *lo, struct cld_err *err)
+int cld_layout_compute(const struct cld_proc *p, uint64_t notes_size, struct cld_layout *lo,
+		       struct cld_err *err)
 {
 	uint64_t nsegs = cld_count_segments(p), off, idx = 0;
 	uint32_t i, n = 0;
@@ -136,8 +133,7 @@ int cld_layout_compute(const struct cld_proc *p, uint64_t notes_size,
 				     (unsigned long long)nsegs, CLD_MAX_SEGS);
 	lo->segs = cld_calloc(nsegs ? nsegs : 1, sizeof(*lo->segs));
 	if (!lo->segs)
-		return cld_codec_err(err, -ENOMEM,
-				     "out of memory for %llu segments",
+		return cld_codec_err(err, -ENOMEM, "out of memory for %llu segments",
 				     (unsigned long long)nsegs);
 	for (i = 0; i < p->nr_vmas; i++)
 		n += vma_segments(&p->vmas[i], i, lo->segs + n);

@@ -61,8 +61,7 @@ static void put_str(struct cld_nbuf *b, const char *s)
 /* Start a note; returns the offset of its descsz field. */
 static size_t note_begin(struct cld_nbuf *b, const char *name, uint32_t type)
 {
-	Elf64_Nhdr nh = { .n_namesz = (uint32_t)strlen(name) + 1,
-			  .n_type = type };
+	Elf64_Nhdr nh = { .n_namesz = (uint32_t)strlen(name) + 1, .n_type = type };
 	size_t at = b->len + offsetof(Elf64_Nhdr, n_descsz);
 
 	buf_put(b, &nh, sizeof(nh));
@@ -86,8 +85,7 @@ static void note_end(struct cld_nbuf *b, size_t at)
 	buf_pad(b, 4);
 }
 
-static void note(struct cld_nbuf *b, const char *name, uint32_t type,
-		 const void *d, size_t n)
+static void note(struct cld_nbuf *b, const char *name, uint32_t type, const void *d, size_t n)
 {
 	size_t at = note_begin(b, name, type);
 
@@ -117,14 +115,12 @@ static void encode_file_note(struct cld_nbuf *b, const struct cld_proc *p)
 	}
 	for (i = 0; i < p->nr_vmas; i++)
 		if (p->vmas[i].rec.flags & CLD_VMA_FILE)
-			buf_put(b, p->vmas[i].name,
-				strlen(p->vmas[i].name) + 1);
+			buf_put(b, p->vmas[i].name, strlen(p->vmas[i].name) + 1);
 	note_end(b, at);
 }
 
 /* Standard notes, grouped per thread as gdb expects them. */
-static void encode_thread_std(struct cld_nbuf *b, const struct cld_proc *p,
-			      uint32_t i)
+static void encode_thread_std(struct cld_nbuf *b, const struct cld_proc *p, uint32_t i)
 {
 	const struct cld_thread *t = &p->threads[i];
 
@@ -219,8 +215,7 @@ static void encode_pipes(struct cld_nbuf *b, const struct cld_proc *p)
 		return;
 	at = note_begin(b, CLD_NOTE_NAME, CLD_NT_PIPEDATA);
 	for (i = 0; i < p->nr_pipes; i++) {
-		struct cld_pipedata_rec r = { .ino = p->pipes[i].ino,
-					      .len = p->pipes[i].len };
+		struct cld_pipedata_rec r = { .ino = p->pipes[i].ino, .len = p->pipes[i].len };
 
 		buf_put(b, &r, sizeof(r));
 		buf_put(b, p->pipes[i].data, r.len);
@@ -275,8 +270,7 @@ int cld_notes_build(struct cld_proc *p, struct cld_nbuf *b)
 
 		at = note_begin(b, CLD_NOTE_NAME, CLD_NT_THREAD);
 		buf_put(b, &t->rec, sizeof(t->rec));
-		buf_put(b, t->queue,
-			sizeof(*t->queue) * (size_t)t->rec.nr_queue);
+		buf_put(b, t->queue, sizeof(*t->queue) * (size_t)t->rec.nr_queue);
 		note_end(b, at);
 	}
 
@@ -287,8 +281,7 @@ int cld_notes_build(struct cld_proc *p, struct cld_nbuf *b)
 
 	at = note_begin(b, CLD_NOTE_NAME, CLD_NT_SIGNALS);
 	buf_put(b, &p->sig, sizeof(p->sig));
-	buf_put(b, p->shared_queue,
-		sizeof(*p->shared_queue) * (size_t)p->sig.nr_shared_queue);
+	buf_put(b, p->shared_queue, sizeof(*p->shared_queue) * (size_t)p->sig.nr_shared_queue);
 	note_end(b, at);
 
 	if (!b->err && b->len > CLD_MAX_NOTES_SIZE)

@@ -21,8 +21,8 @@ enum cld_dump_policy cld_dump_policy(uint32_t flags)
 {
 	if (flags & CLD_VMA_VDSO)
 		return CLD_DUMP_ALL;
-	if (flags & (CLD_VMA_VVAR | CLD_VMA_VSYSCALL | CLD_VMA_SPECIAL |
-		     CLD_VMA_SYSVSHM | CLD_VMA_HUGETLB))
+	if (flags &
+	    (CLD_VMA_VVAR | CLD_VMA_VSYSCALL | CLD_VMA_SPECIAL | CLD_VMA_SYSVSHM | CLD_VMA_HUGETLB))
 		return CLD_DUMP_NONE;
 	if (flags & CLD_VMA_SHARED) {
 		/* A live file holds shared file data; only memory with no file

@@ -62,8 +62,7 @@ static void encode_ehdr(struct cld_vimg *v)
 	ph[lo->phnum - 1].p_align = 4;
 }
 
-static int build_runs(struct cld_vimg *v, const struct cld_proc *p,
-		      struct cld_err *err)
+static int build_runs(struct cld_vimg *v, const struct cld_proc *p, struct cld_err *err)
 {
 	const struct cld_layout *lo = &v->lo;
 	uint64_t n = 0;
@@ -73,8 +72,7 @@ static int build_runs(struct cld_vimg *v, const struct cld_proc *p,
 		n += p->vmas[i].nr_ext;
 	v->runs = cld_calloc(n ? n : 1, sizeof(*v->runs));
 	if (!v->runs)
-		return cld_codec_err(err, -ENOMEM,
-				     "out of memory for %llu page runs",
+		return cld_codec_err(err, -ENOMEM, "out of memory for %llu page runs",
 				     (unsigned long long)n);
 	n = 0;
 	for (i = 0; i < lo->nr_segs; i++) {
@@ -109,8 +107,7 @@ static int build_tail(struct cld_vimg *v, struct cld_err *err)
 	Elf64_Nhdr nh;
 
 	if ((uint64_t)sizeof(dh) + 8 * n > 0xffffffffu)
-		return cld_codec_err(err, -E2BIG,
-				     "too many pages for one digest note");
+		return cld_codec_err(err, -E2BIG, "too many pages for one digest note");
 	nh.n_namesz = sizeof(CLD_NOTE_NAME);
 	nh.n_descsz = (uint32_t)(sizeof(dh) + 8 * n);
 	nh.n_type = CLD_NT_DIGESTS;
@@ -121,13 +118,11 @@ static int build_tail(struct cld_vimg *v, struct cld_err *err)
 	v->digest = cld_calloc(n ? n : 1, 8);
 	v->digest_ok = cld_calloc(words ? words : 1, 8);
 	if (!v->digest || !v->digest_ok)
-		return cld_codec_err(err, -ENOMEM,
-				     "out of memory for page digests");
+		return cld_codec_err(err, -ENOMEM, "out of memory for page digests");
 	return 0;
 }
 
-int cld_vimg_build(struct cld_vimg *v, struct cld_proc *p,
-		   struct cld_err *err)
+int cld_vimg_build(struct cld_vimg *v, struct cld_proc *p, struct cld_err *err)
 {
 	struct cld_nbuf notes = { 0 };
 	int ret;
@@ -138,8 +133,7 @@ int cld_vimg_build(struct cld_vimg *v, struct cld_proc *p,
 		ret = cld_codec_err(err, ret, "out of memory encoding notes");
 		goto fail;
 	} else if (ret) {
-		ret = cld_codec_err(err, ret, "notes exceed the %u byte limit",
-				    CLD_MAX_NOTES_SIZE);
+		ret = cld_codec_err(err, ret, "notes exceed the %u byte limit", CLD_MAX_NOTES_SIZE);
 		goto fail;
 	}
 	ret = cld_layout_compute(p, notes.len, &v->lo, err);
@@ -148,8 +142,7 @@ int cld_vimg_build(struct cld_vimg *v, struct cld_proc *p,
 	v->head_len = v->lo.notes_off + notes.len;
 	v->head = cld_calloc(1, v->head_len);
 	if (!v->head) {
-		ret = cld_codec_err(err, -ENOMEM,
-				    "out of memory for image headers");
+		ret = cld_codec_err(err, -ENOMEM, "out of memory for image headers");
 		goto fail;
 	}
 	encode_ehdr(v);
@@ -216,8 +209,7 @@ static int run_idx_before(const void *ctx, size_t i, uint64_t idx)
 	return r->idx + r->count <= idx;
 }
 
-const struct cld_seg *cld_layout_seg_at(const struct cld_layout *lo,
-					uint64_t addr)
+const struct cld_seg *cld_layout_seg_at(const struct cld_layout *lo, uint64_t addr)
 {
 	size_t i = first_not_before(lo->nr_segs, lo, addr, seg_ends_before);
 

@@ -92,7 +92,7 @@ uint64_t cld_proc_nr_dumped(const struct cld_proc *p);
 /* strlen() that takes NULL as "". */
 size_t cld_str_len(const char *s);
 
-/* ---- Layout (codec_layout.c, with the functions above) ------------------------------------------- */
+/* ---- Layout (codec_layout.c, with the functions above) ---------------- */
 
 /* One PT_LOAD segment. */
 struct cld_seg {

@@ -10,11 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ino.h"
 #include "log.h"
 #include "procs.h"
 #include "restart.h"
-
-#define CLDD_INO_IN_BASE (2ull << 32)
 
 /* Largest image accepted through the filesystem. */
 #define CLDD_IN_MAX_SIZE (64ull << 30)
@@ -98,7 +97,7 @@ int cldd_in_create(const char *name, uid_t uid, gid_t gid, struct cldd_in **out,
 		return cld_err_set(err, e, "memfd_create: %s", strerror(-e));
 	}
 	strcpy(in->name, name);
-	in->ino = CLDD_INO_IN_BASE + ++in_seq;
+	in->ino = cldd_ino_in(++in_seq);
 	in->uid = uid;
 	in->gid = gid;
 	in->mtime_ns = now_ns();

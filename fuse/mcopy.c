@@ -28,7 +28,7 @@ static struct done *dones;
 
 static fuse_ino_t src_ino(bool remote, unsigned int slot, pid_t pid)
 {
-	return remote ? ((3ull + slot) << 32) + (uint64_t)pid : CLDD_INO_PID_BASE + (uint64_t)pid;
+	return remote ? cldd_ino_rpid(slot, pid) : cldd_ino_pid(pid);
 }
 
 static void done_add(fuse_ino_t ino, pid_t caller)
@@ -229,17 +229,19 @@ void cldd_mcopy_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	struct cldd_peer *home = NULL;
 	uint64_t start_ticks, size;
 	pid_t pid;
+	struct cldd_ino src;
 	size_t count;
 
 	(void)off_out;
 	(void)flags;
-	if (ino_in > CLDD_INO_PID_BASE && ino_in < CLDD_INO_PID_BASE + (1ull << 32)) {
+	cldd_ino_decode(ino_in, &src);
+	if (src.kind == CLDD_K_PID) {
 		struct cldd_freeze *f = (struct cldd_freeze *)(uintptr_t)fi_in->fh;
 
 		pid = f->pid;
 		start_ticks = f->start_ticks;
 		size = f->fz->size;
-	} else if (!CLDD_IS_RPID(ino_in) ||
+	} else if (src.kind != CLDD_K_RPID ||
 		   cldd_remote_source(fi_in, &home, &pid, &start_ticks, &size)) {
 		cldd_reply_err(req, EXDEV); /* not a process: let cp copy bytes */
 		return;

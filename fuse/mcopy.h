@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fs.h"
+#include "fs_kind.h"
 #include "incoming.h"
 
 /* in was just created by thread caller: note the image it has open. */

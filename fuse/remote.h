@@ -6,8 +6,9 @@
  * bounded cache keyed by the peer's freeze (so a re-read of the same frozen
  * image is local, and a new freeze never sees old bytes).
  *
- * Inodes: the directory of the peer in slot s is CLDD_INO_RDIR + s; its pid
- * p is ((3 + s) << 32) + p.
+ * Inodes: the directory of the peer in slot s is cldd_ino_rdir(s), its pid p
+ * cldd_ino_rpid(s, p) (ino.h).  remote.c has lookups, listings and
+ * attributes, remote_read.c open images, remote_cache.c the cache.
  */
 #ifndef CLDD_REMOTE_H
 #define CLDD_REMOTE_H
@@ -15,15 +16,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "fs.h"
+#include "fs_kind.h"
+#include "remote_cache.h"
 
 struct cldd_peer;
 
-#define CLDD_INO_RDIR 16u
-#define CLDD_RDIR_MAX 65536u
-#define CLDD_INO_RPID_BASE (3ull << 32)
-#define CLDD_IS_RDIR(i) ((i) >= CLDD_INO_RDIR && (i) < CLDD_INO_RDIR + CLDD_RDIR_MAX)
-#define CLDD_IS_RPID(i) ((i) > CLDD_INO_RPID_BASE)
+/* The kind of a peer's process's image. */
+extern const struct cldd_kind_ops cldd_kind_rpid;
 
 /* The peer a remote inode belongs to (NULL if none or removed). */
 struct cldd_peer *cldd_remote_peer(fuse_ino_t ino);
@@ -43,10 +42,6 @@ void cldd_remote_getxattr(fuse_req_t req, fuse_ino_t ino, const char *key, size_
 /* Cache budget in MiB (the configuration's "cache"). */
 void cldd_remote_set_cache(unsigned int mib);
 
-/* Counters, for the statistics xattr and the log. */
-struct cldd_remote_stats {
-	uint64_t chunk_hits, chunk_fetches, bytes_fetched, readahead, waits;
-};
 const struct cldd_remote_stats *cldd_remote_stats(void);
 
 #endif /* CLDD_REMOTE_H */

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "frozen.h"
-#include "fs.h"
 #include "fdio.h"
+#include "fs_pid.h"
 #include "log.h"
 #include "migrate.h"
 #include "pairs.h"
@@ -26,38 +26,6 @@ struct served {
 	size_t n, cap;
 	uint64_t next_id;
 };
-
-int cldd_pid_entry(pid_t pid, struct cldp_pentry *pe)
-{
-	struct cldd_freeze *f;
-	struct cldd_pinfo pi;
-	uint64_t size, data;
-	int ret;
-
-	ret = cldd_proc_info(pid, &pi);
-	if (ret)
-		return ret == -ESRCH || ret == -ENOENT ? -ENOENT : ret;
-	memset(pe, 0, sizeof(*pe));
-	pe->pid = pid;
-	pe->uid = pi.uid;
-	pe->gid = pi.gid;
-	pe->state = (uint8_t)pi.state;
-	pe->start_ticks = pi.start_ticks;
-	f = cldd_freeze_find(pid);
-	if (f && f->start_ticks == pi.start_ticks) {
-		pe->flags |= CLDP_PE_FROZEN;
-		pe->size = f->fz->size;
-		pe->data_bytes = f->fz->data_bytes;
-		pe->mtime_ns = f->frozen_ns;
-		return 0;
-	}
-	if (cldd_proc_estimate(pid, &size, &data))
-		size = data = 0; /* exited meanwhile, or not readable */
-	pe->size = size;
-	pe->data_bytes = data;
-	pe->mtime_ns = pi.start_ns;
-	return 0;
-}
 
 static struct served *served_of(struct cldd_conn *c, bool create)
 {

@@ -22,8 +22,4 @@ void cldd_serve(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *pa
 /* The connection is going: release its handles (thaws). */
 void cldd_serve_conn_closed(struct cldd_conn *c);
 
-/* What a directory entry says of a local pid: exact when frozen.  0,
- * -ENOENT (no such process, or no image: kernel thread, zombie). */
-int cldd_pid_entry(pid_t pid, struct cldp_pentry *pe);
-
 #endif /* CLDD_SERVE_H */

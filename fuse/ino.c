@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: MIT
+#include "ino.h"
+
+#include <string.h>
+
+void cldd_ino_decode(uint64_t ino, struct cldd_ino *n)
+{
+	memset(n, 0, sizeof(*n));
+	n->ino = ino;
+	if (ino == CLDD_INO_ROOT) {
+		n->kind = CLDD_K_ROOT;
+	} else if (ino == CLDD_INO_NODE) {
+		n->kind = CLDD_K_NODE;
+	} else if (ino >= CLDD_INO_RDIR && ino < CLDD_INO_RDIR + CLDD_RDIR_MAX) {
+		n->kind = CLDD_K_RDIR;
+		n->slot = (unsigned int)(ino - CLDD_INO_RDIR);
+	} else if (ino > CLDD_INO_PID_BASE && ino < CLDD_INO_IN_BASE) {
+		n->kind = CLDD_K_PID;
+		n->pid = (pid_t)(ino - CLDD_INO_PID_BASE);
+	} else if (ino > CLDD_INO_IN_BASE && ino < CLDD_INO_RPID_BASE) {
+		n->kind = CLDD_K_IN;
+		n->seq = ino - CLDD_INO_IN_BASE;
+	} else if (ino > CLDD_INO_RPID_BASE) {
+		/* Every slot's range: (3 + slot) << 32 itself is pid 0 of
+		 * slot, which no peer lists. */
+		n->kind = CLDD_K_RPID;
+		n->slot = (unsigned int)((ino >> 32) - 3);
+		n->pid = (pid_t)(ino & 0xffffffffu);
+	}
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inode numbers of /clondike, by kind (docs/clondiked.md):
+ *
+ *   1                      the root
+ *   2                      this node's directory, <node>/
+ *   16 + slot              a peer's directory (slot < 65536)
+ *   2^32 + pid             a local process's image, <node>/<pid>
+ *   2^33 + n               an image being written into <node>/
+ *   (3 + slot) * 2^32 + pid  a peer's process's image
+ *
+ * 3-15 and 16 + 65536 up to 2^32 are free for new kinds.  Decoding is
+ * pure (no state): the object behind a number (the peer, the image) is
+ * looked up by the kind's operations.
+ */
+#ifndef CLDD_INO_H
+#define CLDD_INO_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CLDD_INO_ROOT 1u
+#define CLDD_INO_NODE 2u
+#define CLDD_INO_RDIR 16u
+#define CLDD_RDIR_MAX 65536u
+#define CLDD_INO_PID_BASE (1ull << 32)
+#define CLDD_INO_IN_BASE (2ull << 32)
+#define CLDD_INO_RPID_BASE (3ull << 32)
+
+enum cldd_kind {
+	CLDD_K_NONE, /* no inode of ours */
+	CLDD_K_ROOT,
+	CLDD_K_NODE, /* this node's directory */
+	CLDD_K_RDIR, /* a peer's directory */
+	CLDD_K_PID, /* a local process's image */
+	CLDD_K_IN, /* an image being written (incoming.c) */
+	CLDD_K_RPID, /* a peer's process's image */
+	CLDD_K_COUNT
+};
+
+/* An inode number decoded: its kind and what names its object. */
+struct cldd_ino {
+	uint64_t ino;
+	enum cldd_kind kind;
+	unsigned int slot; /* RDIR, RPID: the peer's slot */
+	pid_t pid; /* PID, RPID */
+	uint64_t seq; /* IN: the image's number */
+};
+
+void cldd_ino_decode(uint64_t ino, struct cldd_ino *n);
+
+static inline uint64_t cldd_ino_pid(pid_t pid)
+{
+	return CLDD_INO_PID_BASE + (uint64_t)pid;
+}
+
+static inline uint64_t cldd_ino_rdir(unsigned int slot)
+{
+	return CLDD_INO_RDIR + slot;
+}
+
+static inline uint64_t cldd_ino_rpid(unsigned int slot, pid_t pid)
+{
+	return ((3ull + slot) << 32) + (uint64_t)pid;
+}
+
+static inline uint64_t cldd_ino_in(uint64_t seq)
+{
+	return CLDD_INO_IN_BASE + seq;
+}
+
+#endif /* CLDD_INO_H */

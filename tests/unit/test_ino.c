@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: MIT
+/* The daemon's inode numbers (fuse/ino.c): every kind decoded from its
+ * range, the edges of each range, and the constructors as inverses. */
+#include <check.h>
+#include <stdlib.h>
+
+#include "ino.h"
+
+static struct cldd_ino dec(uint64_t ino)
+{
+	struct cldd_ino n;
+
+	cldd_ino_decode(ino, &n);
+	ck_assert_uint_eq(n.ino, ino);
+	return n;
+}
+
+START_TEST(single_inodes)
+{
+	ck_assert_int_eq(dec(CLDD_INO_ROOT).kind, CLDD_K_ROOT);
+	ck_assert_int_eq(dec(CLDD_INO_NODE).kind, CLDD_K_NODE);
+	ck_assert_int_eq(dec(0).kind, CLDD_K_NONE);
+	/* 3-15 are free */
+	ck_assert_int_eq(dec(3).kind, CLDD_K_NONE);
+	ck_assert_int_eq(dec(15).kind, CLDD_K_NONE);
+}
+END_TEST
+
+START_TEST(peer_dirs)
+{
+	struct cldd_ino n = dec(cldd_ino_rdir(0));
+
+	ck_assert_int_eq(n.kind, CLDD_K_RDIR);
+	ck_assert_uint_eq(n.slot, 0);
+	n = dec(cldd_ino_rdir(CLDD_RDIR_MAX - 1));
+	ck_assert_int_eq(n.kind, CLDD_K_RDIR);
+	ck_assert_uint_eq(n.slot, CLDD_RDIR_MAX - 1);
+	ck_assert_int_eq(dec(cldd_ino_rdir(CLDD_RDIR_MAX)).kind, CLDD_K_NONE);
+	ck_assert_int_eq(dec(CLDD_INO_PID_BASE - 1).kind, CLDD_K_NONE);
+}
+END_TEST
+
+START_TEST(local_pids)
+{
+	struct cldd_ino n = dec(cldd_ino_pid(1));
+
+	ck_assert_int_eq(n.kind, CLDD_K_PID);
+	ck_assert_int_eq(n.pid, 1);
+	n = dec(cldd_ino_pid(4194304));
+	ck_assert_int_eq(n.kind, CLDD_K_PID);
+	ck_assert_int_eq(n.pid, 4194304);
+	/* the base itself (pid 0) is no process */
+	ck_assert_int_eq(dec(CLDD_INO_PID_BASE).kind, CLDD_K_NONE);
+}
+END_TEST
+
+START_TEST(incoming)
+{
+	struct cldd_ino n = dec(cldd_ino_in(1));
+
+	ck_assert_int_eq(n.kind, CLDD_K_IN);
+	ck_assert_uint_eq(n.seq, 1);
+	n = dec(CLDD_INO_RPID_BASE - 1);
+	ck_assert_int_eq(n.kind, CLDD_K_IN);
+	ck_assert_int_eq(dec(CLDD_INO_IN_BASE).kind, CLDD_K_NONE);
+}
+END_TEST
+
+START_TEST(peer_pids)
+{
+	struct cldd_ino n = dec(cldd_ino_rpid(0, 42));
+
+	ck_assert_int_eq(n.kind, CLDD_K_RPID);
+	ck_assert_uint_eq(n.slot, 0);
+	ck_assert_int_eq(n.pid, 42);
+	n = dec(cldd_ino_rpid(7, 4194304));
+	ck_assert_int_eq(n.kind, CLDD_K_RPID);
+	ck_assert_uint_eq(n.slot, 7);
+	ck_assert_int_eq(n.pid, 4194304);
+	n = dec(cldd_ino_rpid(CLDD_RDIR_MAX - 1, 1));
+	ck_assert_uint_eq(n.slot, CLDD_RDIR_MAX - 1);
+	ck_assert_int_eq(dec(CLDD_INO_RPID_BASE).kind, CLDD_K_NONE);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("ino");
+	TCase *tc = tcase_create("decode");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, single_inodes);
+	tcase_add_test(tc, peer_dirs);
+	tcase_add_test(tc, local_pids);
+	tcase_add_test(tc, incoming);
+	tcase_add_test(tc, peer_pids);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -25,6 +25,7 @@ struct cldd_peer {
 	bool dials; /* this node dials it (our name sorts lower) */
 	struct cldd_conn *conn; /* the authenticated connection, when up */
 	struct cldd_conn *pending; /* a connection being set up */
+	bool resolving; /* its address is being looked up for a dial */
 	uint64_t gen; /* bumped each time it comes up: remote handles die with it */
 	uint64_t rtt_ns; /* last heartbeat round trip */
 	char error[256]; /* last connection error, "" if none */

@@ -481,7 +481,8 @@ static void on_connect(uv_connect_t *req, int status)
 		uv_read_start((uv_stream_t *)&c->tcp, cldd_conn_alloc, cldd_conn_read);
 }
 
-/* Resolve host:port (numeric, or a name through the resolver). */
+/* Resolve host:port (numeric, or a name through the resolver), blocking:
+ * only for this node's own address, at start, before the loop runs. */
 int cldd_link_resolve(const struct cld_node_conf *n, struct sockaddr_storage *ss)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
@@ -497,18 +498,11 @@ int cldd_link_resolve(const struct cld_node_conf *n, struct sockaddr_storage *ss
 	return 0;
 }
 
-static void dial(struct cldd_peer *p)
+static void connect_to(struct cldd_peer *p, const struct sockaddr *sa)
 {
-	struct sockaddr_storage ss;
 	struct cldd_conn *c;
 	int r;
 
-	r = cldd_link_resolve(&p->conf, &ss);
-	if (r) {
-		snprintf(p->error, sizeof(p->error), "cannot resolve %.200s", p->conf.host);
-		schedule_redial(p);
-		return;
-	}
 	c = conn_new(true);
 	if (!c) {
 		schedule_redial(p);
@@ -516,13 +510,73 @@ static void dial(struct cldd_peer *p)
 	}
 	c->peer = p;
 	p->pending = c;
-	fmt_addr((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
+	fmt_addr(sa, c->addr, sizeof(c->addr));
 	c->creq.data = c;
 	c->state = C_CONNECTING;
-	r = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&ss, on_connect);
+	r = uv_tcp_connect(&c->creq, &c->tcp, sa, on_connect);
 	if (r)
 		cldd_conn_close(c, -EHOSTDOWN, "connect: %s", uv_strerror(r));
 }
+
+static void resolve_failed(struct cldd_peer *p)
+{
+	snprintf(p->error, sizeof(p->error), "cannot resolve %.200s", p->conf.host);
+	schedule_redial(p);
+}
+
+/* A dial's name lookup, on libuv's thread pool: a slow resolver must not
+ * hold up the loop (the mount, the other peers' heartbeats). */
+struct resolving {
+	uv_getaddrinfo_t req;
+	struct cldd_peer *p;
+	struct cld_node_conf conf; /* the address it was asked for */
+};
+
+static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct resolving *rs = req->data;
+	struct cldd_peer *p = rs->p;
+	struct sockaddr_storage ss;
+	bool stale;
+
+	p->resolving = false;
+	if (!status)
+		memcpy(&ss, res->ai_addr, res->ai_addrlen);
+	uv_freeaddrinfo(res);
+	/* Stopped, removed or moved meanwhile: the next tick dials anew. */
+	stale = !cldd_cl.enabled || p->removed || rs->conf.port != p->conf.port ||
+		strcmp(rs->conf.host, p->conf.host);
+	free(rs);
+	if (stale)
+		return;
+	if (status)
+		resolve_failed(p);
+	else
+		connect_to(p, (struct sockaddr *)&ss);
+}
+
+static void dial(struct cldd_peer *p)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+	struct resolving *rs = calloc(1, sizeof(*rs));
+	char port[8];
+
+	if (!rs) {
+		schedule_redial(p);
+		return;
+	}
+	rs->p = p;
+	rs->conf = p->conf;
+	rs->req.data = rs;
+	snprintf(port, sizeof(port), "%u", (unsigned int)p->conf.port);
+	if (uv_getaddrinfo(cldd_cl.loop, &rs->req, resolved, rs->conf.host, port, &hints)) {
+		free(rs);
+		resolve_failed(p);
+		return;
+	}
+	p->resolving = true;
+}
+
 void cldd_link_tick(uv_timer_t *t)
 {
 	uint64_t now = cldd_now_ns(), hb = (uint64_t)cldd_cl.conf.heartbeat_ms * 1000000ull;
@@ -556,7 +610,8 @@ void cldd_link_tick(uv_timer_t *t)
 	for (i = 0; i < cldd_cl.npeers; i++) {
 		struct cldd_peer *p = cldd_cl.peers[i];
 
-		if (p->dials && !p->removed && !p->conn && !p->pending && now >= p->next_dial_ns)
+		if (p->dials && !p->removed && !p->conn && !p->pending && !p->resolving &&
+		    now >= p->next_dial_ns)
 			dial(p);
 	}
 }

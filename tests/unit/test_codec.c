@@ -222,10 +222,9 @@ END_TEST
 START_TEST(drop_borrowed_threads)
 {
 	struct cld_proc *p = synth_proc(2, 0);
-	struct cld_thread *t = calloc(p->nr_threads, sizeof(*t));
+	struct cld_thread *t = p->threads; /* the owner of the buffers */
 	uint32_t i, n = p->nr_threads;
 
-	memcpy(t, p->threads, n * sizeof(*t));
 	p->threads = calloc(n, sizeof(*t));
 	memcpy(p->threads, t, n * sizeof(*t));
 	cld_proc_drop(p, 0);

@@ -493,7 +493,8 @@ int main(int argc, char **argv)
 		};
 		struct cld_err err = { 0 };
 
-		ret = cldd_cluster_start(&d.loop, conf, d.fs.node, &cluster_cbs, &err);
+		ret = cldd_cluster_start(&d.loop, conf, d.fs.node, &cluster_cbs, &d.cluster,
+					 &err);
 		if (ret) {
 			cldd_err("cluster: %s", cld_err_str(&err));
 			goto out_loop_only;

@@ -28,9 +28,12 @@ struct cldd_opts {
 	struct cldd_limits lim;
 };
 
+struct cldd_cluster;
+
 struct cldd {
 	struct cldd_opts opts;
 	struct cldd_fs fs;
+	struct cldd_cluster *cluster; /* peer.c's, NULL without a cluster */
 	struct fuse_session *se;
 	struct fuse_buf buf;
 	uv_loop_t loop;

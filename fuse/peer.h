@@ -113,10 +113,13 @@ struct cldd_cluster_cbs {
 /*
  * Load the configuration and the key, listen on this node's address and
  * start dialing.  self is this node's name in the configuration; cbs is
- * copied.
+ * copied.  The cluster's state is allocated here and handed to the daemon
+ * object in *out (also when the start then fails), for the daemon's life.
  */
+struct cldd_cluster;
 int cldd_cluster_start(uv_loop_t *loop, const char *conf_path, const char *self,
-		       const struct cldd_cluster_cbs *cbs, struct cld_err *err);
+		       const struct cldd_cluster_cbs *cbs, struct cldd_cluster **out,
+		       struct cld_err *err);
 /* Re-read the configuration (SIGHUP); on error the old one stays. */
 int cldd_cluster_reload(struct cld_err *err);
 void cldd_cluster_stop(void);

@@ -61,7 +61,7 @@ static void conn_unlink(struct cldd_conn *c)
 {
 	struct cldd_conn **pp;
 
-	for (pp = &cldd_cl.conns; *pp; pp = &(*pp)->next)
+	for (pp = &cldd_cl->conns; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
 			return;
@@ -95,8 +95,8 @@ void cldd_conn_close(struct cldd_conn *c, int call_status, const char *fmt, ...)
 		cldd_warn("peer %s down: %s", p->conf.name, why);
 		snprintf(p->error, sizeof(p->error), "%s", why);
 		schedule_redial(p);
-		if (cldd_cl.cbs.peer_updown)
-			cldd_cl.cbs.peer_updown(cldd_cl.cbs.arg, p, false);
+		if (cldd_cl->cbs.peer_updown)
+			cldd_cl->cbs.peer_updown(cldd_cl->cbs.arg, p, false);
 	} else if (p && p->pending == c) {
 		p->pending = NULL;
 		/* Log each distinct failure once, not every redial. */
@@ -108,8 +108,8 @@ void cldd_conn_close(struct cldd_conn *c, int call_status, const char *fmt, ...)
 		cldd_dbg("connection from %s closed: %s", c->addr, why);
 	}
 	c->state = C_CLOSING;
-	if (cldd_cl.cbs.conn_closed)
-		cldd_cl.cbs.conn_closed(cldd_cl.cbs.arg, c);
+	if (cldd_cl->cbs.conn_closed)
+		cldd_cl->cbs.conn_closed(cldd_cl->cbs.arg, c);
 	calls = c->calls;
 	c->calls = NULL;
 	c->ncalls = 0;
@@ -133,15 +133,15 @@ static struct cldd_conn *conn_new(bool initiator)
 
 	if (!c)
 		return NULL;
-	if (uv_tcp_init(cldd_cl.loop, &c->tcp)) {
+	if (uv_tcp_init(cldd_cl->loop, &c->tcp)) {
 		free(c);
 		return NULL;
 	}
 	c->tcp.data = c;
 	c->initiator = initiator;
 	c->started_ns = c->last_rx_ns = cldd_now_ns();
-	c->next = cldd_cl.conns;
-	cldd_cl.conns = c;
+	c->next = cldd_cl->conns;
+	cldd_cl->conns = c;
 	uv_tcp_nodelay(&c->tcp, 1);
 	return c;
 }
@@ -181,8 +181,8 @@ static void became_up(struct cldd_conn *c)
 	c->last_ping_ns = 0;
 	cldd_info("peer %s up (%s, %s)", p->conf.name, c->addr,
 		  c->ch.aead == CLDP_AEAD_AES256GCM ? "aes256gcm" : "chacha20poly1305");
-	if (cldd_cl.cbs.peer_updown)
-		cldd_cl.cbs.peer_updown(cldd_cl.cbs.arg, p, true);
+	if (cldd_cl->cbs.peer_updown)
+		cldd_cl->cbs.peer_updown(cldd_cl->cbs.arg, p, true);
 }
 
 void cldd_conn_on_hello(struct cldd_conn *c, uint8_t *body, size_t len)
@@ -224,7 +224,7 @@ void cldd_conn_on_hello(struct cldd_conn *c, uint8_t *body, size_t len)
 		if (p->dials) {
 			cldd_warn("connection from %s refused: node '%s' sorts after '%s', "
 				  "so %s dials it",
-				  c->addr, p->conf.name, cldd_cl.self.name, cldd_cl.self.name);
+				  c->addr, p->conf.name, cldd_cl->self.name, cldd_cl->self.name);
 			c->close_after_write = true;
 			return;
 		}
@@ -301,22 +301,21 @@ static void flood_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 
 static void flood_note(const char *fmt, ...)
 {
-	static uint64_t last_ns;
-	static unsigned int dropped;
+	struct cldd_cluster *cl = cldd_cl;
 	uint64_t now = cldd_now_ns();
 	char what[256];
 	va_list ap;
 
-	dropped++;
-	if (last_ns && now - last_ns < FLOOD_LOG_NS)
+	cl->flood_dropped++;
+	if (cl->flood_last_ns && now - cl->flood_last_ns < FLOOD_LOG_NS)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	cldd_warn("inbound connections: %s (%u dropped since the last such message)", what,
-		  dropped);
-	last_ns = now;
-	dropped = 0;
+		  cl->flood_dropped);
+	cl->flood_last_ns = now;
+	cl->flood_dropped = 0;
 }
 
 static unsigned int count_fds(void)
@@ -342,29 +341,28 @@ static unsigned int count_fds(void)
  */
 static bool fds_short(int newfd, unsigned long long *open_fds, unsigned long long *limit)
 {
-	static uint64_t at_ns;
-	static unsigned long long est;
+	struct cldd_cluster *cl = cldd_cl;
 	uint64_t now = cldd_now_ns();
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
 		return false;
 	*limit = rl.rlim_cur;
-	est++;
-	if (newfd >= 0 && est < (unsigned long long)newfd + 1)
-		est = (unsigned long long)newfd + 1;
-	if (now - at_ns > 100000000ull || est + FD_RESERVE >= *limit) {
-		est = count_fds();
-		at_ns = now;
+	cl->fds_est++;
+	if (newfd >= 0 && cl->fds_est < (unsigned long long)newfd + 1)
+		cl->fds_est = (unsigned long long)newfd + 1;
+	if (now - cl->fds_at_ns > 100000000ull || cl->fds_est + FD_RESERVE >= *limit) {
+		cl->fds_est = count_fds();
+		cl->fds_at_ns = now;
 	}
-	*open_fds = est;
-	return est + FD_RESERVE >= *limit;
+	*open_fds = cl->fds_est;
+	return cl->fds_est + FD_RESERVE >= *limit;
 }
 
 /* Room for c, just accepted?  Makes it, or closes c and returns false. */
 static bool inbound_admit(struct cldd_conn *c)
 {
-	unsigned int cap = INBOUND_PER_NODE * (unsigned int)cldd_cl.conf.n + INBOUND_EXTRA;
+	unsigned int cap = INBOUND_PER_NODE * (unsigned int)cldd_cl->conf.n + INBOUND_EXTRA;
 	unsigned int inbound = 0, handshaking = 0;
 	unsigned long long nfds, limit;
 	struct cldd_conn *o, *victim = NULL;
@@ -377,7 +375,7 @@ static bool inbound_admit(struct cldd_conn *c)
 		cldd_conn_close(c, -EHOSTDOWN, "fd reserve");
 		return false;
 	}
-	for (o = cldd_cl.conns; o; o = o->next) {
+	for (o = cldd_cl->conns; o; o = o->next) {
 		if (o == c || o->initiator || o->state == C_CLOSING)
 			continue;
 		inbound++;
@@ -414,7 +412,7 @@ static bool inbound_admit(struct cldd_conn *c)
 void cldd_link_accept_reset(uv_check_t *h)
 {
 	(void)h;
-	cldd_cl.accepts = 0;
+	cldd_cl->accepts = 0;
 }
 
 /* The connection libuv holds for us (it stopped watching the listener
@@ -422,10 +420,10 @@ void cldd_link_accept_reset(uv_check_t *h)
 static void on_accept_later(uv_timer_t *t)
 {
 	(void)t;
-	cldd_cl.accept_deferred = false;
-	cldd_cl.accepts = 0;
-	if (cldd_cl.enabled)
-		cldd_link_on_connection((uv_stream_t *)&cldd_cl.listener, 0);
+	cldd_cl->accept_deferred = false;
+	cldd_cl->accepts = 0;
+	if (cldd_cl->enabled)
+		cldd_link_on_connection((uv_stream_t *)&cldd_cl->listener, 0);
 }
 
 void cldd_link_on_connection(uv_stream_t *server, int status)
@@ -439,15 +437,15 @@ void cldd_link_on_connection(uv_stream_t *server, int status)
 		flood_note("accept: %s", uv_strerror(status));
 		return;
 	}
-	if (cldd_cl.accepts >= ACCEPT_BATCH) {
+	if (cldd_cl->accepts >= ACCEPT_BATCH) {
 		/* Not taken: libuv keeps it and stops watching the listener. */
-		if (!cldd_cl.accept_deferred) {
-			cldd_cl.accept_deferred = true;
-			uv_timer_start(&cldd_cl.accept_later, on_accept_later, 0, 0);
+		if (!cldd_cl->accept_deferred) {
+			cldd_cl->accept_deferred = true;
+			uv_timer_start(&cldd_cl->accept_later, on_accept_later, 0, 0);
 		}
 		return;
 	}
-	cldd_cl.accepts++;
+	cldd_cl->accepts++;
 	c = conn_new(false);
 	if (!c)
 		return;
@@ -459,7 +457,7 @@ void cldd_link_on_connection(uv_stream_t *server, int status)
 		fmt_addr((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
 	if (!inbound_admit(c))
 		return;
-	cldp_hs_start(&c->hs, false, cldd_cl.self.name, cldd_cl.key);
+	cldp_hs_start(&c->hs, false, cldd_cl->self.name, cldd_cl->key);
 	c->state = C_HELLO;
 	uv_read_start((uv_stream_t *)&c->tcp, cldd_conn_alloc, cldd_conn_read);
 }
@@ -474,7 +472,7 @@ static void on_connect(uv_connect_t *req, int status)
 		cldd_conn_close(c, -EHOSTDOWN, "connect: %s", uv_strerror(status));
 		return;
 	}
-	cldp_hs_start(&c->hs, true, cldd_cl.self.name, cldd_cl.key);
+	cldp_hs_start(&c->hs, true, cldd_cl->self.name, cldd_cl->key);
 	c->state = C_HELLO;
 	send_hello(c);
 	if (c->state != C_CLOSING)
@@ -544,7 +542,7 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		memcpy(&ss, res->ai_addr, res->ai_addrlen);
 	uv_freeaddrinfo(res);
 	/* Stopped, removed or moved meanwhile: the next tick dials anew. */
-	stale = !cldd_cl.enabled || p->removed || rs->conf.port != p->conf.port ||
+	stale = !cldd_cl->enabled || p->removed || rs->conf.port != p->conf.port ||
 		strcmp(rs->conf.host, p->conf.host);
 	free(rs);
 	if (stale)
@@ -569,7 +567,7 @@ static void dial(struct cldd_peer *p)
 	rs->conf = p->conf;
 	rs->req.data = rs;
 	snprintf(port, sizeof(port), "%u", (unsigned int)p->conf.port);
-	if (uv_getaddrinfo(cldd_cl.loop, &rs->req, resolved, rs->conf.host, port, &hints)) {
+	if (uv_getaddrinfo(cldd_cl->loop, &rs->req, resolved, rs->conf.host, port, &hints)) {
 		free(rs);
 		resolve_failed(p);
 		return;
@@ -579,13 +577,13 @@ static void dial(struct cldd_peer *p)
 
 void cldd_link_tick(uv_timer_t *t)
 {
-	uint64_t now = cldd_now_ns(), hb = (uint64_t)cldd_cl.conf.heartbeat_ms * 1000000ull;
-	uint64_t to = (uint64_t)cldd_cl.conf.timeout_ms * 1000000ull;
+	uint64_t now = cldd_now_ns(), hb = (uint64_t)cldd_cl->conf.heartbeat_ms * 1000000ull;
+	uint64_t to = (uint64_t)cldd_cl->conf.timeout_ms * 1000000ull;
 	struct cldd_conn *c, *next;
 	unsigned int i;
 
 	(void)t;
-	for (c = cldd_cl.conns; c; c = next) {
+	for (c = cldd_cl->conns; c; c = next) {
 		next = c->next;
 		if (c->state == C_CLOSING)
 			continue;
@@ -607,8 +605,8 @@ void cldd_link_tick(uv_timer_t *t)
 		if (c->state == C_UP)
 			cldd_calls_expire(c, now);
 	}
-	for (i = 0; i < cldd_cl.npeers; i++) {
-		struct cldd_peer *p = cldd_cl.peers[i];
+	for (i = 0; i < cldd_cl->npeers; i++) {
+		struct cldd_peer *p = cldd_cl->peers[i];
 
 		if (p->dials && !p->removed && !p->conn && !p->pending && !p->resolving &&
 		    now >= p->next_dial_ns)

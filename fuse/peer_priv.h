@@ -58,7 +58,9 @@ struct cldd_out {
 	uint8_t buf[]; /* u32 length, header, payload (cap), tag */
 };
 
-extern struct cldd_cluster {
+/* The cluster: allocated by cldd_cluster_start, held by the daemon object
+ * (struct cldd), reached here through cldd_cl. */
+struct cldd_cluster {
 	uv_loop_t *loop;
 	bool enabled;
 	char conf_path[4096];
@@ -75,7 +77,15 @@ extern struct cldd_cluster {
 	unsigned int npeers;
 	struct cldd_conn *conns;
 	struct cldd_cluster_cbs cbs; /* the layers above (daemon.c) */
-} cldd_cl;
+	/* peer_link.c: the flood log's last message and drops since; the
+	 * estimate of open fds and when they were last counted. */
+	uint64_t flood_last_ns, fds_at_ns;
+	unsigned int flood_dropped;
+	unsigned long long fds_est;
+};
+
+/* The running cluster, or an empty one (no peers, not enabled). */
+extern struct cldd_cluster *cldd_cl;
 
 const char *cldd_conn_name(const struct cldd_conn *c);
 

@@ -10,6 +10,7 @@
  * the pages to dump.  No page is read: that happens when the image is read,
  * through process_vm_readv (or /proc/PID/mem for PROT_NONE memory).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -33,6 +34,8 @@
 
 struct ptr_frozen {
 	pid_t pid;
+	pid_t *tids; /* every thread, seized and stopped; the leader first */
+	unsigned int nr_tids, cap_tids;
 	unsigned int flags;
 	int mem_fd; /* /proc/PID/mem, for what process_vm_readv refuses */
 	int attached;
@@ -86,9 +89,20 @@ static int64_t ptr_seek(struct cld_frozen *fz, int64_t off, int whence)
 	return cld_image_seek(pf->img, off, whence);
 }
 
+/* Wait for a killed task's exit report, which we get as its tracer. */
+static void reap_killed(pid_t tid)
+{
+	int st;
+
+	while (waitpid(tid, &st, __WALL) >= 0 || errno == EINTR)
+		if (errno != EINTR && (WIFEXITED(st) || WIFSIGNALED(st)))
+			break;
+}
+
 static int ptr_detach(struct ptr_frozen *pf, enum cld_thaw_how how, struct cld_err *err)
 {
-	int ret = 0, st;
+	unsigned int i;
+	int st;
 
 	if (!pf->attached)
 		return 0;
@@ -96,13 +110,16 @@ static int ptr_detach(struct ptr_frozen *pf, enum cld_thaw_how how, struct cld_e
 	if (how == CLD_THAW_KILL) {
 		if (kill(pf->pid, SIGKILL) < 0)
 			return cld_err_set(err, -errno, "kill %d: %s", pf->pid, strerror(errno));
-		/* Consume the exit report we get as tracer, so the real parent
-		 * is notified right away. */
-		while (waitpid(pf->pid, &st, __WALL) >= 0 || errno == EINTR)
-			if (errno != EINTR && (WIFEXITED(st) || WIFSIGNALED(st)))
-				break;
+		/* Consume the exit reports we get as tracer, so the real parent
+		 * is notified right away (the leader's comes last). */
+		for (i = pf->nr_tids; i-- > 0;)
+			reap_killed(pf->tids[i]);
 		return 0;
 	}
+	/* Threads first: the leader resumes once all can run. */
+	for (i = pf->nr_tids; i-- > 1;)
+		if (ptrace(PTRACE_DETACH, pf->tids[i], NULL, NULL) < 0 && errno == ESRCH)
+			waitpid(pf->tids[i], &st, __WALL | WNOHANG);
 	if (ptrace(PTRACE_DETACH, pf->pid, NULL, NULL) == 0)
 		return 0;
 	if (errno != ESRCH)
@@ -112,14 +129,14 @@ static int ptr_detach(struct ptr_frozen *pf, enum cld_thaw_how how, struct cld_e
 	 * its exit report first, and until we consume it the real parent's
 	 * wait() blocks on a zombie.  It is dead or dying: reap the report.
 	 */
-	for (int i = 0; i < 200; i++) {
+	for (i = 0; i < 200; i++) {
 		pid_t r = waitpid(pf->pid, &st, __WALL | WNOHANG);
 
 		if (r < 0 || (r == pf->pid && (WIFEXITED(st) || WIFSIGNALED(st))))
 			break;
 		usleep(5000);
 	}
-	return ret;
+	return 0;
 }
 
 static int ptr_thaw(struct cld_frozen *fz, enum cld_thaw_how how, struct cld_err *err)
@@ -138,6 +155,7 @@ static void ptr_release(struct cld_frozen *fz)
 	cld_proc_release(&pf->proc);
 	if (pf->mem_fd >= 0)
 		close(pf->mem_fd);
+	free(pf->tids);
 	free(pf);
 }
 
@@ -230,7 +248,7 @@ static int read_stat(pid_t pid, struct cld_procfs_stat *sf)
 
 static int precheck(pid_t pid, struct cld_procfs_stat *sf, char **status, struct cld_err *err)
 {
-	long long threads, tracer;
+	long long tracer;
 	int ret;
 
 	if (pid == getpid())
@@ -254,12 +272,6 @@ static int precheck(pid_t pid, struct cld_procfs_stat *sf, char **status, struct
 	if (ret)
 		return cld_err_set(err, ret == -ENOENT ? -ESRCH : ret,
 				   "reading /proc/%d/status: %s", pid, strerror(-ret));
-	threads = cld_status_dec(*status, "Threads", 1);
-	if (threads > 1)
-		return cld_err_set(
-			err, -EOPNOTSUPP,
-			"process %d (%s) has %lld threads: only single-threaded processes can be frozen yet",
-			pid, sf->comm, threads);
 	tracer = cld_status_dec(*status, "TracerPid", 0);
 	if (tracer)
 		return cld_err_set(
@@ -339,55 +351,62 @@ static pid_t wait_deadline(pid_t pid, int *st, uint64_t deadline_ms)
 	}
 }
 
-/*
- * Seize and stop; a signal that arrives first is delivered first.
- * -ETIMEDOUT when the task did not stop in time: it then stays seized
- * (running, with our interrupt pending) until it stops and *stuck is set;
- * the calling thread must release it (cld_freeze_ptrace says how).
- */
-static int seize(pid_t pid, const char *comm, unsigned int timeout_ms, bool *stuck,
-		 struct cld_err *err)
+/* Attach to one task of the process and ask it to stop. */
+static int attach_one(pid_t pid, pid_t tid, const char *comm, struct cld_err *err)
 {
-	uint64_t deadline = mono_ms() + timeout_ms;
-	pid_t r;
-	int st;
-
-	*stuck = false;
-	if (ptrace(PTRACE_SEIZE, pid, NULL, (void *)PTRACE_O_TRACESYSGOOD) < 0) {
+	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)PTRACE_O_TRACESYSGOOD) < 0) {
 		int e = errno;
 
+		if (e == ESRCH && tid != pid)
+			return -ESRCH; /* a thread that just exited: not an error */
 		if (e == EPERM)
 			return cld_err_set(
 				err, -EPERM,
-				"permission denied: cannot ptrace process %d (%s); you may freeze or checkpoint only processes you could debug (same user, not setuid, and as the ptrace policy allows)",
-				pid, comm);
+				"permission denied: cannot ptrace process %d (%s)%s; you may freeze or checkpoint only processes you could debug (same user, not setuid, and as the ptrace policy allows)",
+				pid, comm, tid != pid ? " (one of its threads)" : "");
 		if (e == ESRCH)
 			return cld_err_set(err, -ESRCH, "no process with pid %d", pid);
-		return cld_err_set(err, -e, "PTRACE_SEIZE of %d: %s", pid, strerror(e));
+		return cld_err_set(err, -e, "PTRACE_SEIZE of %d: %s", tid, strerror(e));
 	}
-	if (ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) < 0) {
+	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) < 0) {
 		int e = errno;
 
-		ptrace(PTRACE_DETACH, pid, NULL, NULL);
-		return cld_err_set(err, -e, "PTRACE_INTERRUPT of %d: %s", pid, strerror(e));
+		ptrace(PTRACE_DETACH, tid, NULL, NULL);
+		if (e == ESRCH && tid != pid)
+			return -ESRCH;
+		return cld_err_set(err, -e, "PTRACE_INTERRUPT of %d: %s", tid, strerror(e));
 	}
+	return 0;
+}
+
+/*
+ * Wait until a seized task stops; a signal that arrives first is delivered
+ * first.  -ETIMEDOUT when it did not stop by the deadline (it then stays
+ * seized, running with our interrupt pending, and the caller must abandon
+ * it); -ESRCH when it exited (err set only for the leader).
+ */
+static int wait_stopped(pid_t pid, pid_t tid, const char *comm, unsigned int timeout_ms,
+			uint64_t deadline, struct cld_err *err)
+{
+	pid_t r;
+	int st;
+
 	for (;;) {
-		r = wait_deadline(pid, &st, deadline);
-		if (r == 0) {
-			*stuck = true;
+		r = wait_deadline(tid, &st, deadline);
+		if (r == 0)
 			return cld_err_set(
 				err, -ETIMEDOUT,
 				"process %d (%s) did not stop within %u ms (blocked in the kernel: in vfork, uninterruptible I/O, or a request to this very daemon); not frozen",
 				pid, comm, timeout_ms);
-		}
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			return cld_err_set(err, -errno, "waitpid %d: %s", pid, strerror(errno));
+			return cld_err_set(err, -errno, "waitpid %d: %s", tid, strerror(errno));
 		}
 		if (WIFEXITED(st) || WIFSIGNALED(st))
-			return cld_err_set(err, -ESRCH, "process %d exited while being frozen",
-					   pid);
+			return tid != pid ? -ESRCH :
+					    cld_err_set(err, -ESRCH,
+							"process %d exited while being frozen", pid);
 		if (!WIFSTOPPED(st))
 			continue;
 		if ((st >> 16) == PTRACE_EVENT_STOP)
@@ -397,18 +416,152 @@ static int seize(pid_t pid, const char *comm, unsigned int timeout_ms, bool *stu
 		 * so let it take effect now (the pending interrupt stops the
 		 * task right after).  Swallowing it would change the program.
 		 */
-		if (ptrace(PTRACE_CONT, pid, NULL, (void *)(long)WSTOPSIG(st)) < 0 &&
+		if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)WSTOPSIG(st)) < 0 &&
 		    errno != ESRCH)
-			return cld_err_set(err, -errno, "PTRACE_CONT of %d: %s", pid,
+			return cld_err_set(err, -errno, "PTRACE_CONT of %d: %s", tid,
 					   strerror(errno));
+	}
+}
+
+/* The tids of /proc/PID/task, the leader first. */
+static int list_tasks(pid_t pid, pid_t **out, unsigned int *n)
+{
+	char path[64];
+	struct dirent *d;
+	pid_t *t = NULL;
+	unsigned int cap = 0;
+	DIR *dir;
+
+	*n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while ((d = readdir(dir))) {
+		long v = strtol(d->d_name, NULL, 10);
+
+		if (v <= 0)
+			continue;
+		if (*n == cap) {
+			pid_t *nt = realloc(t, (cap = cap ? cap * 2 : 16) * sizeof(*t));
+
+			if (!nt) {
+				closedir(dir);
+				free(t);
+				return -ENOMEM;
+			}
+			t = nt;
+		}
+		t[(*n)++] = (pid_t)v;
+		if (v == pid && *n > 1) {
+			t[*n - 1] = t[0];
+			t[0] = pid;
+		}
+	}
+	closedir(dir);
+	*out = t;
+	return 0;
+}
+
+static bool has_tid(const struct ptr_frozen *pf, pid_t tid)
+{
+	unsigned int i;
+
+	for (i = 0; i < pf->nr_tids; i++)
+		if (pf->tids[i] == tid)
+			return true;
+	return false;
+}
+
+/*
+ * Seize and stop every thread.  Threads can be created or exit meanwhile,
+ * so the task list is read again until it shows no thread we do not hold
+ * stopped: a stopped thread creates none, so the set is then complete.
+ * On -ETIMEDOUT the threads that did not stop are abandoned (they cannot
+ * be detached while running); the caller detaches pf->tids.
+ */
+static int seize_all(struct ptr_frozen *pf, const char *comm, unsigned int timeout_ms,
+		     struct cld_err *err)
+{
+	uint64_t deadline = mono_ms() + timeout_ms;
+	pid_t pid = pf->pid, *list = NULL;
+	unsigned int i, n, first, round;
+	int ret;
+
+	for (round = 0;; round++) {
+		ret = list_tasks(pid, &list, &n);
+		if (ret)
+			return cld_err_set(err, ret, "reading /proc/%d/task: %s", pid,
+					   strerror(-ret));
+		if (round == 0 && (!n || list[0] != pid)) {
+			free(list);
+			return cld_err_set(err, -ESRCH, "no process with pid %d", pid);
+		}
+		first = pf->nr_tids;
+		for (i = 0; i < n; i++) {
+			if (has_tid(pf, list[i]))
+				continue;
+			if (pf->nr_tids >= CLD_MAX_THREADS) {
+				free(list);
+				return cld_err_set(err, -E2BIG,
+						   "process %d (%s) has more than %u threads", pid,
+						   comm, CLD_MAX_THREADS);
+			}
+			ret = attach_one(pid, list[i], comm, err);
+			if (ret == -ESRCH && list[i] != pid)
+				continue;
+			if (ret) {
+				free(list);
+				return ret;
+			}
+			if (pf->nr_tids == pf->cap_tids) {
+				unsigned int cap = pf->cap_tids ? pf->cap_tids * 2 : 16;
+				pid_t *nt = realloc(pf->tids, cap * sizeof(*nt));
+
+				if (!nt) {
+					ptrace(PTRACE_DETACH, list[i], NULL, NULL);
+					free(list);
+					return cld_err_set(err, -ENOMEM, "out of memory");
+				}
+				pf->tids = nt;
+				pf->cap_tids = cap;
+			}
+			pf->tids[pf->nr_tids++] = list[i];
+		}
+		free(list);
+		list = NULL;
+		if (first == pf->nr_tids)
+			return 0;
+		for (i = first; i < pf->nr_tids;) {
+			pid_t tid = pf->tids[i];
+
+			ret = wait_stopped(pid, tid, comm, timeout_ms, deadline, err);
+			if (ret == -ESRCH && tid != pid) {
+				/* exited before it stopped: forget it */
+				memmove(&pf->tids[i], &pf->tids[i + 1],
+					(pf->nr_tids - i - 1) * sizeof(pf->tids[0]));
+				pf->nr_tids--;
+				continue;
+			}
+			if (ret == -ETIMEDOUT) {
+				/* This one and the later ones may still run. */
+				for (; i < pf->nr_tids; i++)
+					cld_freeze_ptrace_abandon(pf->tids[i]);
+				pf->nr_tids = first;
+				return ret;
+			}
+			if (ret) {
+				pf->nr_tids = i; /* it is gone or not ours to detach */
+				return ret;
+			}
+			i++;
+		}
 	}
 }
 
 int cld_freeze_ptrace(pid_t pid, unsigned int flags, unsigned int timeout_ms,
 		      struct cld_frozen **out, struct cld_err *err)
 {
-	bool stuck = false;
-	struct user_regs_struct live;
 	struct cld_frozen *fz = NULL;
 	struct ptr_frozen *pf = NULL;
 	struct collect c = { .pid = pid, .flags = flags, .err = err, .pm_fd = -1 };
@@ -430,16 +583,16 @@ int cld_freeze_ptrace(pid_t pid, unsigned int flags, unsigned int timeout_ms,
 	pf->mem_fd = -1;
 	c.p = &pf->proc;
 
-	ret = seize(pid, c.sf.comm, timeout_ms ? timeout_ms : CLD_FREEZE_TIMEOUT_MS, &stuck, err);
-	if (stuck) {
-		/* Not stopped, so not detachable: leave it to the thread's
-		 * exit (or its next stop) rather than wait here. */
-		cld_freeze_ptrace_abandon(pid);
+	ret = seize_all(pf, c.sf.comm, timeout_ms ? timeout_ms : CLD_FREEZE_TIMEOUT_MS, err);
+	/* What did stop is detached on failure; what did not was abandoned
+	 * (not detachable while it runs: released at its next stop). */
+	pf->attached = pf->nr_tids > 0;
+	if (ret && !pf->attached)
 		goto fail_nodetach;
-	}
 	if (ret)
 		goto fail;
-	pf->attached = 1;
+	c.tids = pf->tids;
+	c.nr_tids = pf->nr_tids;
 
 	/* Re-read what may have changed between the check and the stop. */
 	free(c.status);
@@ -451,11 +604,11 @@ int cld_freeze_ptrace(pid_t pid, unsigned int flags, unsigned int timeout_ms,
 		ret = cld_err_set(err, ret, "reading /proc/%d: %s", pid, strerror(-ret));
 		goto fail;
 	}
-	if (cld_status_dec(c.status, "Threads", 1) > 1) {
-		ret = cld_err_set(
-			err, -EOPNOTSUPP,
-			"process %d (%s) started a thread while being frozen: only single-threaded processes can be frozen yet",
-			pid, c.sf.comm);
+	if (cld_status_dec(c.status, "Threads", 1) != (long long)pf->nr_tids) {
+		ret = cld_err_set(err, -EAGAIN,
+				  "process %d (%s): %lld threads, %u of them stopped; try again",
+				  pid, c.sf.comm, cld_status_dec(c.status, "Threads", 1),
+				  pf->nr_tids);
 		goto fail;
 	}
 
@@ -466,7 +619,7 @@ int cld_freeze_ptrace(pid_t pid, unsigned int flags, unsigned int timeout_ms,
 		goto fail;
 	}
 
-	ret = ptr_collect_thread(&c, &live);
+	ret = ptr_collect_threads(&c);
 	if (!ret)
 		ret = ptr_collect_creds(&c);
 	if (!ret)
@@ -505,6 +658,7 @@ fail:
 	goto out;
 fail_nodetach:
 	cld_proc_release(&pf->proc);
+	free(pf->tids);
 	free(pf);
 	free(fz);
 out:

@@ -283,41 +283,64 @@ static int peek_siginfo(pid_t pid, int shared, struct cld_siginfo **out, uint32_
 	return 0;
 }
 
-int ptr_collect_thread(struct collect *c, struct user_regs_struct *live)
+/* Threads must share the leader's credentials: a restart gives all of
+ * them the process's. */
+static int thread_status(struct collect *c, pid_t tid, char **status)
 {
-	struct cld_proc *p = c->p;
-	struct cld_thread *t;
+	static const char *const keys[] = { "Uid", "Gid", "Groups", "CapEff", "CapPrm" };
+	char name[48];
+	unsigned int k;
+	int ret;
+
+	snprintf(name, sizeof(name), "task/%d/status", tid);
+	ret = cld_procfs_slurp(c->pid, name, status, NULL);
+	if (ret)
+		return cld_err_set(c->err, ret, "reading /proc/%d/%s: %s", c->pid, name,
+				   strerror(-ret));
+	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		const char *a = cld_status_field(c->status, keys[k]);
+		const char *b = cld_status_field(*status, keys[k]);
+
+		if (!a || !b || strcspn(a, "\n") != strcspn(b, "\n") ||
+		    strncmp(a, b, strcspn(a, "\n")))
+			return cld_err_set(
+				c->err, -EOPNOTSUPP,
+				"process %d (%s): thread %d has other credentials (%s) than the process; threads with differing credentials cannot be checkpointed",
+				c->pid, c->sf.comm, tid, keys[k]);
+	}
+	return 0;
+}
+
+/* One thread's registers, FPU state, signals, rseq and robust list. */
+static int collect_one(struct collect *c, pid_t tid, struct cld_thread *t, const char *status)
+{
+	struct user_regs_struct live;
 	struct cld_rseq_conf rs = { 0 };
 	struct iovec iov;
 	uint64_t robust_head = 0;
 	size_t robust_len = 0;
-	long hz = sysconf(_SC_CLK_TCK);
 	uint8_t *xs;
 	int ret;
 
-	p->threads = calloc(1, sizeof(*p->threads));
-	if (!p->threads)
-		return cld_err_set(c->err, -ENOMEM, "out of memory");
-	p->nr_threads = 1;
-	t = &p->threads[0];
-
-	if (ptrace(PTRACE_GETREGS, c->pid, NULL, live) < 0)
-		return cld_err_set(c->err, -errno, "PTRACE_GETREGS: %s", strerror(errno));
-	cld_restart_normalize((struct cld_regs *)live, &t->prstatus.pr_reg, &t->rec);
-	if (ptrace(PTRACE_SETREGS, c->pid, NULL, live) < 0)
-		return cld_err_set(c->err, -errno, "PTRACE_SETREGS: %s", strerror(errno));
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &live) < 0)
+		return cld_err_set(c->err, -errno, "PTRACE_GETREGS of %d: %s", tid,
+				   strerror(errno));
+	cld_restart_normalize((struct cld_regs *)&live, &t->prstatus.pr_reg, &t->rec);
+	if (ptrace(PTRACE_SETREGS, tid, NULL, &live) < 0)
+		return cld_err_set(c->err, -errno, "PTRACE_SETREGS of %d: %s", tid,
+				   strerror(errno));
 
 	iov.iov_base = t->fpregs;
 	iov.iov_len = sizeof(t->fpregs);
-	if (ptrace(PTRACE_GETREGSET, c->pid, (void *)NT_PRFPREG, &iov) < 0)
-		return cld_err_set(c->err, -errno, "PTRACE_GETREGSET NT_PRFPREG: %s",
+	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_PRFPREG, &iov) < 0)
+		return cld_err_set(c->err, -errno, "PTRACE_GETREGSET NT_PRFPREG of %d: %s", tid,
 				   strerror(errno));
 	xs = malloc(CLD_MAX_XSTATE);
 	if (!xs)
 		return cld_err_set(c->err, -ENOMEM, "out of memory");
 	iov.iov_base = xs;
 	iov.iov_len = CLD_MAX_XSTATE;
-	if (ptrace(PTRACE_GETREGSET, c->pid, (void *)NT_X86_XSTATE, &iov) < 0) {
+	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) < 0) {
 		/* no XSAVE on this CPU: the fxsave area says it all */
 		free(xs);
 	} else {
@@ -325,28 +348,27 @@ int ptr_collect_thread(struct collect *c, struct user_regs_struct *live)
 		t->xstate_len = (uint32_t)iov.iov_len;
 	}
 
-	t->rec.tid = c->pid;
-	if (ptrace(PTRACE_GETSIGMASK, c->pid, (void *)sizeof(uint64_t), &t->rec.blocked) < 0)
-		return cld_err_set(c->err, -errno, "PTRACE_GETSIGMASK: %s", strerror(errno));
-	t->rec.pending = cld_status_hex(c->status, "SigPnd");
-	ret = peek_siginfo(c->pid, 0, &t->queue, &t->rec.nr_queue);
-	if (!ret)
-		ret = peek_siginfo(c->pid, 1, &p->shared_queue, &p->sig.nr_shared_queue);
+	t->rec.tid = tid;
+	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(uint64_t), &t->rec.blocked) < 0)
+		return cld_err_set(c->err, -errno, "PTRACE_GETSIGMASK of %d: %s", tid,
+				   strerror(errno));
+	t->rec.pending = cld_status_hex(status, "SigPnd");
+	ret = peek_siginfo(tid, 0, &t->queue, &t->rec.nr_queue);
 	if (ret)
-		return cld_err_set(c->err, ret, "PTRACE_PEEKSIGINFO: %s", strerror(-ret));
-	p->sig.shared_pending = cld_status_hex(c->status, "ShdPnd");
+		return cld_err_set(c->err, ret, "PTRACE_PEEKSIGINFO of %d: %s", tid,
+				   strerror(-ret));
 
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, c->pid, (void *)sizeof(rs), &rs) > 0) {
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, (void *)sizeof(rs), &rs) > 0) {
 		t->rec.rseq_addr = rs.rseq_abi_pointer;
 		t->rec.rseq_len = rs.rseq_abi_size;
 		t->rec.rseq_sig = rs.signature;
 	}
-	if (!syscall(SYS_get_robust_list, c->pid, &robust_head, &robust_len)) {
+	if (!syscall(SYS_get_robust_list, tid, &robust_head, &robust_len)) {
 		t->rec.robust_list = robust_head;
 		t->rec.robust_len = robust_len;
 	}
 
-	t->prstatus.pr_pid = c->pid;
+	t->prstatus.pr_pid = tid;
 	t->prstatus.pr_ppid = (int32_t)c->sf.f[4];
 	t->prstatus.pr_pgrp = (int32_t)c->sf.f[5];
 	t->prstatus.pr_sid = (int32_t)c->sf.f[6];
@@ -355,8 +377,106 @@ int ptr_collect_thread(struct collect *c, struct user_regs_struct *live)
 	 * accounting, not state, and would differ between backends). */
 	t->prstatus.pr_sigpend = t->rec.pending;
 	t->prstatus.pr_sighold = t->rec.blocked;
-	(void)hz;
 	t->prstatus.pr_fpvalid = 1;
+	return 0;
+}
+
+int ptr_collect_threads(struct collect *c)
+{
+	struct cld_proc *p = c->p;
+	unsigned int i;
+	int ret;
+
+	p->threads = calloc(c->nr_tids, sizeof(*p->threads));
+	if (!p->threads)
+		return cld_err_set(c->err, -ENOMEM, "out of memory");
+	p->nr_threads = c->nr_tids;
+	for (i = 0; i < c->nr_tids; i++) {
+		char *status = NULL;
+
+		if (i) {
+			ret = thread_status(c, c->tids[i], &status);
+			if (!ret)
+				ret = collect_one(c, c->tids[i], &p->threads[i], status);
+			free(status);
+		} else {
+			ret = collect_one(c, c->pid, &p->threads[0], c->status);
+		}
+		if (ret)
+			return ret;
+	}
+	ret = peek_siginfo(c->pid, 1, &p->shared_queue, &p->sig.nr_shared_queue);
+	if (ret)
+		return cld_err_set(c->err, ret, "PTRACE_PEEKSIGINFO: %s", strerror(-ret));
+	p->sig.shared_pending = cld_status_hex(c->status, "ShdPnd");
+	return 0;
+}
+
+/*
+ * What only a thread can tell of itself: its alternate signal stack and
+ * clear_child_tid.  scratch is a page of the process (threads share it).
+ */
+static int injected_thread(struct collect *c, struct cld_remote *r, uint64_t scratch,
+			   struct cld_thread *t)
+{
+	pid_t tid = cld_remote_pid(r);
+	struct {
+		uint64_t ss_sp;
+		int32_t ss_flags;
+		int32_t pad;
+		uint64_t ss_size;
+	} ss;
+	uint64_t u64;
+	long ret;
+	int rc;
+
+	rc = cld_remote_syscall(r, &ret, SYS_sigaltstack, 0, (long)scratch, 0, 0, 0, 0, c->err);
+	if (rc)
+		return rc;
+	if (ret == 0) {
+		rc = cld_remote_read(tid, scratch, &ss, sizeof(ss));
+		if (rc)
+			goto read_fail;
+		t->rec.sas_sp = ss.ss_sp;
+		t->rec.sas_size = ss.ss_size;
+		t->rec.sas_flags = ss.ss_flags;
+	}
+	rc = cld_remote_syscall(r, &ret, SYS_prctl, PR_GET_TID_ADDRESS, (long)scratch, 0, 0, 0,
+				0, c->err);
+	if (rc)
+		return rc;
+	if (ret == 0) {
+		rc = cld_remote_read(tid, scratch, &u64, sizeof(u64));
+		if (rc)
+			goto read_fail;
+		t->rec.tid_address = u64;
+	}
+	return 0;
+read_fail:
+	return cld_err_set(c->err, rc, "reading an injected call's result from %d: %s", tid,
+			   strerror(-rc));
+}
+
+/* The other threads', through the leader's syscall site and scratch page. */
+static int injected_threads(struct collect *c, uint64_t site, uint64_t scratch)
+{
+	struct cld_err ierr = { 0 };
+	unsigned int i;
+	int rc;
+
+	for (i = 1; i < c->nr_tids; i++) {
+		struct cld_remote *r;
+
+		rc = cld_remote_open(&r, c->tids[i], site, c->err);
+		if (rc)
+			return rc;
+		rc = injected_thread(c, r, scratch, &c->p->threads[i]);
+		if (cld_remote_close(r, 0, rc ? &ierr : c->err) && !rc)
+			return cld_err_prefix(c->err, "ending injected calls in thread %d",
+					      c->tids[i]);
+		if (rc)
+			return rc;
+	}
 	return 0;
 }
 
@@ -364,26 +484,23 @@ int ptr_collect_thread(struct collect *c, struct user_regs_struct *live)
 int ptr_collect_injected(struct collect *c)
 {
 	struct cld_proc *p = c->p;
-	struct cld_thread *t = &p->threads[0];
 	struct cld_remote *r;
 	struct cld_err ierr = { 0 };
 	uint64_t scratch;
 	long ret;
 	int rc, sig, i;
-	struct {
-		uint64_t ss_sp;
-		int32_t ss_flags;
-		int32_t pad;
-		uint64_t ss_size;
-	} ss;
 	struct itimerval itv;
-	uint64_t u64;
 	int32_t i32;
 
 	rc = cld_remote_open(&r, c->pid, 0, c->err);
 	if (rc)
 		return rc;
 	rc = cld_remote_scratch(r, PAGE, &scratch, c->err);
+	if (rc)
+		goto close;
+	rc = injected_thread(c, r, scratch, &p->threads[0]);
+	if (!rc)
+		rc = injected_threads(c, cld_remote_site(r), scratch);
 	if (rc)
 		goto close;
 
@@ -406,15 +523,6 @@ int ptr_collect_injected(struct collect *c)
 		if (rc)
 			goto read_fail;
 	}
-	INJECT(SYS_sigaltstack, 0, scratch, 0, 0);
-	if (ret == 0) {
-		rc = cld_remote_read(c->pid, scratch, &ss, sizeof(ss));
-		if (rc)
-			goto read_fail;
-		t->rec.sas_sp = ss.ss_sp;
-		t->rec.sas_size = ss.ss_size;
-		t->rec.sas_flags = ss.ss_flags;
-	}
 	for (i = 0; i < 3; i++) {
 		INJECT(SYS_getitimer, i, scratch, 0, 0);
 		if (ret)
@@ -426,13 +534,6 @@ int ptr_collect_injected(struct collect *c)
 		p->proc.itimer[i].interval_usec = itv.it_interval.tv_usec;
 		p->proc.itimer[i].value_sec = itv.it_value.tv_sec;
 		p->proc.itimer[i].value_usec = itv.it_value.tv_usec;
-	}
-	INJECT(SYS_prctl, PR_GET_TID_ADDRESS, scratch, 0, 0);
-	if (ret == 0) {
-		rc = cld_remote_read(c->pid, scratch, &u64, sizeof(u64));
-		if (rc)
-			goto read_fail;
-		t->rec.tid_address = u64;
 	}
 	INJECT(SYS_prctl, PR_GET_PDEATHSIG, scratch, 0, 0);
 	if (ret == 0) {

@@ -7,7 +7,7 @@
  *
  *   freeze_ptrace_rules.c  restart normalisation, which pages of a mapping are dumped
  *   freeze_ptrace_scan.c   the page-table scan (PAGEMAP_SCAN or pagemap)
- *   freeze_ptrace_collect.c  mappings, creds, the thread, injected calls, the rest
+ *   freeze_ptrace_collect.c  mappings, creds, the threads, injected calls, the rest
  *   freeze_ptrace_fds.c    open files and the unread data of pipes
  *   freeze_ptrace.c        seizing, the frozen object and its operations
  *
@@ -59,6 +59,8 @@ enum dump_policy ptr_vma_policy(uint32_t flags);
 
 struct collect {
 	pid_t pid;
+	const pid_t *tids; /* every thread, stopped; tids[0] == pid */
+	unsigned int nr_tids;
 	unsigned int flags;
 	struct cld_proc *p;
 	struct cld_err *err;
@@ -71,7 +73,7 @@ struct collect {
 /* Each fills its part of c->p; 0 or a negative errno with c->err set. */
 
 /* freeze_ptrace_collect.c */
-int ptr_collect_thread(struct collect *c, struct user_regs_struct *live);
+int ptr_collect_threads(struct collect *c);
 int ptr_collect_creds(struct collect *c);
 int ptr_collect_injected(struct collect *c);
 int ptr_collect_misc(struct collect *c);

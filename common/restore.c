@@ -80,7 +80,14 @@ static void kill_child(struct cld_rst *rs)
 	int st;
 
 	if (rs->pid > 0) {
+		uint32_t i;
+
 		kill(rs->pid, SIGKILL);
+		/* Our traced threads' exits first: the leader's is reported
+		 * only once they are reaped. */
+		for (i = 1; i < rs->nr_tids; i++)
+			while (waitpid(rs->tids[i], &st, __WALL) < 0 && errno == EINTR)
+				;
 		if (!(rs->o->flags & CLD_RST_DETACH))
 			while (waitpid(rs->pid, &st, __WALL) < 0 && errno == EINTR)
 				;
@@ -196,6 +203,7 @@ out:
 	free(rs.vma_slot);
 	free(rs.vkind);
 	free(rs.prot_now);
+	free(rs.tids);
 	return ret;
 }
 

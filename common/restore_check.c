@@ -197,9 +197,9 @@ int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts
 
 	if (report)
 		*report = NULL;
-	if (p->nr_threads != 1)
-		blocker(&rp, "%u threads (only single-threaded processes can be restarted yet)",
-			p->nr_threads);
+	if (p->nr_threads < 1 || p->threads[0].rec.tid != p->proc.pid)
+		blocker(&rp, "the first thread (tid %d) is not the process (pid %d)",
+			p->nr_threads ? p->threads[0].rec.tid : 0, p->proc.pid);
 	if (p->proc.flags & CLD_PROC_SECCOMP)
 		blocker(&rp, "a seccomp filter is installed (cannot be restored)");
 	if (p->proc.nr_posix_timers)

@@ -26,6 +26,8 @@ struct cld_rst {
 	struct cld_remote *r; /* open in rst_rebuild only */
 	pid_t pid;
 	pid_t helper; /* the intermediate process of --detach */
+	pid_t *tids; /* the threads created so far, tids[0] the leader */
+	uint32_t nr_tids;
 
 	/* fds the parent opened (or borrowed) for the child: slot i lands at
 	 * svc_base + i in the child. */
@@ -82,5 +84,17 @@ int rst_seize(struct cld_rst *rs, struct cld_err *err);
 
 /* restore_rebuild.c, phase 4: rebuild the seized child and let it go. */
 int rst_rebuild(struct cld_rst *rs, struct cld_err *err);
+/* restore_threads.c, phase 4 per thread.  rst_thread_state: rseq, robust
+ * list, clear_child_tid of the thread r injects into.  rst_threads_create:
+ * the other threads (into rs->tids), each with that state, its alternate
+ * stack and its queued signals; rst_thread_cpu: registers, FPU, mask. */
+struct cld_remote;
+int rst_thread_state(struct cld_rst *rs, struct cld_remote *r, const struct cld_thread *t,
+		     struct cld_err *err);
+int rst_leader_tid_word(struct cld_rst *rs, struct cld_err *err);
+int rst_threads_create(struct cld_rst *rs, struct cld_err *err);
+int rst_thread_cpu(pid_t tid, const struct cld_thread *t, struct cld_err *err);
+int rst_threads_cpu(struct cld_rst *rs, struct cld_err *err);
+int rst_threads_detach(struct cld_rst *rs, struct cld_err *err);
 
 #endif /* CLONDIKE_RESTORE_PRIV_H */

@@ -3,7 +3,7 @@
  * Restore phase 4: system calls injected into the seized child.  rseq
  * off, everything unmapped but the vDSO/vvar, which move to the image's
  * place, each VMA mapped, memory filled (the fill hook; the eager filler
- * is here), protections, PR_SET_MM_MAP, rseq/robust list/tid address,
+ * is here), protections, PR_SET_MM_MAP, the threads (restore_threads.c),
  * itimers, creds; then registers, FPU state and signal mask are set and
  * the child is let go.
  */
@@ -35,11 +35,6 @@
 #define GAP_MARGIN (1ull << 20)
 /* x86_64 AT_VECTOR_SIZE * 8: the most PR_SET_MM_MAP takes as auxv. */
 #define MAX_SAVED_AUXV 416u
-
-#define ERESTARTSYS_ 512
-#define ERESTARTNOINTR_ 513
-#define ERESTARTNOHAND_ 514
-#define ERESTART_RESTARTBLOCK_ 516
 
 struct ptrace_rseq_conf {
 	uint64_t rseq_abi_pointer;
@@ -461,19 +456,12 @@ static int set_mm(struct cld_rst *rs, struct cld_err *err)
 static int set_thread_state(struct cld_rst *rs, struct cld_err *err)
 {
 	const struct cld_proc *p = rs->p;
-	const struct cld_thread_rec *t = &p->threads[0].rec;
 	struct itimerval itv[3];
-	int ret = 0, i;
+	int ret, i;
 
-	if (t->rseq_addr)
-		ret = rcall(rs, NULL, "rseq registration", SYS_rseq, (long)t->rseq_addr,
-			    (long)t->rseq_len, 0, (long)t->rseq_sig, 0, 0, err);
+	ret = rst_thread_state(rs, rs->r, &p->threads[0], err);
 	if (!ret)
-		ret = rcall(rs, NULL, "set_robust_list", SYS_set_robust_list, (long)t->robust_list,
-			    t->robust_list ? (long)t->robust_len : 24, 0, 0, 0, 0, err);
-	if (!ret)
-		ret = rcall(rs, NULL, "set_tid_address", SYS_set_tid_address,
-			    (long)t->tid_address, 0, 0, 0, 0, 0, err);
+		ret = rst_leader_tid_word(rs, err);
 	if (ret)
 		return ret;
 	for (i = 0; i < 3; i++) {
@@ -572,89 +560,6 @@ static int set_creds(struct cld_rst *rs, struct cld_err *err)
 }
 
 /*
- * The image's registers, in a form that resumes correctly when the task
- * leaves our syscall-exit stop: a system call interrupted by the freeze
- * (-ERESTART* in rax) is rewound to be issued again, and orig_rax is
- * cleared so the kernel's own restart logic does not rewind it twice.
- */
-static void final_regs(const struct cld_thread *t, struct user_regs_struct *u)
-{
-	long rax, orig;
-
-	memcpy(u, &t->prstatus.pr_reg, sizeof(*u));
-	rax = (long)u->rax;
-	orig = (long)u->orig_rax;
-	if (t->rec.syscall_state == CLD_SYSCALL_NONE && orig >= 0) {
-		switch (-rax) {
-		case ERESTARTSYS_:
-		case ERESTARTNOINTR_:
-		case ERESTARTNOHAND_:
-		case ERESTART_RESTARTBLOCK_:
-			/* The kernel's restart_block is gone with the old
-			 * task: issue the original call again. */
-			u->rip -= 2;
-			u->rax = (unsigned long)orig;
-			if (orig == SYS_restart_syscall) {
-				u->rip += 2;
-				u->rax = (unsigned long)-EINTR;
-			}
-			break;
-		}
-	}
-	u->orig_rax = (unsigned long)-1;
-}
-
-static int set_cpu(struct cld_rst *rs, struct cld_err *err)
-{
-	const struct cld_thread *t = &rs->p->threads[0];
-	struct user_regs_struct u;
-	uint64_t blocked = t->rec.blocked & ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
-	struct iovec iov;
-	int ret = 0;
-
-	final_regs(t, &u);
-	if (t->xstate && t->xstate_len) {
-		uint8_t *buf = NULL;
-		size_t local;
-
-		/* The kernel wants exactly its own xsave size. */
-		buf = malloc(CLD_MAX_XSTATE);
-		if (!buf)
-			return cld_err_set(err, -ENOMEM, "out of memory");
-		iov.iov_base = buf;
-		iov.iov_len = CLD_MAX_XSTATE;
-		if (ptrace(PTRACE_GETREGSET, rs->pid, (void *)NT_X86_XSTATE, &iov) < 0) {
-			free(buf);
-			return cld_err_set(err, -errno, "PTRACE_GETREGSET xstate: %s",
-					   strerror(errno));
-		}
-		local = iov.iov_len;
-		memset(buf, 0, local);
-		memcpy(buf, t->xstate, t->xstate_len < local ? t->xstate_len : local);
-		iov.iov_len = local;
-		if (ptrace(PTRACE_SETREGSET, rs->pid, (void *)NT_X86_XSTATE, &iov) < 0)
-			ret = cld_err_set(err, -errno,
-					  "PTRACE_SETREGSET xstate (%u bytes in the image, %zu "
-					  "here): %s; is this the same CPU?",
-					  t->xstate_len, local, strerror(errno));
-		free(buf);
-	} else {
-		iov.iov_base = (void *)t->fpregs;
-		iov.iov_len = sizeof(t->fpregs);
-		if (ptrace(PTRACE_SETREGSET, rs->pid, (void *)NT_PRFPREG, &iov) < 0)
-			ret = cld_err_set(err, -errno, "PTRACE_SETREGSET fpregs: %s",
-					  strerror(errno));
-	}
-	if (ret)
-		return ret;
-	if (ptrace(PTRACE_SETREGS, rs->pid, NULL, &u) < 0)
-		return cld_err_set(err, -errno, "PTRACE_SETREGS: %s", strerror(errno));
-	if (ptrace(PTRACE_SETSIGMASK, rs->pid, (void *)sizeof(blocked), &blocked) < 0)
-		return cld_err_set(err, -errno, "PTRACE_SETSIGMASK: %s", strerror(errno));
-	return 0;
-}
-
-/*
  * Fault injection for the tests (CLD_RESTORE_FAULT=map|fill|regs): fail at
  * that point as a real error would, to show nothing is left behind.
  */
@@ -714,6 +619,8 @@ int rst_rebuild(struct cld_rst *rs, struct cld_err *err)
 	if (!ret)
 		ret = set_creds(rs, err);
 	if (!ret)
+		ret = rst_threads_create(rs, err);
+	if (!ret)
 		ret = rcall(rs, NULL, "munmap of the scratch area", SYS_munmap, (long)rs->scratch,
 			    (long)rs->scratch_len, 0, 0, 0, 0, err);
 	rs->scratch = 0;
@@ -727,9 +634,13 @@ int rst_rebuild(struct cld_rst *rs, struct cld_err *err)
 	ret = cld_remote_close(rs->r, 1, err);
 	rs->r = NULL;
 	if (!ret)
-		ret = set_cpu(rs, err);
+		ret = rst_thread_cpu(rs->pid, &rs->p->threads[0], err);
+	if (!ret)
+		ret = rst_threads_cpu(rs, err);
 	if (!ret)
 		ret = fault("regs", err);
+	if (!ret)
+		ret = rst_threads_detach(rs, err);
 	if (!ret && ptrace(PTRACE_DETACH, rs->pid, NULL, NULL) < 0)
 		ret = cld_err_set(err, -errno, "PTRACE_DETACH: %s", strerror(errno));
 	return ret;

@@ -8,6 +8,7 @@
  */
 #include "clondike/shadow.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,51 @@ static int flush_pending(struct cld_remote *r, pid_t pid, uint64_t set, struct c
 	return 0;
 }
 
+/*
+ * A shadow is one thread: the guest runs the others.  Each stopped thread
+ * but the leader leaves with an injected exit(2), after forgetting its
+ * robust list and clear_child_tid, so its exit writes nothing to the
+ * memory the guest may still be paging in from here.  (Stopped threads
+ * would also keep a group stop from completing, and the parent from
+ * seeing the shadow stop.)
+ */
+static int shed_threads(pid_t pid, uint64_t site, struct cld_err *err)
+{
+	char path[64];
+	struct dirent *d;
+	DIR *dir;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return cld_err_set(err, -errno, "reading %s: %s", path, strerror(errno));
+	while (!rc && (d = readdir(dir))) {
+		pid_t tid = (pid_t)strtol(d->d_name, NULL, 10);
+		struct cld_remote *r;
+		struct cld_err ierr = { 0 };
+		long ret;
+
+		if (tid <= 0 || tid == pid)
+			continue;
+		rc = cld_remote_open(&r, tid, site, err);
+		if (rc)
+			break;
+		rc = cld_remote_syscall(r, &ret, SYS_set_robust_list, 0, 24, 0, 0, 0, 0, err);
+		if (!rc)
+			rc = cld_remote_syscall(r, &ret, SYS_set_tid_address, 0, 0, 0, 0, 0, 0,
+						err);
+		/* Its exit report ends the call (and is consumed): -ESRCH. */
+		if (!rc && cld_remote_syscall(r, &ret, SYS_exit, 0, 0, 0, 0, 0, 0, &ierr) !=
+				   -ESRCH)
+			rc = cld_err_set(err, -EIO, "thread %d of shadow %d did not exit",
+					 (int)tid, (int)pid);
+		cld_remote_free(r);
+	}
+	closedir(dir);
+	return rc;
+}
+
 int cld_shadow_begin(struct cld_shadow *s, pid_t pid, uint64_t pending, struct cld_err *err)
 {
 	struct cld_remote *r;
@@ -99,7 +145,9 @@ int cld_shadow_begin(struct cld_shadow *s, pid_t pid, uint64_t pending, struct c
 	rc = cld_remote_open(&r, pid, 0, err);
 	if (rc)
 		return rc;
-	rc = flush_pending(r, pid, pending, err);
+	rc = shed_threads(pid, cld_remote_site(r), err);
+	if (!rc)
+		rc = flush_pending(r, pid, pending, err);
 	s->park = *cld_remote_saved_regs(r);
 	s->park.rip = cld_remote_site(r);
 	s->park.rax = SYS_pause;

@@ -457,6 +457,19 @@ os.closerange(3, 65536); os.execvp(sys.argv[2], sys.argv[2:])' "$pf" "$@" \
 
 # node_pids NODE: the pids of NODE's processes, one a line, sorted (from
 # its own /proc).
+# guest_check NAME HOMEPID: trigger a migrated self-checking program
+# (tests/progs/rst_common.h's protocol, files $T/NAME.*), require PASS, and
+# its shadow gone from n1 with it (it exited on n2 with status 0).
+guest_check() {
+	local name=$1 p=$2
+	echo check >"$T/$name.ctl"
+	wait_for "$T/$name.res" '^PASS\|^FAIL' 60
+	grep -q '^PASS' "$T/$name.res" || fail "$name after migration: $(grep -v READY "$T/$name.res")"
+	for _ in $(seq 50); do [ -d "${PROCD[n1]}/$p" ] || break; sleep 0.1; done
+	[ -d "${PROCD[n1]}/$p" ] && fail "$name: the shadow $p outlived its guest"
+	return 0
+}
+
 node_pids() {
 	local d
 	for d in "${PROCD[$1]}"/[0-9]*; do echo "${d##*/}"; done | sort -n

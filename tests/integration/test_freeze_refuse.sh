@@ -1,5 +1,5 @@
 #!/bin/bash
-# Clear refusals: no such pid, kernel thread, zombie, multi-threaded,
+# Clear refusals: no such pid, kernel thread, zombie,
 # another user's process, a process frozen twice, thaw of a process that
 # is not frozen.  Each exits 1 with a message naming the cause, and no
 # image file is left behind.
@@ -23,15 +23,12 @@ want="kernel thread" refuse "$CLD_BIN" checkpoint 2 "$FRZ_TMP/x.img"
 
 "$CLD_PROGS/frz_zombie" >"$FRZ_TMP/z" &
 FRZ_PIDS+=("$!")
-"$CLD_PROGS/frz_threads" >"$FRZ_TMP/t" &
-FRZ_PIDS+=("$!")
 for i in $(seq 100); do
-	[ -s "$FRZ_TMP/z" ] && [ -s "$FRZ_TMP/t" ] && break
+	[ -s "$FRZ_TMP/z" ] && break
 	sleep 0.05
 done
 sleep 0.1
 want="zombie" refuse "$CLD_BIN" checkpoint "$(cat "$FRZ_TMP/z")" "$FRZ_TMP/x.img"
-want="2 threads" refuse "$CLD_BIN" freeze "$(cat "$FRZ_TMP/t")"
 
 frz_start spin
 "$CLD_BIN" -q freeze "$FRZ_PID"

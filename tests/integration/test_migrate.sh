@@ -83,12 +83,7 @@ rst_prog() {
 	# the shadow forwards them.
 	[ "$name" = regs ] && on n1 kill -USR2 "$p"
 	[ "$name" = sig ] && on n1 kill -HUP "$p" && sleep 0.2
-	echo check >"$T/$name.ctl"
-	wait_for "$T/$name.res" '^PASS\|^FAIL' 60
-	grep -q '^PASS' "$T/$name.res" || fail "$name after migration: $(grep -v READY "$T/$name.res")"
-	# It exited on n2 (status 0): its shadow is gone from n1.
-	for _ in $(seq 50); do [ -d "${PROCD[n1]}/$p" ] || break; sleep 0.1; done
-	[ -d "${PROCD[n1]}/$p" ] && fail "$name: the shadow $p outlived its guest"
+	guest_check "$name" "$p"
 	ok "$name ($via): migrated to n2 as pid $GUEST: $(grep '^PASS' "$T/$name.res"); shadow gone with it"
 }
 

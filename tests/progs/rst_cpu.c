@@ -16,9 +16,9 @@
  *	as an uninterrupted one.
  */
 #include <signal.h>
-#include <cpuid.h>
 
 #include "rst_common.h"
+#include "rst_regs.h"
 
 static volatile int go;
 static uint8_t in[16][32] __attribute__((aligned(32)));
@@ -31,40 +31,14 @@ static void on_usr2(int sig)
 	go = 1;
 }
 
-static int have_avx(void)
-{
-	unsigned int a, b, c, d;
-	uint32_t xcr0_lo, xcr0_hi;
-
-	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_AVX) || !(c & bit_OSXSAVE))
-		return 0;
-	__asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-	return (xcr0_lo & 6) == 6;
-}
-
-#define LOADY(n) "vmovdqu " #n "*32(%[in]), %%ymm" #n "\n\t"
-#define STOREY(n) "vmovdqu %%ymm" #n ", " #n "*32(%[out])\n\t"
-#define LOADX(n) "movdqu " #n "*32(%[in]), %%xmm" #n "\n\t"
-#define STOREX(n) "movdqu %%xmm" #n ", " #n "*32(%[out])\n\t"
-#define ALL(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) M(12) M(13) M(14) M(15)
-#define GPR_IN                                                                          \
-	"mov 0(%[gin]), %%rbx\n\tmov 8(%[gin]), %%r12\n\tmov 16(%[gin]), %%r13\n\t"     \
-	"mov 24(%[gin]), %%r14\n\tmov 32(%[gin]), %%r15\n\t"
-#define GPR_OUT                                                                         \
-	"mov %%rbx, 0(%[gout])\n\tmov %%r12, 8(%[gout])\n\tmov %%r13, 16(%[gout])\n\t"  \
-	"mov %%r14, 24(%[gout])\n\tmov %%r15, 32(%[gout])\n\t"
 #define SPIN "1: pause\n\tcmpl $0, %[go]\n\tje 1b\n\t"
-#define CLOBBERS                                                                        \
-	"memory", "rbx", "r12", "r13", "r14", "r15", "xmm0", "xmm1", "xmm2", "xmm3",     \
-		"xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", \
-		"xmm13", "xmm14", "xmm15"
 
 static void regs_test(void)
 {
 	uint64_t s = 0xfeedfacecafebeefull;
 	unsigned int mxcsr = 0x7f80 | 0x6000 | 0x8000, mx_after = 0; /* RZ, FTZ, masks */
 	unsigned short fcw = 0x0f7f, fcw_after = 0; /* RC=11, PC=11, masks */
-	int avx = have_avx(), i, j, width = avx ? 32 : 16;
+	int avx = rst_have_avx(), i, j, width = avx ? 32 : 16;
 	struct sigaction sa;
 
 	for (i = 0; i < 16; i++)

@@ -77,6 +77,7 @@ struct cld_restore_result {
 	bool same_pid; /* it got the image's pid */
 	int pid_errno; /* why not (EEXIST: taken, EPERM: no privilege...) */
 	bool exe_set; /* /proc/PID/exe points at the image's executable */
+	unsigned int nr_new_tids; /* threads that did not get their tid back */
 	uint64_t bytes_filled; /* by the eager filler */
 	unsigned int nr_syscalls; /* injected */
 	/* Nanoseconds spent: preparing (open files, fork, child setup),
@@ -89,8 +90,7 @@ void cld_restore_opts_init(struct cld_restore_opts *o);
 
 /*
  * Find everything that prevents restarting this image here: unsupported
- * fds, seccomp, SysV shm or hugetlb mappings, posix timers, more than one
- * thread, a different vDSO, foreign credentials...  Returns 0 when there
+ * fds, seccomp, SysV shm or hugetlb mappings, posix timers, a different vDSO, foreign credentials...  Returns 0 when there
  * is none, otherwise -EOPNOTSUPP (or -EPERM for credentials) with a short
  * summary in err and, if report is not NULL, the full list (one blocker a
  * line, malloc'ed, caller frees).

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
  * Helper of bench_freeze.sh.
- *   bench_freeze hold MIB        touch MIB of anonymous memory, print "ready", sleep
+ *   bench_freeze hold MIB [T]    touch MIB of anonymous memory, start T-1 more
+ *                                threads (idle in pause), print "ready", sleep
  *   bench_freeze lat PID N       freeze + thaw PID N times (ptrace backend); print
  *                                min and median freeze latency in ms, and the
  *                                median cost of laying out the image (the page
  *                                table scan that the first read pays)
  *   bench_freeze memcpy MIB      memcpy throughput over MIB, GB/s (best of 3)
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,11 +48,27 @@ static char *touch(size_t len)
 	return p;
 }
 
+static void *idle(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc == 3 && !strcmp(argv[1], "hold")) {
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "hold")) {
+		int i, nt = argc == 4 ? atoi(argv[3]) : 1;
+
 		if (!touch(strtoull(argv[2], NULL, 10) << 20))
 			return 1;
+		for (i = 1; i < nt; i++) {
+			pthread_t t;
+
+			if (pthread_create(&t, NULL, idle, NULL))
+				return 1;
+		}
 		printf("ready %d\n", getpid());
 		fflush(stdout);
 		for (;;)
@@ -109,6 +127,6 @@ int main(int argc, char **argv)
 		printf("%.2f\n", best);
 		return b[len / 2] == a[len / 2] ? 0 : 1;
 	}
-	fprintf(stderr, "usage: bench_freeze hold MIB | lat PID N | memcpy MIB\n");
+	fprintf(stderr, "usage: bench_freeze hold MIB [THREADS] | lat PID N | memcpy MIB\n");
 	return 2;
 }

@@ -5,7 +5,7 @@
 #
 # Prints, for processes with 4 MiB, 256 MiB, 1 GiB and 4 GiB of resident
 # anonymous memory, the time to freeze them (median of 7; freeze + thaw
-# each time) and the one-off cost of laying out their image (the page
+# each time), the same at 256 MiB with 1, 16 and 128 threads, and the one-off cost of laying out their image (the page
 # table scan the first read of a frozen process pays).  Then the time to
 # checkpoint a 1 GiB process to a tmpfs file, next to `cat` of a 1 GiB
 # tmpfs file to another tmpfs file and memcpy of 1 GiB, all in this run.
@@ -29,7 +29,7 @@ trap cleanup EXIT
 
 start_holder() {
 	rm -f "$shm/ready"
-	"$helper" hold "$1" >"$shm/ready" &
+	"$helper" hold "$1" "${2:-1}" >"$shm/ready" &
 	holder=$!
 	while ! [ -s "$shm/ready" ]; do sleep 0.05; done
 }
@@ -47,6 +47,13 @@ echo "## freeze latency (ptrace backend)"
 for mib in 4 256 1024 4096; do
 	start_holder "$mib"
 	printf "%5d MiB resident: %s\n" "$mib" "$("$helper" lat "$holder" 7)"
+	stop_holder
+done
+
+echo "## freeze latency by thread count, 256 MiB resident (threads idle in pause)"
+for nt in 1 16 128; do
+	start_holder 256 "$nt"
+	printf "%5d threads: %s\n" "$nt" "$("$helper" lat "$holder" 7)"
 	stop_holder
 done
 

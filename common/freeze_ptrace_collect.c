@@ -311,14 +311,15 @@ static int thread_status(struct collect *c, pid_t tid, char **status)
 	return 0;
 }
 
-/* One thread's registers, FPU state, signals, rseq and robust list. */
+/* One thread's registers, FPU state, name, signals, rseq and robust list. */
 static int collect_one(struct collect *c, pid_t tid, struct cld_thread *t, const char *status)
 {
 	struct user_regs_struct live;
 	struct cld_rseq_conf rs = { 0 };
 	struct iovec iov;
 	uint64_t robust_head = 0;
-	size_t robust_len = 0;
+	size_t robust_len = 0, name_len = 0;
+	char comm[48], *name = NULL;
 	uint8_t *xs;
 	int ret;
 
@@ -349,6 +350,18 @@ static int collect_one(struct collect *c, pid_t tid, struct cld_thread *t, const
 	}
 
 	t->rec.tid = tid;
+	/* comm as the kernel prints it, "\n" ended; NUL padded by calloc like
+	 * the module's strscpy_pad, so both backends write the same bytes. */
+	snprintf(comm, sizeof(comm), "task/%d/comm", tid);
+	ret = cld_procfs_slurp(c->pid, comm, &name, &name_len);
+	if (ret)
+		return cld_err_set(c->err, ret, "reading /proc/%d/%s: %s", c->pid, comm,
+				   strerror(-ret));
+	if (name_len && name[name_len - 1] == '\n')
+		name_len--;
+	memcpy(t->rec.name, name,
+	       name_len < sizeof(t->rec.name) - 1 ? name_len : sizeof(t->rec.name) - 1);
+	free(name);
 	if (ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof(uint64_t), &t->rec.blocked) < 0)
 		return cld_err_set(c->err, -errno, "PTRACE_GETSIGMASK of %d: %s", tid,
 				   strerror(errno));

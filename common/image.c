@@ -5,6 +5,7 @@
  * shared codec (common/codec/), the image's bytes generated in image_virt.c.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,21 @@ void cld_proc_free(struct cld_proc *p)
 {
 	cld_proc_release(p);
 	free(p);
+}
+
+/* A comm as the kernel copies it out (strscpy_pad): a NUL, then only NULs.
+ * Two writers of one frozen state then agree byte for byte. */
+static bool name_is_padded(const char *s, size_t n)
+{
+	const char *nul = memchr(s, '\0', n);
+	size_t i;
+
+	if (!nul)
+		return false;
+	for (i = (size_t)(nul - s); i < n; i++)
+		if (s[i])
+			return false;
+	return true;
 }
 
 int cld_proc_validate(const struct cld_proc *p, struct cld_err *err)
@@ -67,6 +83,10 @@ int cld_proc_validate(const struct cld_proc *p, struct cld_err *err)
 			return cld_err_set(err, -EINVAL,
 					   "thread %u: tid %d differs from NT_PRSTATUS pid %d", i,
 					   t->rec.tid, t->prstatus.pr_pid);
+		if (!name_is_padded(t->rec.name, sizeof(t->rec.name)))
+			return cld_err_set(err, -EINVAL,
+					   "thread %d: name not NUL terminated and NUL padded",
+					   t->rec.tid);
 	}
 	for (i = 0; i < p->nr_vmas; i++) {
 		const struct cld_vma *v = &p->vmas[i];

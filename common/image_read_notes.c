@@ -18,6 +18,7 @@ struct dec {
 	struct cld_err *err;
 	uint32_t seen; /* bitmask of singleton notes seen */
 	uint32_t nr_thread_recs;
+	uint32_t nr_short_threads; /* 1.0-sized THREAD records (no name) */
 	uint32_t nr_fpregs;
 	size_t auxv_len;
 	const uint8_t *file_desc; /* NT_FILE, checked after VMAS */
@@ -199,11 +200,41 @@ static int dec_thread(struct dec *d, const uint8_t *s, size_t len)
 				   "CLONDIKE/THREAD note #%u without a matching NT_PRSTATUS",
 				   d->nr_thread_recs + 1);
 	t = &p->threads[d->nr_thread_recs++];
-	ret = take_rec(d, &t->rec, sizeof(t->rec), s, len, "CLONDIKE/THREAD");
+	ret = take_rec(d, &t->rec, CLD_THREAD_REC_SIZE_1_0, s, len, "CLONDIKE/THREAD");
+	if (!ret)
+		ret = take_queue(d, &t->queue, t->rec.nr_queue, s, len, CLD_THREAD_REC_SIZE_1_0,
+				 "CLONDIKE/THREAD");
 	if (ret)
 		return ret;
-	return take_queue(d, &t->queue, t->rec.nr_queue, s, len, sizeof(t->rec),
-			  "CLONDIKE/THREAD");
+	/* The record is what the queue leaves; whether a 1.0-sized one is
+	 * allowed depends on the header's minor, checked after all notes. */
+	if (len - (size_t)t->rec.nr_queue * sizeof(struct cld_siginfo) >= sizeof(t->rec))
+		memcpy(&t->rec, s, sizeof(t->rec));
+	else
+		d->nr_short_threads++;
+	return 0;
+}
+
+/*
+ * Format 1.1 added the thread name: a 1.1 (or later) image must carry it in
+ * every THREAD record; in a 1.0 image whatever follows the 1.0 record is
+ * not a name, and the name reads as "" (the restorer leaves it alone).
+ */
+static int check_thread_names(struct dec *d)
+{
+	struct cld_proc *p = d->p;
+	uint32_t i;
+
+	if (p->hdr.minor >= 1 && d->nr_short_threads)
+		return cld_err_set(
+			d->err, -EBADMSG,
+			"format %u.%u image with %u CLONDIKE/THREAD records of %u bytes (1.0 size, need %zu)",
+			p->hdr.major, p->hdr.minor, d->nr_short_threads, CLD_THREAD_REC_SIZE_1_0,
+			sizeof(p->threads[0].rec));
+	if (p->hdr.minor == 0)
+		for (i = 0; i < p->nr_threads; i++)
+			memset(p->threads[i].rec.name, 0, sizeof(p->threads[i].rec.name));
+	return 0;
 }
 
 static int dec_signals(struct dec *d, const uint8_t *s, size_t len)
@@ -647,6 +678,9 @@ int rimg_decode_notes(const uint8_t *buf, size_t len, struct cld_proc *p, struct
 				   "header counts (%u threads, %u mappings, %u fds) disagree with notes (%u, %u, %u)",
 				   p->hdr.nr_threads, p->hdr.nr_vmas, p->hdr.nr_fds, p->nr_threads,
 				   p->nr_vmas, p->nr_fds);
+	ret = check_thread_names(&d);
+	if (ret)
+		return ret;
 	if (p->mm.auxv_len != d.auxv_len)
 		return cld_err_set(err, -EBADMSG, "CLONDIKE/MM says %llu auxv bytes, NT_AUXV has %zu",
 				   (unsigned long long)p->mm.auxv_len, d.auxv_len);

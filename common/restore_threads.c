@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Restore phase 4, per thread: the leader's and every other thread's own
- * state (rseq, robust list, clear_child_tid, alternate stack, queued
+ * state (name, rseq, robust list, clear_child_tid, alternate stack, queued
  * signals, registers, FPU state, mask), and the other threads themselves,
  * created by injected clone3 calls in the leader once its address space,
  * files and credentials are the image's (a CLONE_THREAD child shares or
@@ -15,6 +15,7 @@
 #include <string.h>
 #include <elf.h>
 #include <linux/sched.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -35,6 +36,7 @@
 #define SCR_TID (SCR_CLONE + 128)
 #define SCR_ALTSTACK (SCR_TID + 64)
 #define SCR_SIGINFO (SCR_ALTSTACK + 64)
+#define SCR_NAME (SCR_SIGINFO + 128)
 
 #define THREAD_FLAGS                                                                    \
 	(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM)
@@ -64,8 +66,14 @@ int rst_thread_state(struct cld_rst *rs, struct cld_remote *r, const struct cld_
 	const struct cld_thread_rec *tr = &t->rec;
 	int ret = 0;
 
-	(void)rs;
-	if (tr->rseq_addr)
+	/* A 1.0 image has no name (""): the thread keeps the comm it got. */
+	if (tr->name[0]) {
+		if (cld_remote_write(rs->pid, rs->scratch + SCR_NAME, tr->name, sizeof(tr->name)))
+			return cld_err_set(err, -EIO, "writing a thread name into the child");
+		ret = tcall(r, "prctl(PR_SET_NAME)", SYS_prctl, PR_SET_NAME,
+			    (long)(rs->scratch + SCR_NAME), 0, 0, err);
+	}
+	if (!ret && tr->rseq_addr)
 		ret = tcall(r, "rseq registration", SYS_rseq, (long)tr->rseq_addr,
 			    (long)tr->rseq_len, 0, (long)tr->rseq_sig, err);
 	if (!ret)

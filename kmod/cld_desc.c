@@ -505,6 +505,9 @@ static int cld_fill_threads(struct cld_frz *frz, struct cld_proc *p,
 		cld_fill_ids(frz, th->task, &ps->pr_pid, &ps->pr_ppid,
 			     &ps->pr_pgrp, &ps->pr_sid);
 		th->rec.tid = ps->pr_pid;
+		/* NUL padded as strscpy_pad leaves it: what the ptrace
+		 * backend reads from /proc/PID/task/TID/comm, padded. */
+		__get_task_comm(th->rec.name, sizeof(th->rec.name), th->task);
 		/*
 		 * image-format.md 5.1: the thread's private pending set; CPU
 		 * times are not restartable state and stay 0, so two images of

@@ -4,9 +4,9 @@
 # 17): self-checking programs started on n1 are migrated to n2 with
 # `cp /clondike/n1/PID /clondike/n2/` and verify themselves there: 16
 # threads with live AVX registers, threads blocked in cond_wait / on a
-# held mutex / in nanosleep / in read(), per-thread masks with a pending
-# pthread_kill signal, threads coming and going, an OpenMP program and a
-# python3 thread pool.  The shadow on n1 is left with one thread, the guest
+# held mutex / in nanosleep / in read(), per-thread masks and names with a
+# pending pthread_kill signal, threads coming and going, an OpenMP program
+# and a python3 thread pool.  The shadow on n1 is left with one thread, the guest
 # has them all, and the shadow ends with the guest.
 . "$(dirname "$0")/cluster_lib.sh"
 

@@ -6,7 +6,8 @@
 #  - threads blocked in pthread_cond_wait, on a mutex held across the
 #    checkpoint, in nanosleep and in read() on a pipe;
 #  - per-thread signal masks, a pthread_kill signal pending on one
-#    thread, and a pthread_kill after the restart (glibc's kept tid);
+#    thread, a pthread_kill after the restart (glibc's kept tid), and
+#    per-thread names (pthread_setname_np) kept;
 #  - threads created and exiting while the freeze happens: 30 checkpoints
 #    of a churning process, none lost or hung, the last one restarted;
 #  - an OpenMP (libgomp) program and a python3 thread pool;

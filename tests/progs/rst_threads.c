@@ -17,9 +17,10 @@
  *
  *   rst_threads RESULT CTL sig
  *	Per-thread signal masks, a SIGUSR1 sent with pthread_kill pending on
- *	the one thread that blocks it, and per-thread TLS values; after the
- *	trigger a pthread_kill reaches the right thread (glibc finds it by
- *	the tid it keeps, which a restart with new tids must update).
+ *	the one thread that blocks it, per-thread TLS values and names (one
+ *	of the full 15 bytes); after the trigger a pthread_kill reaches the
+ *	right thread (glibc finds it by the tid it keeps, which a restart
+ *	with new tids must update) and every thread has its own name.
  *
  *   rst_threads RESULT CTL churn
  *	A thread that keeps creating and joining short-lived threads while
@@ -32,6 +33,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -282,12 +284,21 @@ static void on_usr2(int s)
 			got_usr2[i]++;
 }
 
+/* Thread i's name; 3's fills all 15 bytes TASK_COMM_LEN leaves. */
+static void sig_name(int idx, char name[16])
+{
+	snprintf(name, 16, idx == 3 ? "fifteen-chars-%d" : "rst-sig-%d", idx);
+}
+
 static void *sig_worker(void *arg)
 {
 	int idx = (int)(intptr_t)arg, s;
 	sigset_t m, want, pend;
+	char name[16], now[16] = "";
 
 	tls_value = 0x5150ull + (uint64_t)idx;
+	sig_name(idx, name);
+	pthread_setname_np(pthread_self(), name);
 	/* Thread i blocks SIGRTMIN+i, and thread 0 also SIGUSR1. */
 	sigemptyset(&want);
 	sigaddset(&want, SIGRTMIN + idx);
@@ -310,6 +321,9 @@ static void *sig_worker(void *arg)
 		snprintf(sig_fail[idx], sizeof(sig_fail[idx]), "thread 0: SIGUSR1 not pending");
 	else if (tls_value != 0x5150ull + (uint64_t)idx)
 		snprintf(sig_fail[idx], sizeof(sig_fail[idx]), "thread %d: TLS", idx);
+	else if (prctl(PR_GET_NAME, now) || strcmp(now, name))
+		snprintf(sig_fail[idx], sizeof(sig_fail[idx]), "thread %d: named '%s', not '%s'",
+			 idx, now, name);
 	if (idx == 0) {
 		/* Unblock: it is delivered here, to this thread. */
 		sigdelset(&want, SIGUSR1);
@@ -326,8 +340,10 @@ static void sig_test(void)
 	struct sigaction sa;
 	pthread_t t[4];
 	sigset_t pend;
+	char name[16], now[16];
 	int i;
 
+	pthread_setname_np(pthread_self(), "rst-sig-main");
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_usr1;
 	sigaction(SIGUSR1, &sa, NULL);
@@ -347,6 +363,15 @@ static void sig_test(void)
 	/* pthread_kill finds the thread by the tid glibc keeps: right even
 	 * if the restart gave the thread another one. */
 	RST_CHECK(!pthread_kill(t[1], SIGUSR2), "pthread_kill after restart");
+	/* Read through /proc/self/task/TID/comm, TID as glibc keeps it. */
+	for (i = 0; i < 4; i++) {
+		sig_name(i, name);
+		RST_CHECK(!pthread_getname_np(t[i], now, sizeof(now)) && !strcmp(now, name),
+			  "thread %d is named '%s', not '%s'", i, now, name);
+	}
+	RST_CHECK(!pthread_getname_np(pthread_self(), now, sizeof(now)) &&
+			  !strcmp(now, "rst-sig-main"),
+		  "the main thread is named '%s'", now);
 	usleep(20000);
 	sig_go = 1;
 	for (i = 0; i < 4; i++) {
@@ -358,7 +383,7 @@ static void sig_test(void)
 	for (i = 0; i < 4; i++)
 		RST_CHECK(got_usr2[i] == (i == 1), "thread %d got SIGUSR2 %d times", i,
 			  (int)got_usr2[i]);
-	rst_pass("per-thread masks, pthread_kill pending, tls");
+	rst_pass("per-thread masks, pthread_kill pending, tls, names");
 }
 
 /* ---- churn ---- */

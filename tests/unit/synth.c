@@ -231,6 +231,7 @@ struct cld_proc *synth_proc(unsigned int nr_threads, unsigned int flags)
 		t->rec.rseq_sig = 0x53053053;
 		t->rec.tid_address = 0x7f1000001090ull;
 		t->rec.orig_syscall = -1;
+		snprintf(t->rec.name, sizeof(t->rec.name), i ? "worker-%u" : "synth", i % 100);
 		if (i == 0) {
 			t->rec.nr_queue = 1;
 			t->queue = xcalloc(1, sizeof(struct cld_siginfo));

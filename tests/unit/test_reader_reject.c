@@ -3,6 +3,8 @@
 #include <check.h>
 #include <elf.h>
 #include <errno.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,7 +168,7 @@ END_TEST
 START_TEST(wrong_major_version)
 {
 	SET(find_note(CLD_NOTE_NAME, CLD_NT_HEADER, 0, NULL), struct cld_hdr, major, 2);
-	expect_reject(L, -EPROTONOSUPPORT, "format version 2.0");
+	expect_reject(L, -EPROTONOSUPPORT, "format version 2.");
 }
 END_TEST
 
@@ -316,6 +318,66 @@ START_TEST(inconsistent_prstatus_pid)
 }
 END_TEST
 
+START_TEST(thread_name_not_padded)
+{
+	uint8_t *d = find_note(CLD_NOTE_NAME, CLD_NT_THREAD, 0, NULL);
+
+	d[offsetof(struct cld_thread_rec, name) + 9] = 'x'; /* after "synth\0" */
+	expect_reject(L, -EBADMSG, "name not NUL terminated and NUL padded");
+}
+END_TEST
+
+START_TEST(thread_name_unterminated)
+{
+	uint8_t *d = find_note(CLD_NOTE_NAME, CLD_NT_THREAD, 0, NULL);
+
+	memset(d + offsetof(struct cld_thread_rec, name), 'a', CLD_THREAD_NAME_LEN);
+	expect_reject(L, -EBADMSG, "name not NUL terminated and NUL padded");
+}
+END_TEST
+
+/*
+ * The image a 1.0 writer made: a 104-byte THREAD record (its queue moved
+ * up), the 16 bytes freed kept as an empty foreign note, minor 0.
+ */
+static void make_1_0_threads(void)
+{
+	Elf64_Nhdr *nh, filler = { .n_namesz = 1, .n_descsz = 0, .n_type = 0x4242 };
+	uint8_t *d = find_note(CLD_NOTE_NAME, CLD_NT_THREAD, 0, &nh);
+	struct cld_thread_rec rec;
+	size_t q;
+
+	memcpy(&rec, d, sizeof(rec));
+	q = 128 * (size_t)rec.nr_queue;
+	ck_assert_uint_eq(nh->n_descsz, sizeof(rec) + q);
+	memmove(d + CLD_THREAD_REC_SIZE_1_0, d + sizeof(rec), q);
+	memcpy(d + CLD_THREAD_REC_SIZE_1_0 + q, &filler, sizeof(filler));
+	memset(d + CLD_THREAD_REC_SIZE_1_0 + q + sizeof(filler), 0, 4);
+	nh->n_descsz = CLD_THREAD_REC_SIZE_1_0 + (uint32_t)q;
+}
+
+START_TEST(format_1_0_thread_has_no_name)
+{
+	struct cld_err err = { 0 };
+	struct cld_rimage *r = NULL;
+
+	make_1_0_threads();
+	SET(find_note(CLD_NOTE_NAME, CLD_NT_HEADER, 0, NULL), struct cld_hdr, minor, 0);
+	ck_assert_msg(cld_rimage_open_buf(B, L, &r, &err) == 0, "refused: %s", err.msg);
+	ck_assert_int_eq(r->proc.threads[0].rec.name[0], 0);
+	ck_assert_uint_eq(r->proc.threads[0].rec.nr_queue, 1);
+	ck_assert_int_eq(r->proc.threads[0].queue[0].bytes[0], SIGUSR1);
+	cld_rimage_free(r);
+}
+END_TEST
+
+START_TEST(format_1_1_thread_without_name)
+{
+	make_1_0_threads();
+	expect_reject(L, -EBADMSG, "(1.0 size, need 120)");
+}
+END_TEST
+
 START_TEST(extent_outside_vma)
 {
 	uint8_t *d = find_note(CLD_NOTE_NAME, CLD_NT_PAGES, 0, NULL);
@@ -451,6 +513,10 @@ int main(void)
 	tcase_add_test(tc, unknown_critical_note);
 	tcase_add_test(tc, unknown_note_skipped);
 	tcase_add_test(tc, bad_pipe_length);
+	tcase_add_test(tc, thread_name_not_padded);
+	tcase_add_test(tc, thread_name_unterminated);
+	tcase_add_test(tc, format_1_0_thread_has_no_name);
+	tcase_add_test(tc, format_1_1_thread_without_name);
 	suite_add_tcase(s, tc);
 
 	sr = srunner_create(s);

@@ -14,7 +14,7 @@
 #include <linux/types.h>
 
 #define CLD_FORMAT_MAJOR 1
-#define CLD_FORMAT_MINOR 0
+#define CLD_FORMAT_MINOR 1 /* 1.1: cld_thread_rec.name */
 
 #define CLD_NOTE_NAME "CLONDIKE" /* owner of every clondike note */
 #define CLD_HDR_MAGIC 0x4b444c43u /* "CLDK" little-endian */
@@ -295,6 +295,8 @@ struct cld_signals_rec {
 	__u32 pad;
 };
 
+#define CLD_THREAD_NAME_LEN 16 /* TASK_COMM_LEN */
+
 /* Thread restart forms (cld_thread_rec.syscall_state). */
 #define CLD_SYSCALL_NONE 0 /* stopped in user mode */
 #define CLD_SYSCALL_RESTART 1 /* regs already rewound to reissue orig nr */
@@ -321,7 +323,13 @@ struct cld_thread_rec {
 	__u64 robust_len;
 	__s64 orig_syscall; /* nr when stopped in a syscall, else -1 */
 	__s64 orig_result; /* rax as frozen (e.g. -ERESTARTSYS) */
+	/* 1.1: the thread's comm, NUL padded (name[15] is 0); a 1.0 image's
+	 * record ends before it and reads as "" (leave the name alone) */
+	char name[CLD_THREAD_NAME_LEN];
 };
+
+/* Record sizes a reader accepts: 1.0 images end at name, 1.1 have it. */
+#define CLD_THREAD_REC_SIZE_1_0 104u
 
 /* Page digest algorithms (first __u32 of the DIGESTS note after hdr). */
 #define CLD_DIGEST_XXH3_64 1

@@ -26,8 +26,8 @@ static void dir_attr(fuse_ino_t ino, struct stat *st)
 	st->st_ino = ino;
 	/* Anyone may drop an image into this node's directory; the
 	 * directories of other nodes are read only (for now). */
-	st->st_mode = n.kind == CLDD_K_NODE || n.kind == CLDD_K_RDIR ? S_IFDIR | 01777
-								     : S_IFDIR | 0755;
+	st->st_mode =
+		n.kind == CLDD_K_NODE || n.kind == CLDD_K_RDIR ? S_IFDIR | 01777 : S_IFDIR | 0755;
 	st->st_nlink = 2;
 	st->st_blksize = CLDD_BLKSIZE;
 }
@@ -100,7 +100,6 @@ static int node_xattr(fuse_ino_t ino, const char *key, char *v, size_t cap)
 		return snprintf(v, cap, "%s", p->error);
 	return -ENODATA;
 }
-
 
 static void node_getxattr(fuse_req_t req, const struct cldd_ino *n, const char *key, size_t size)
 {

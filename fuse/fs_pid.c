@@ -125,8 +125,7 @@ static void open_pid_done(void *arg, struct cldd_freeze *f, int ret, const char 
 	}
 	/* Drop cached estimates before the opener's fstat. */
 	if (f->refs == 1)
-		fuse_lowlevel_notify_inval_inode(cldd_fs_of(req)->se, cldd_ino_pid(f->pid),
-						 -1, 0);
+		fuse_lowlevel_notify_inval_inode(cldd_fs_of(req)->se, cldd_ino_pid(f->pid), -1, 0);
 	ow->fi.fh = (uint64_t)(uintptr_t)f;
 	ow->fi.direct_io = cldd_fs_of(req)->direct_io;
 	ow->fi.keep_cache = 0; /* a new freeze: drop what an earlier one cached */
@@ -207,8 +206,7 @@ static void io_done(void *arg, int64_t r)
 	free(w);
 }
 
-static ssize_t read_pid(fuse_req_t req, struct cldd_freeze *f, char *buf, size_t size,
-			uint64_t off)
+static ssize_t read_pid(fuse_req_t req, struct cldd_freeze *f, char *buf, size_t size, uint64_t off)
 {
 	struct io_wait *w = NULL;
 	ssize_t n;
@@ -313,9 +311,9 @@ static void pid_open(fuse_req_t req, const struct cldd_ino *n, struct fuse_file_
 
 /* ---- Extended attributes ------------------------------------------------- */
 
-static const char *const xattr_names[] = { "state", "comm", "cmdline", "exe", "uid",
-					   "gid", "pid", "home", "node", "home_pid",
-					   "guest_pid" };
+static const char *const xattr_names[] = { "state", "comm",	"cmdline",  "exe",
+					   "uid",   "gid",	"pid",	    "home",
+					   "node",  "home_pid", "guest_pid" };
 #define NR_XATTRS (sizeof(xattr_names) / sizeof(xattr_names[0]))
 
 size_t cldd_pid_xattr_list(char *list, size_t cap)

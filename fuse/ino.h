@@ -32,8 +32,8 @@ enum cldd_kind {
 	CLDD_K_ROOT,
 	CLDD_K_NODE, /* this node's directory */
 	CLDD_K_RDIR, /* a peer's directory */
-	CLDD_K_PID, /* a local process's image */
-	CLDD_K_IN, /* an image being written (incoming.c) */
+	CLDD_K_PID,  /* a local process's image */
+	CLDD_K_IN,   /* an image being written (incoming.c) */
 	CLDD_K_RPID, /* a peer's process's image */
 	CLDD_K_COUNT
 };
@@ -43,8 +43,8 @@ struct cldd_ino {
 	uint64_t ino;
 	enum cldd_kind kind;
 	unsigned int slot; /* RDIR, RPID: the peer's slot */
-	pid_t pid; /* PID, RPID */
-	uint64_t seq; /* IN: the image's number */
+	pid_t pid;	   /* PID, RPID */
+	uint64_t seq;	   /* IN: the image's number */
 };
 
 void cldd_ino_decode(uint64_t ino, struct cldd_ino *n);

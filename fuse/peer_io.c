@@ -119,8 +119,8 @@ static void out_send(struct cldd_conn *c, struct cldd_out *o, uint16_t type, uin
 	cldd_out_queue(c, o, sizeof(h) + len + CLDP_TAG_BYTES);
 }
 
-int cldd_conn_send(struct cldd_conn *c, uint16_t type, uint16_t flags, uint32_t id,
-		       int32_t status, const void *payload, size_t len)
+int cldd_conn_send(struct cldd_conn *c, uint16_t type, uint16_t flags, uint32_t id, int32_t status,
+		   const void *payload, size_t len)
 {
 	struct cldd_out *o;
 	uint8_t *p = cldd_out_new(len, &o);
@@ -316,7 +316,8 @@ void cldd_conn_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	(void)b;
 	if (n < 0) {
 		cldd_conn_close(c, -EHOSTDOWN, "%s",
-			   n == UV_EOF ? "connection closed by the peer" : uv_strerror((int)n));
+				n == UV_EOF ? "connection closed by the peer" :
+					      uv_strerror((int)n));
 		return;
 	}
 	if (!n)

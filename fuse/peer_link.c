@@ -210,7 +210,7 @@ void cldd_conn_on_hello(struct cldd_conn *c, uint8_t *body, size_t len)
 	if (c->initiator) {
 		if (strcmp(c->hs.theirs.node, c->peer->conf.name)) {
 			cldd_conn_close(c, -EHOSTDOWN, "answered as node '%s', not '%s'",
-				   c->hs.theirs.node, c->peer->conf.name);
+					c->hs.theirs.node, c->peer->conf.name);
 			return;
 		}
 	} else {
@@ -407,7 +407,6 @@ static bool inbound_admit(struct cldd_conn *c)
 	return true;
 }
 
-
 /* After the poll of each turn: a new batch of accepts may start. */
 void cldd_link_accept_reset(uv_check_t *h)
 {
@@ -594,7 +593,7 @@ void cldd_link_tick(uv_timer_t *t)
 		}
 		if (now - c->last_rx_ns > 3 * hb) {
 			cldd_conn_close(c, -EHOSTDOWN, "no traffic for %llu ms",
-				   (unsigned long long)((now - c->last_rx_ns) / 1000000));
+					(unsigned long long)((now - c->last_rx_ns) / 1000000));
 			continue;
 		}
 		if (now - c->last_ping_ns >= hb) {

@@ -90,8 +90,8 @@ extern struct cldd_cluster *cldd_cl;
 const char *cldd_conn_name(const struct cldd_conn *c);
 
 /* peer_io.c */
-int cldd_conn_send(struct cldd_conn *c, uint16_t type, uint16_t flags, uint32_t id,
-		   int32_t status, const void *payload, size_t len);
+int cldd_conn_send(struct cldd_conn *c, uint16_t type, uint16_t flags, uint32_t id, int32_t status,
+		   const void *payload, size_t len);
 /* Queue body_len bytes already in o->buf + 4. */
 void cldd_out_queue(struct cldd_conn *c, struct cldd_out *o, size_t body_len);
 /* Complete calls outside any list walk: callbacks may issue new calls. */

@@ -19,7 +19,6 @@
 
 /* ---- Attributes: what the last LIST or STAT said of each remote pid -------- */
 
-
 struct rpeer {
 	struct cldd_rattr *attrs[ATTR_BUCKETS];
 };
@@ -112,7 +111,6 @@ static void fill_entry(struct cldd_peer *p, const struct cldp_pentry *pe,
 		(pe->flags & (CLDP_PE_FROZEN | CLDP_PE_NOCACHE)) ? 0 : CLDD_PID_TIMEOUT;
 }
 
-
 struct cldd_rop *cldd_rop_new(fuse_req_t req, struct cldd_peer *p, fuse_ino_t ino)
 {
 	struct cldd_rop *r = calloc(1, sizeof(*r));
@@ -125,8 +123,7 @@ struct cldd_rop *cldd_rop_new(fuse_req_t req, struct cldd_peer *p, fuse_ino_t in
 	return r;
 }
 
-void cldd_rop_call(struct cldd_rop *r, uint16_t type, const void *pl, size_t len,
-		   cldd_call_cb cb)
+void cldd_rop_call(struct cldd_rop *r, uint16_t type, const void *pl, size_t len, cldd_call_cb cb)
 {
 	int ret = cldd_call(r->p, type, pl, len, cb, r);
 

@@ -42,8 +42,8 @@ struct cldd_remote_stats {
 struct cldd_chunk_cache {
 	struct cldd_chunk *hash[CLDD_CHUNK_BUCKETS];
 	struct cldd_chunk *lru_head, *lru_tail; /* head: most recent */
-	size_t ready, budget; /* in chunks */
-	void *pool; /* free chunk buffers */
+	size_t ready, budget;			/* in chunks */
+	void *pool;				/* free chunk buffers */
 	struct cldd_remote_stats st;
 };
 

@@ -27,8 +27,7 @@ struct cldd_rop {
 };
 struct cldd_rop *cldd_rop_new(fuse_req_t req, struct cldd_peer *p, fuse_ino_t ino);
 /* Send or fail the request at once. */
-void cldd_rop_call(struct cldd_rop *r, uint16_t type, const void *pl, size_t len,
-		   cldd_call_cb cb);
+void cldd_rop_call(struct cldd_rop *r, uint16_t type, const void *pl, size_t len, cldd_call_cb cb);
 /* The caller's credentials, as the peer checks them. */
 void cldd_cred_of(fuse_req_t req, struct cldp_cred *c);
 

@@ -15,7 +15,7 @@
 #define RA_MIN 2 /* chunks of read-ahead once a reader is sequential */
 #define RA_MAX 16
 #define INFLIGHT_MAX 32 /* requests to one peer before read-ahead waits */
-#define WAIT_CHUNKS 4 /* a read spans at most this many chunks */
+#define WAIT_CHUNKS 4	/* a read spans at most this many chunks */
 
 /* ---- Open images ----------------------------------------------------------- */
 

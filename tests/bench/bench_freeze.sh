@@ -12,13 +12,8 @@
 # Needs ~7 GiB of free memory and /dev/shm.  Figures: docs/performance.md.
 set -euo pipefail
 
-build=${1:-${CLD_BUILD:-build}}
-cli=$build/cli/clondike
-helper=$build/tests/bench/bench_freeze
-[ -x "$cli" ] && [ -x "$helper" ] || {
-	echo "build first: $cli and $helper are needed" >&2
-	exit 1
-}
+. "$(dirname "$0")/bench_lib.sh"
+bench_tools "${1:-}"
 shm=$(mktemp -d /dev/shm/cld-bench.XXXXXX)
 holder=
 cleanup() {

@@ -12,21 +12,8 @@
 #       then the guest checks its memory (PASS required).
 # Usage: tests/bench/bench_migrate.sh [BUILD_DIR]   (root; no asserts)
 set -euo pipefail
-top=$(cd "$(dirname "$0")/../.." && pwd)
-B=$(cd "${1:-$top/build}" && pwd)
-sim=$top/contrib/clondike-sim
-CLD=$B/cli/clondike
-export CLONDIKE_BUILD=$B CLONDIKE_SIM_STATE=/run/clondike-bench CLONDIKE_SIM_PREFIX=cldbm
-T=$(mktemp -d /tmp/cldbm.XXXXXX)
-chmod 755 "$T"
-cleanup() {
-	"$sim" down >/dev/null 2>&1 || true
-	rm -rf "$T"
-}
-trap cleanup EXIT
-"$sim" down >/dev/null 2>&1 || true
-"$sim" up 2 >/dev/null
-on() { "$sim" exec "$@"; }
+. "$(dirname "$0")/bench_lib.sh"
+bench_sim cldbm "${1:-}"
 ms() { date +%s%N; }
 
 # (a) raw TCP between the nodes

@@ -13,21 +13,8 @@
 #       the median of 7 beats).
 # Usage: tests/bench/bench_shadow.sh [BUILD_DIR]   (root; no asserts)
 set -euo pipefail
-top=$(cd "$(dirname "$0")/../.." && pwd)
-B=$(cd "${1:-$top/build}" && pwd)
-sim=$top/contrib/clondike-sim
-CLD=$B/cli/clondike
-export CLONDIKE_BUILD=$B CLONDIKE_SIM_STATE=/run/clondike-bench CLONDIKE_SIM_PREFIX=cldbs
-T=$(mktemp -d /tmp/cldbs.XXXXXX)
-chmod 755 "$T"
-cleanup() {
-	"$sim" down >/dev/null 2>&1 || true
-	rm -rf "$T"
-}
-trap cleanup EXIT
-"$sim" down >/dev/null 2>&1 || true
-"$sim" up 2 >/dev/null
-on() { "$sim" exec "$@"; }
+. "$(dirname "$0")/bench_lib.sh"
+bench_sim cldbs "${1:-}"
 spawn() { # spawn NODE OUT CMD...: closes what the sim leaks, in the background
 	local n=$1 o=$2
 	shift 2

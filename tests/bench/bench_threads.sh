@@ -9,13 +9,8 @@
 # docs/performance.md.
 set -euo pipefail
 
-build=${1:-${CLD_BUILD:-build}}
-cli=$build/cli/clondike
-helper=$build/tests/bench/bench_freeze
-[ -x "$cli" ] && [ -x "$helper" ] || {
-	echo "build first: $cli and $helper are needed" >&2
-	exit 1
-}
+. "$(dirname "$0")/bench_lib.sh"
+bench_tools "${1:-}"
 # No fd above 2 may leak into the measured process (a pipe of the caller's
 # would be refused by the restorer).
 for fd in $(ls /proc/$$/fd); do
@@ -41,10 +36,10 @@ for mode in eager lazy; do
 		rm -f "$shm/ready"
 		"$helper" hold 64 "$nt" >"$shm/ready" 2>/dev/null </dev/null &
 		h=$!
+		disown "$h" # its death by checkpoint --kill is expected: no "Killed" line
 		pids+=("$h")
 		while ! [ -s "$shm/ready" ]; do sleep 0.05; done
 		"$cli" -q checkpoint --kill "$h" "$shm/t.img" || exit 1
-		{ wait "$h"; } 2>/dev/null || true
 		best=
 		for run in 1 2 3; do
 			t0=$(date +%s%N)

@@ -12,34 +12,19 @@
 #    the job in the foreground, the job migrates to n2, Ctrl-Z stops it
 #    ("Stopped"), fg resumes it, it exits with 7 and `$?` is 7;
 #  - a program on the terminal as its stdio: a typed line, a resize, raw
-#    mode, ^Z/fg, and ^C with `$?` 130.
+#    mode, ^Z/fg, and ^C with `$?` 130;
+#  - hang-up: the terminal closes under a migrated foreground job, which
+#    the SIGHUP ends on n2 (and its shadow on n1).
 . "$(dirname "$0")/cluster_lib.sh"
+. "$(dirname "$0")/shadow_lib.sh"
 
 [ -x "$CLD_PROGS/sh_job" ] || skip "sh_job is not built"
 sim_up 2
 cluster_wait_up 15
 ok "2 namespaced nodes up"
 
-# The parent: forks MODE's job, writes its pid, waits, writes the status.
-PARENT='import os, sys
-prog, res, mode, pidf, stf = sys.argv[1:6]
-pid = os.fork()
-if pid == 0:
-    os.execv(prog, [prog, res, mode])
-with open(pidf, "w") as f: f.write("%d\n" % pid)
-_, st = os.waitpid(pid, 0)
-with open(stf + ".tmp", "w") as f: f.write("%d\n" % st)
-os.rename(stf + ".tmp", stf)'
-
-# job NAME MODE: start a parent and its sh_job on n1; JOB is the job's pid.
-job() {
-	local name=$1 mode=$2
-	rm -f "$T/$name".*
-	spawn_on n1 "$T/$name.out" "$PY" -c "$PARENT" "$CLD_PROGS/sh_job" "$T/$name.res" "$mode" \
-		"$T/$name.pid" "$T/$name.st"
-	wait_for "$T/$name.res" '^READY' 20
-	read -r JOB <"$T/$name.pid"
-}
+# job NAME MODE: start_job (shadow_lib.sh).
+job() { start_job "$@"; }
 
 # migrate_job PID: cp it to n2; GUEST is its pid there.
 migrate_job() {
@@ -48,6 +33,20 @@ migrate_job() {
 	on n1 cp "/clondike/n1/$1" "$dst" 2>"$T/mig.err" || fail "cp of $1: $(cat "$T/mig.err")"
 	GUEST=$(xattr "${MNT[n1]}/n1/$1" user.clondike.guest_pid) || fail "$1: no guest_pid"
 	[ -d "${PROCD[n2]}/$GUEST" ] || fail "guest $GUEST is not a process of n2"
+}
+
+# drive NAME DRIVER PROG: run the terminal DRIVER (python, $PTY_PRELUDE)
+# with PROG on n1, migrate PROG's process (JOB) once READY, then tell the
+# driver to go on ($T/NAME.go).
+drive() {
+	local name=$1 drv=$2 prog=$3
+	rm -f "$T/$name".*
+	spawn_on n1 "$T/$name.out" "$PY" -c "$drv" "$CLD_PROGS/$prog" "$T/$name.res" \
+		"$T/$name.go" "$T/$name.log"
+	wait_for "$T/$name.res" '^READY' 20
+	JOB=$(awk '/^READY/{print $2}' "$T/$name.res")
+	migrate_job "$JOB"
+	touch "$T/$name.go"
 }
 
 # state NODE PID: its one-letter state ("" when gone).
@@ -130,48 +129,22 @@ ok "SIGSTOP of the home pid stopped the guest and the shadow; SIGCONT continued 
 # /dev/null: it is in the terminal's foreground group (so the terminal's
 # signals reach its shadow), but a terminal fd is not forwarded yet and a
 # migration refuses it (docs/shadow.md).
-DRIVER='import os, pty, sys, time, select
-job, res, gof, log = sys.argv[1:5]
-pid, fd = pty.fork()
-if pid == 0:
-    os.environ["PS1"] = "PROMPT$ "
-    os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
-out = b""
-def expect(pat, secs=15):
-    global out
-    end = time.time() + secs
-    while time.time() < end:
-        if pat.encode() in out:
-            i = out.index(pat.encode()) + len(pat)
-            seen, out = out[:i], out[i:]
-            open(log, "ab").write(seen)
-            return
-        r, _, _ = select.select([fd], [], [], 0.1)
-        if r:
-            try: out += os.read(fd, 4096)
-            except OSError: break
-    open(log, "ab").write(out)
-    print("TIMEOUT waiting for %r" % pat, flush=True); sys.exit(1)
+DRIVER=$PTY_PRELUDE'
 expect("PROMPT$ ")
 os.write(fd, ("%s %s exit:7 </dev/null >/dev/null 2>&1\n" % (job, res)).encode())
-while not os.path.exists(gof): time.sleep(0.05)
+wait_file(gof)
 os.write(fd, b"\x1a"); expect("Stopped"); expect("PROMPT$ ")
 print("STOPPED", flush=True)
-while not os.path.exists(gof + "2"): time.sleep(0.05)
+wait_file(gof + "2")
 os.write(fd, b"fg\n"); expect(job)
 time.sleep(0.5)
 print("FG", flush=True)
-while not os.path.exists(gof + "3"): time.sleep(0.05)
+wait_file(gof + "3")
 expect("PROMPT$ ") # it ended, told to by SIGUSR2 at its home pid
 os.write(fd, b"echo rc=$?\n"); expect("rc="); expect("PROMPT$ ")
 print("RC " + open(log).read().split("rc=")[-1].split()[0], flush=True)
 os.write(fd, b"exit\n")'
-rm -f "$T/pty".*
-spawn_on n1 "$T/pty.out" "$PY" -c "$DRIVER" "$CLD_PROGS/sh_job" "$T/pty.res" "$T/pty.go" "$T/pty.log"
-wait_for "$T/pty.res" '^READY' 20
-JOB=$(awk '/^READY/{print $2}' "$T/pty.res")
-migrate_job "$JOB"
-touch "$T/pty.go"
+drive pty "$DRIVER" sh_job
 wait_for "$T/pty.out" '^STOPPED\|TIMEOUT' 20
 grep -q TIMEOUT "$T/pty.out" && fail "^Z: bash did not say Stopped: $(tr -d '\r' <"$T/pty.log" | tail -3)"
 wait_state n2 "$GUEST" T
@@ -194,35 +167,14 @@ ok "the job exited on n2 with 7; bash's \$? in the terminal is 7"
 # ---- A program on the terminal ------------------------------------------------------
 # sh_tty runs in the foreground of an interactive bash on a pty, with the
 # terminal as its stdio; it migrates to n2 and keeps using the terminal.
-TTYDRV='import fcntl, os, pty, struct, sys, termios, time, select
-job, res, gof, log = sys.argv[1:5]
-pid, fd = pty.fork()
-if pid == 0:
-    os.environ["PS1"] = "PROMPT$ "
-    os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
+TTYDRV=$PTY_PRELUDE'
 fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-out = b""
-def expect(pat, secs=15):
-    global out
-    end = time.time() + secs
-    while time.time() < end:
-        if pat.encode() in out:
-            i = out.index(pat.encode()) + len(pat)
-            seen, out = out[:i], out[i:]
-            open(log, "ab").write(seen)
-            return seen
-        r, _, _ = select.select([fd], [], [], 0.1)
-        if r:
-            try: out += os.read(fd, 4096)
-            except OSError: break
-    open(log, "ab").write(out)
-    print("TIMEOUT waiting for %r" % pat, flush=True); sys.exit(1)
 def step(name):
     print(name, flush=True)
 expect("PROMPT$ ")
 os.write(fd, ("%s %s\n" % (job, res)).encode())
 expect("TTY 1 1 30x100"); step("STARTED")
-while not os.path.exists(gof): time.sleep(0.05)
+wait_file(gof)
 time.sleep(0.3)
 os.write(fd, b"hello\r")
 seen = expect("GOT hello")
@@ -241,16 +193,29 @@ os.write(fd, b"\x03"); expect("PROMPT$ ")
 os.write(fd, b"echo rc=$?\n"); expect("rc=1"); expect("PROMPT$ ")
 step("RC " + open(log, "rb").read().decode(errors="replace").split("rc=")[-1].split()[0])
 os.write(fd, b"exit\n")'
-rm -f "$T/tty".*
-spawn_on n1 "$T/tty.out" "$PY" -c "$TTYDRV" "$CLD_PROGS/sh_tty" "$T/tty.res" "$T/tty.go" "$T/tty.log"
-wait_for "$T/tty.res" '^READY' 20
-JOB=$(awk '/^READY/{print $2}' "$T/tty.res")
-migrate_job "$JOB"
-touch "$T/tty.go"
+drive tty "$TTYDRV" sh_tty
 wait_for "$T/tty.out" '^RC\|TIMEOUT' 40
 tail_log() { tr -d '\r' <"$T/tty.log" | tail -"${1:-5}"; }
 grep -q TIMEOUT "$T/tty.out" && fail "terminal: $(grep TIMEOUT "$T/tty.out"); the terminal shows: $(tail_log 12)"
 grep -q '^ECHOED 2' "$T/tty.out" || fail "terminal: 'hello' echoed wrong ($(grep ECHOED "$T/tty.out")): $(tail_log 3)"
 grep -q '^RC 130' "$T/tty.out" || fail "terminal: \$? after ^C: $(grep RC "$T/tty.out")"
 ok "a program on the terminal migrated: isatty, a line typed (echoed once), a resize (40x120), raw mode (^C read as a key), ^Z/fg, ^C and \$? = 130"
+# ---- Hang-up ---------------------------------------------------------------------------
+# The terminal goes away under a migrated foreground job: the SIGHUP its
+# shadow gets on n1 (from the kernel's hang-up and from bash) ends the guest
+# on n2, and then the shadow.
+HUPDRV=$PTY_PRELUDE'
+expect("PROMPT$ ")
+os.write(fd, ("%s %s exit:0 </dev/null >/dev/null 2>&1\n" % (job, res)).encode())
+wait_file(gof)
+os.close(fd)
+print("HUNG", flush=True)
+time.sleep(30)'
+drive hup "$HUPDRV" sh_job
+wait_for "$T/hup.out" '^HUNG' 10
+wait_for "$T/sim/n2.log" "guest $GUEST of n1:$JOB: killed by signal 1\$" 10
+for _ in $(seq 40); do [ -d "${PROCD[n1]}/$JOB" ] || break; sleep 0.05; done
+[ -d "${PROCD[n1]}/$JOB" ] && fail "hang-up: the shadow $JOB is still on n1"
+[ -d "${PROCD[n2]}/$GUEST" ] && fail "hang-up: the guest $GUEST is still on n2"
+ok "hang-up of the terminal: the guest on n2 was killed by SIGHUP, and its shadow with it"
 exit 0

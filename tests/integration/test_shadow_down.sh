@@ -11,6 +11,7 @@
 #  - home's daemon killed: the shadow dies with it (SIGKILL to the parent)
 #    and the guest computes on (the migration issue).
 . "$(dirname "$0")/cluster_lib.sh"
+. "$(dirname "$0")/shadow_lib.sh"
 
 [ -x "$CLD_PROGS/sh_job" ] || skip "sh_job is not built"
 CLU_LIMITS="guest-lost-ms=6000"
@@ -18,23 +19,9 @@ sim_up 2
 cluster_wait_up 15
 ok "2 namespaced nodes up"
 
-PARENT='import os, sys
-prog, res, mode, pidf, stf = sys.argv[1:6]
-pid = os.fork()
-if pid == 0:
-    os.execv(prog, [prog, res, mode])
-with open(pidf, "w") as f: f.write("%d\n" % pid)
-_, st = os.waitpid(pid, 0)
-with open(stf + ".tmp", "w") as f: f.write("%d\n" % st)
-os.rename(stf + ".tmp", stf)'
-
+# job NAME MODE: start_job (shadow_lib.sh), migrated to n2 (GUEST).
 job() {
-	local name=$1 mode=$2
-	rm -f "$T/$name".*
-	spawn_on n1 "$T/$name.out" "$PY" -c "$PARENT" "$CLD_PROGS/sh_job" "$T/$name.res" "$mode" \
-		"$T/$name.pid" "$T/$name.st"
-	wait_for "$T/$name.res" '^READY' 20
-	read -r JOB <"$T/$name.pid"
+	start_job "$@"
 	on n1 cp "/clondike/n1/$JOB" /clondike/n2/ 2>"$T/mig.err" || fail "cp: $(cat "$T/mig.err")"
 	GUEST=$(xattr "${MNT[n1]}/n1/$JOB" user.clondike.guest_pid) || fail "no guest_pid"
 }

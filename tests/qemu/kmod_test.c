@@ -115,6 +115,30 @@ static uint64_t pattern_word(uint64_t i)
 	return i * 0x9e3779b97f4a7c15ull ^ 0x5555aaaa5555aaaaull;
 }
 
+/* n known words, announced on the board; NULL without memory. */
+static uint64_t *make_pattern(uint64_t n)
+{
+	uint64_t *pat = malloc(n * 8), i;
+
+	for (i = 0; pat && i < n; i++)
+		pat[i] = pattern_word(i);
+	B->pattern = (uintptr_t)pat;
+	B->pattern_len = pat ? n * 8 : 0;
+	return pat;
+}
+
+/* On one CPU, the kernel's rseq cpu_id update on the ptrace backend's
+ * injected calls writes what is already there. */
+static void pin_cpu0(void)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	sched_setaffinity(0, sizeof(one), &one);
+	sched_yield();
+}
+
 /* ---- targets ------------------------------------------------------------ */
 
 static void *worker(void *arg)
@@ -146,11 +170,9 @@ static int target_spin(void)
 	/* A pipe it holds both ends of, with unread data: PIPEDATA. */
 	if (pipe(keep) || write(keep[1], "clondike pipe", 13) != 13)
 		return 3;
-	pat = malloc(n * 8);
-	for (i = 0; i < n; i++)
-		pat[i] = pattern_word(i);
-	B->pattern = (uintptr_t)pat;
-	B->pattern_len = n * 8;
+	pat = make_pattern(n);
+	if (!pat)
+		return 3;
 	for (k = 0; k < NWORK; k++)
 		pthread_create(&th[k], NULL, worker, (void *)k);
 	B->nthreads = NWORK + 1;
@@ -170,28 +192,19 @@ static int target_spin(void)
 	return B->verdict == 1 ? 0 : 1;
 }
 
-/* Single-threaded (what the ptrace backend supports): blocked in read(). */
+/* Single-threaded: blocked in read(). */
 static int target_single(void)
 {
 	uint64_t *pat, n = (256u << 10) / 8, i;
 	int keep[2];
 	char c;
 
-	cpu_set_t one;
-
-	/* On one CPU, the kernel's rseq cpu_id update on the ptrace
-	 * backend's injected calls writes what is already there. */
-	CPU_ZERO(&one);
-	CPU_SET(0, &one);
-	sched_setaffinity(0, sizeof(one), &one);
-	sched_yield();
+	pin_cpu0();
 	if (pipe(keep) || write(keep[1], "clondike pipe", 13) != 13)
 		return 3;
-	pat = malloc(n * 8);
-	for (i = 0; i < n; i++)
-		pat[i] = pattern_word(i);
-	B->pattern = (uintptr_t)pat;
-	B->pattern_len = n * 8;
+	pat = make_pattern(n);
+	if (!pat)
+		return 3;
 	B->ready = 1;
 	while (read(B->pipe_in[0], &c, 1) < 0)
 		if (errno == EINTR)
@@ -200,6 +213,135 @@ static int target_single(void)
 		if (pat[i] != pattern_word(i))
 			return 1;
 	return B->eintr ? 1 : 0;
+}
+
+/*
+ * Multi-threaded, for the ptrace comparison: besides the main thread
+ * (blocked in read() like target_single), four named threads with their
+ * own masks: 0 blocked in a futex (pthread_cond_wait), 1 in nanosleep
+ * with a pthread_kill SIGUSR1 pending, 2 in read() on an empty pipe and
+ * with a sigaltstack, 3 spinning.  All on CPU 0 (see pin_cpu0).
+ */
+#define NMT 4
+
+static pthread_mutex_t mt_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t mt_cond = PTHREAD_COND_INITIALIZER;
+static int mt_pipe[2];
+static volatile int mt_up;
+static volatile pid_t mt_tid[NMT];
+
+static void mt_name(long i, char name[16])
+{
+	snprintf(name, 16, "cmp-thread-%ld", i);
+}
+
+static void *mt_thread(void *arg)
+{
+	long i = (long)arg;
+	struct timespec ts = { 3600, 0 };
+	char name[16], c;
+	sigset_t m;
+
+	mt_name(i, name);
+	pthread_setname_np(pthread_self(), name);
+	sigemptyset(&m);
+	sigaddset(&m, SIGUSR1);
+	sigaddset(&m, SIGRTMIN + (int)i);
+	pthread_sigmask(SIG_BLOCK, &m, NULL);
+	if (i == 2) {
+		stack_t ss = { .ss_sp = malloc(65536), .ss_size = 65536 };
+
+		sigaltstack(&ss, NULL);
+	}
+	mt_tid[i] = (pid_t)syscall(SYS_gettid);
+	__atomic_add_fetch(&mt_up, 1, __ATOMIC_SEQ_CST);
+	switch (i) {
+	case 0:
+		pthread_mutex_lock(&mt_lock);
+		while (!B->stop)
+			pthread_cond_wait(&mt_cond, &mt_lock);
+		pthread_mutex_unlock(&mt_lock);
+		break;
+	case 1:
+		nanosleep(&ts, NULL);
+		break;
+	case 2:
+		while (read(mt_pipe[0], &c, 1) < 0 && errno == EINTR)
+			B->eintr = 1;
+		break;
+	default:
+		worker((void *)0);
+	}
+	return NULL;
+}
+
+/* The kernel's state letter of one of our threads ('?' if unknown). */
+static char mt_state(pid_t tid)
+{
+	char path[64], buf[256], *rp;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return '?';
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return '?';
+	buf[n] = '\0';
+	rp = strrchr(buf, ')');
+	return rp && rp[1] == ' ' ? rp[2] : '?';
+}
+
+static int target_threads(void)
+{
+	pthread_t th[NMT];
+	uint64_t *pat, n = (256u << 10) / 8, i;
+	char c, name[16], now[16];
+	int keep[2], k, bad = 0;
+
+	pin_cpu0();
+	if (pipe(keep) || write(keep[1], "clondike pipe", 13) != 13 || pipe(mt_pipe))
+		return 3;
+	pat = make_pattern(n);
+	if (!pat)
+		return 3;
+	for (k = 0; k < NMT; k++)
+		if (pthread_create(&th[k], NULL, mt_thread, (void *)(long)k))
+			return 3;
+	/* Each blocking thread asleep in its call before the freeze. */
+	for (k = 0; k < 2000 && (mt_up < NMT || mt_state(mt_tid[0]) != 'S' ||
+				 mt_state(mt_tid[1]) != 'S' || mt_state(mt_tid[2]) != 'S');
+	     k++)
+		msleep(2);
+	if (pthread_kill(th[1], SIGUSR1))
+		return 3;
+	B->nthreads = NMT + 1;
+	B->ready = 1;
+	while (read(B->pipe_in[0], &c, 1) < 0)
+		if (errno == EINTR)
+			B->eintr = 1;
+	for (k = 0; k < NMT; k++) {
+		mt_name(k, name);
+		if (pthread_getname_np(th[k], now, sizeof(now)) || strcmp(now, name))
+			bad = 1;
+	}
+	B->stop = 1;
+	pthread_mutex_lock(&mt_lock);
+	pthread_cond_broadcast(&mt_cond);
+	pthread_mutex_unlock(&mt_lock);
+	if (write(mt_pipe[1], "x", 1) != 1)
+		bad = 1;
+	pthread_join(th[0], NULL);
+	pthread_join(th[2], NULL);
+	pthread_join(th[3], NULL);
+	for (i = 0; i < n; i++)
+		if (pat[i] != pattern_word(i))
+			bad = 1;
+	/* The nanosleep thread ends with the process. */
+	return bad || B->eintr || B->verdict < 0 ? 1 : 0;
 }
 
 /*
@@ -1365,7 +1507,37 @@ static void describe_off(const uint8_t *img, uint64_t size, uint64_t at, char *o
  * while the module holds it; the thaw then drops it straight into the
  * ptrace stop, before it runs a single user instruction.
  */
-static int t_ptrace_compare(void)
+/* Every thread of pid has a tracer (the CLI seized them all). */
+static int all_traced(pid_t pid)
+{
+	char path[64], line[256];
+	struct dirent *de;
+	int n = 0, traced = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	while (d && (de = readdir(d))) {
+		FILE *f;
+		int tracer = 0;
+
+		if (de->d_name[0] == '.')
+			continue;
+		n++;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, atoi(de->d_name));
+		f = fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f))
+			sscanf(line, "TracerPid: %d", &tracer);
+		if (f)
+			fclose(f);
+		traced += tracer != 0;
+	}
+	if (d)
+		closedir(d);
+	return n && traced == n;
+}
+
+static int ptrace_compare(int (*target)(void), int want_threads)
 {
 	struct cld_kabi_freeze fr;
 	struct stat st;
@@ -1373,8 +1545,8 @@ static int t_ptrace_compare(void)
 	uint8_t *a = NULL, *b = NULL;
 	const uint8_t *hdr;
 	uint32_t hlen;
-	char pidstr[16], where[160], line[256];
-	int fd, err, i, wst, ndiff = 0, bfd;
+	char pidstr[16], where[160];
+	int fd, err, i, wst, ndiff = 0, bfd, nthr;
 	uint64_t k, first = 0;
 	char ch = 'x';
 
@@ -1382,7 +1554,7 @@ static int t_ptrace_compare(void)
 		printf("SKIP %s: no clondike CLI in the VM\n", cur);
 		return 0;
 	}
-	pid = spawn(target_single, 0, 1);
+	pid = spawn(target, 0, 1);
 	msleep(20);
 	fd = freeze(pid, 0, &fr);
 	if (fd < 0) {
@@ -1402,22 +1574,9 @@ static int t_ptrace_compare(void)
 		      (char *)NULL);
 		_exit(127);
 	}
-	/* Wait for the seize, then give PTRACE_INTERRUPT time to land. */
-	for (i = 0; i < 500; i++) {
-		char path[64];
-		FILE *f;
-		int tracer = 0;
-
-		snprintf(path, sizeof(path), "/proc/%d/status", pid);
-		f = fopen(path, "r");
-		while (f && fgets(line, sizeof(line), f))
-			sscanf(line, "TracerPid: %d", &tracer);
-		if (f)
-			fclose(f);
-		if (tracer)
-			break;
+	/* Wait for the seizes, then give PTRACE_INTERRUPT time to land. */
+	for (i = 0; i < 500 && !all_traced(pid); i++)
 		msleep(10);
-	}
 	msleep(200);
 	close(fd);
 	waitpid(cli, &wst, 0);
@@ -1473,14 +1632,20 @@ static int t_ptrace_compare(void)
 		if (!ps || !tr)
 			break;
 		h = (uint64_t)(ps - a);
+		if (hlen < sizeof(struct cld_thread_rec) ||
+		    !tr[offsetof(struct cld_thread_rec, name)]) {
+			free(a);
+			free(b);
+			return fail("module image: thread %d has no name", i);
+		}
 		if (memcmp(a + h + t_off, zero, 64)) {
 			free(a);
 			free(b);
 			return fail("module image: thread %d CPU times not 0", i);
 		}
 		if (memcmp(b + h + t_off, zero, 64)) {
-			printf("INFO ptrace_compare: ptrace image deviates from image-format.md 5.1: thread %d CPU times not 0\n",
-			       i);
+			printf("INFO %s: ptrace image deviates from image-format.md 5.1: thread %d CPU times not 0\n",
+			       cur, i);
 			memset(b + h + t_off, 0, 64);
 		}
 		memcpy(&kpend, a + h + p_off, 8);
@@ -1491,10 +1656,16 @@ static int t_ptrace_compare(void)
 			return fail("module image: pr_sigpend is not the private set");
 		}
 		if (memcmp(a + h + p_off, b + h + p_off, 8)) {
-			printf("INFO ptrace_compare: ptrace image deviates from image-format.md 5.1: thread %d pr_sigpend not the private set\n",
-			       i);
+			printf("INFO %s: ptrace image deviates from image-format.md 5.1: thread %d pr_sigpend not the private set\n",
+			       cur, i);
 			memcpy(b + h + p_off, a + h + p_off, 8);
 		}
+	}
+	nthr = i;
+	if ((uint64_t)st.st_size == fr.image_size && nthr != want_threads) {
+		free(a);
+		free(b);
+		return fail("module image has %d threads, the target %d", nthr, want_threads);
 	}
 	hdr = find_note(a, fr.image_size, "CORE", CLD_NT_PRPSINFO, 0, &hlen);
 	if (hdr && (uint64_t)st.st_size == fr.image_size) {
@@ -1513,8 +1684,8 @@ static int t_ptrace_compare(void)
 			return fail("module image: pr_flag not 0");
 		}
 		if (pflag) {
-			printf("INFO ptrace_compare: ptrace image deviates from image-format.md 5.1: pr_flag %#llx, not 0\n",
-			       (unsigned long long)pflag);
+			printf("INFO %s: ptrace image deviates from image-format.md 5.1: pr_flag %#llx, not 0\n",
+			       cur, (unsigned long long)pflag);
 			memset(b + h + f_off, 0, 8);
 		}
 		memcpy(ka, a + h + a_off, 80);
@@ -1524,7 +1695,8 @@ static int t_ptrace_compare(void)
 		/* The core dump way keeps a trailing space; cut off is a deviation. */
 		if (strcmp(ka, pa) && pl < kl && !strncmp(ka, pa, pl) &&
 		    strspn(ka + pl, " ") == kl - pl) {
-			printf("INFO ptrace_compare: ptrace image deviates from image-format.md 5.1: pr_psargs without its trailing space\n");
+			printf("INFO %s: ptrace image deviates from image-format.md 5.1: pr_psargs without its trailing space\n",
+			       cur);
 			memcpy(b + h + a_off, a + h + a_off, 80);
 		}
 	}
@@ -1544,8 +1716,7 @@ static int t_ptrace_compare(void)
 		if (!ndiff++)
 			first = k;
 		describe_off(a, fr.image_size, k, where, sizeof(where));
-		printf("INFO ptrace_compare: differ at %s: module %02x ptrace %02x\n", where,
-		       a[k], b[k]);
+		printf("INFO %s: differ at %s: module %02x ptrace %02x\n", cur, where, a[k], b[k]);
 		if (ndiff >= 12)
 			break;
 		/* One line per field: skip to the next 8-byte word. */
@@ -1555,10 +1726,22 @@ static int t_ptrace_compare(void)
 	free(b);
 	if (ndiff)
 		return fail("images differ (first at byte %llu)", (unsigned long long)first);
-	printf("INFO ptrace_compare: %llu bytes identical (volatile created_ns/backend/producer masked)\n",
-	       (unsigned long long)fr.image_size);
+	printf("INFO %s: %llu bytes identical, %d threads (volatile created_ns/backend/producer masked)\n",
+	       cur, (unsigned long long)fr.image_size, nthr);
 	pass();
 	return 0;
+}
+
+static int t_ptrace_compare(void)
+{
+	return ptrace_compare(target_single, 1);
+}
+
+/* Per-thread notes, their order, tids, masks, altstacks, rseq, robust
+ * lists and names of a process with threads in several states. */
+static int t_ptrace_compare_threads(void)
+{
+	return ptrace_compare(target_threads, NMT + 1);
 }
 
 /*
@@ -1827,6 +2010,7 @@ static const struct {
 	{ "deferred_signal", t_deferred_signal },
 	{ "image", t_image },
 	{ "ptrace_compare", t_ptrace_compare },
+	{ "ptrace_compare_threads", t_ptrace_compare_threads },
 	{ "restart_image", t_restart_image },
 	{ "persist_kill", t_persist_kill },
 	{ "unload_while_frozen", t_unload },

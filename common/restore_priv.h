@@ -87,7 +87,8 @@ int rst_rebuild(struct cld_rst *rs, struct cld_err *err);
 /* restore_threads.c, phase 4 per thread.  rst_thread_state: rseq, robust
  * list, clear_child_tid of the thread r injects into.  rst_threads_create:
  * the other threads (into rs->tids), each with that state, its alternate
- * stack and its queued signals; rst_thread_cpu: registers, FPU, mask. */
+ * stack and its queued signals; rst_thread_cpu: registers, FPU, mask.
+ * rst_thread_state also sets the thread's name (PR_SET_NAME). */
 struct cld_remote;
 int rst_thread_state(struct cld_rst *rs, struct cld_remote *r, const struct cld_thread *t,
 		     struct cld_err *err);

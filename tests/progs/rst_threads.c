@@ -406,9 +406,9 @@ static void *churner(void *arg)
 
 		if (pthread_create(&t, NULL, short_lived, NULL))
 			continue;
-		created++;
+		__atomic_fetch_add(&created, 1, __ATOMIC_RELAXED); /* two churners */
 		if (!pthread_join(t, &rv) && rv == (void *)1)
-			joined++;
+			__atomic_fetch_add(&joined, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
 }

@@ -103,34 +103,44 @@ static int shed_threads(pid_t pid, uint64_t site, struct cld_err *err)
 	struct dirent *d;
 	DIR *dir;
 	int rc = 0;
+	unsigned int round, others = 1;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	dir = opendir(path);
-	if (!dir)
-		return cld_err_set(err, -errno, "reading %s: %s", path, strerror(errno));
-	while (!rc && (d = readdir(dir))) {
-		pid_t tid = (pid_t)strtol(d->d_name, NULL, 10);
-		struct cld_remote *r;
-		struct cld_err ierr = { 0 };
-		long ret;
+	/* Entries vanish as threads exit, and a readdir of a changing
+	 * directory may skip some: read it again until only the leader is
+	 * left (a missed thread would stay stopped, and its unreaped exit
+	 * would keep the shadow from ever being reported dead). */
+	for (round = 0; !rc && others && round < 64; round++) {
+		others = 0;
+		dir = opendir(path);
+		if (!dir)
+			return cld_err_set(err, -errno, "reading %s: %s", path, strerror(errno));
+		while (!rc && (d = readdir(dir))) {
+			pid_t tid = (pid_t)strtol(d->d_name, NULL, 10);
+			struct cld_remote *r;
+			struct cld_err ierr = { 0 };
+			long ret;
 
-		if (tid <= 0 || tid == pid)
-			continue;
-		rc = cld_remote_open(&r, tid, site, err);
-		if (rc)
-			break;
-		rc = cld_remote_syscall(r, &ret, SYS_set_robust_list, 0, 24, 0, 0, 0, 0, err);
-		if (!rc)
-			rc = cld_remote_syscall(r, &ret, SYS_set_tid_address, 0, 0, 0, 0, 0, 0,
+			if (tid <= 0 || tid == pid)
+				continue;
+			rc = cld_remote_open(&r, tid, site, err);
+			if (rc)
+				break;
+			rc = cld_remote_syscall(r, &ret, SYS_set_robust_list, 0, 24, 0, 0, 0, 0,
 						err);
-		/* Its exit report ends the call (and is consumed): -ESRCH. */
-		if (!rc && cld_remote_syscall(r, &ret, SYS_exit, 0, 0, 0, 0, 0, 0, &ierr) !=
-				   -ESRCH)
-			rc = cld_err_set(err, -EIO, "thread %d of shadow %d did not exit",
-					 (int)tid, (int)pid);
-		cld_remote_free(r);
+			if (!rc)
+				rc = cld_remote_syscall(r, &ret, SYS_set_tid_address, 0, 0, 0, 0, 0,
+							0, err);
+			/* Its exit report ends the call (and is consumed): -ESRCH. */
+			if (!rc && cld_remote_syscall(r, &ret, SYS_exit, 0, 0, 0, 0, 0, 0, &ierr) !=
+					   -ESRCH)
+				rc = cld_err_set(err, -EIO, "thread %d of shadow %d did not exit",
+						 (int)tid, (int)pid);
+			cld_remote_free(r);
+			others++;
+		}
+		closedir(dir);
 	}
-	closedir(dir);
 	return rc;
 }
 

@@ -326,15 +326,17 @@ static int default_action(struct cld_shadow *s, int sig, struct cld_err *err)
 
 int cld_shadow_exit(struct cld_shadow *s, int code, int status, struct cld_err *err)
 {
-	struct user_regs_struct regs = s->park;
 	struct rlimit rl;
 	int rc;
 
 	if (code == CLD_EXITED) {
-		regs.rax = SYS_exit_group;
-		regs.rdi = (unsigned long)status;
+		/* The parking place becomes the exit: a stop that comes
+		 * before the call runs (a wake queued meanwhile) resumes
+		 * into it, not into pause(2). */
+		s->park.rax = SYS_exit_group;
+		s->park.rdi = (unsigned long)status;
 		s->in_stop = false;
-		if (ptrace(PTRACE_SETREGS, s->pid, NULL, &regs) < 0 ||
+		if (ptrace(PTRACE_SETREGS, s->pid, NULL, &s->park) < 0 ||
 		    ptrace(PTRACE_CONT, s->pid, NULL, NULL) < 0)
 			return errno == ESRCH ? 0 :
 						cld_err_set(err, -errno, "ending shadow %d: %s",

@@ -141,10 +141,21 @@ static void read_some(struct cldd_chan *ch, bool drain)
 				shutdown(ch->fd, SHUT_RD);
 			return;
 		}
+		/* A drain goes on to EAGAIN or EOF: a short read of a dead
+		 * guest's pipe is followed by its EOF, which home waits for. */
 		ch->credit = (size_t)n > ch->credit ? 0 : ch->credit - (uint32_t)n;
-		if (drain && (size_t)n < want)
-			return;
 	}
+}
+
+/* The peer's end of a channel whose reading stops here sees EOF. */
+static void send_eof(struct cldd_chan *ch)
+{
+	struct cldp_fwd_hdr hd = {
+		.chan = ch->id,
+		.flags = (ch->home ? 0 : CLDP_FWD_TO_HOME) | CLDP_FWD_EOF,
+	};
+
+	cldd_send_msg(ch->peer, CLDP_FWD_DATA, &hd, sizeof(hd));
 }
 
 static void write_some(struct cldd_chan *ch)
@@ -314,9 +325,12 @@ void cldd_fwd_release(struct cldd_chan *ch)
 		free_queue(ch);
 	}
 	/* Nothing more to read for a guest that is gone; what it sent is
-	 * still written. */
+	 * still written, and the guest's side says EOF so that home lets
+	 * go of its end (a reader there waits for it). */
 	if (ch->rd && !ch->rd_done) {
 		ch->rd_done = true;
+		if (!ch->home && ch->started)
+			send_eof(ch);
 		if (ch->sock && ch->fd >= 0)
 			shutdown(ch->fd, SHUT_RD);
 	}

@@ -32,7 +32,10 @@ static bool shadow_jobs(struct cldd_freeze *f, struct cldd_freeze_priv *p, struc
 			j->result = cld_frozen_seek(p->fz, (int64_t)j->off, j->whence);
 			break;
 		case J_DROP:
-			cldd_frz_drop_memory(f, p);
+			/* An ending shadow is not in a stop, and its memory
+			 * goes with it anyway. */
+			if (resume)
+				cldd_frz_drop_memory(f, p);
 			free(j);
 			continue;
 		case J_SH_STOP:

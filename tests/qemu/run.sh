@@ -67,12 +67,13 @@ echo "PASS build ($kver)"
 
 # 2. The in-VM driver: static, with the project's image reader and writer
 #    (and the codec the writer shares with the module, common/codec/).
+#    Its sources are tests/qemu/kmod_test*.c (kmod_test.h lists them).
 cc=${CC:-gcc}
 # digest_avx2.c alone is built for AVX2; it runs only if the CPU has it.
 if ! $cc -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -mavx2 -I"$top/common/include" \
 	-c -o "$work/digest_avx2.o" "$top/common/digest_avx2.c" >"$work/cc.log" 2>&1 ||
 	! $cc -static -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -DCLD_XXH3_USERSPACE \
-	-I"$top/common/include" -o "$work/root/kmod_test" "$here/kmod_test.c" \
+	-I"$top/common/include" -o "$work/root/kmod_test" "$here"/kmod_test*.c \
 	"$top/kmod/cld_xxh3.c" "$top"/common/image.c "$top"/common/image_notes.c \
 	"$top"/common/image_virt.c "$top"/common/image_read.c "$top"/common/image_read_notes.c \
 	"$top"/common/codec/codec_layout.c "$top"/common/codec/codec_notes.c \

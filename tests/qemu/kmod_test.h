@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the files of kmod_test, the in-VM test driver of clondike.ko, share:
+ * the board, the reporting, the targets, the module calls and the tests.
+ *
+ *   kmod_test.c          reporting, timing, the test table, main
+ *   kmod_test_targets.c  the targets: forked children that use the board
+ *   kmod_test_calls.c    module calls, /proc probes, reading an image fd
+ *   kmod_test_freeze.c   freeze and thaw
+ *   kmod_test_lifetime.c a frozen target killed; the module unloaded
+ *   kmod_test_image.c    the image: restarted form, reader, writer, restart
+ *   kmod_test_compare.c  the module's image against the ptrace backend's
+ *   kmod_test_bench.c    kmod_test --bench
+ */
+#ifndef CLD_KMOD_TEST_H
+#define CLD_KMOD_TEST_H
+
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clondike/format.h"
+#include "clondike/image.h"
+#include "clondike/image_read.h"
+#include "clondike/kabi.h"
+
+uint64_t cld_xxh3_page(const void *page);
+
+#define NWORK 3
+
+struct board {
+	volatile uint64_t count[8]; /* per worker thread progress */
+	volatile int stop;	    /* targets finish and self-check */
+	volatile int ready;
+	volatile int verdict;	   /* 1 ok, -1 self-check failed */
+	volatile uint64_t pattern; /* address of the pattern buffer */
+	volatile uint64_t pattern_len;
+	volatile int nthreads;
+	volatile int eintr; /* a restartable call returned EINTR */
+	int pipe_in[2];	    /* driver -> target */
+};
+
+/* Threads of target_threads besides its main thread. */
+#define NMT 4
+
+/* kmod_test.c */
+extern struct board *B;
+extern int devfd;
+extern int failures;
+extern const char *cur;
+
+void pass(void);
+int fail(const char *fmt, ...);
+uint64_t now_ns(void);
+void msleep(int ms);
+int progressed(uint64_t c, int ms);
+
+/* kmod_test_targets.c */
+uint64_t pattern_word(uint64_t i);
+int target_spin(void);
+int target_single(void);
+int target_threads(void);
+int target_steps(void);
+int target_big(void);
+int target_sleep(void);
+int target_spawn(void);
+int target_sparse(void);
+int target_pause(void);
+pid_t spawn(int (*fn)(void), uid_t uid, int dumpable);
+int reap(pid_t pid, int sig_kill);
+
+/* kmod_test_calls.c */
+int freeze(pid_t pid, uint32_t flags, struct cld_kabi_freeze *out);
+int query(pid_t pid, struct cld_kabi_state *st);
+int nr_tasks(pid_t pid);
+pid_t unparked_thread(pid_t pid, char *state);
+long rss_kb(pid_t pid);
+uint8_t *slurp(int fd, uint64_t size, int *err);
+const uint8_t *find_note(const uint8_t *img, uint64_t size, const char *owner, uint32_t type,
+			 int nth, uint32_t *len);
+int64_t copy_image(int fd, uint64_t size, const char *path);
+
+/* The tests, in the order of kmod_test.c's table. */
+int t_version(void);
+int t_freeze_thaw(void);
+int t_restart_read(void);
+int t_restart_sleep(void);
+int t_sigkill(void);
+int t_exit_while_read(void);
+int t_concurrent(void);
+int t_early_close(void);
+int t_permission(void);
+int t_thread_churn(void);
+int t_nofault(void);
+int t_stopped_timeout(void);
+int t_deferred_signal(void);
+int t_image(void);
+int t_ptrace_compare(void);
+int t_ptrace_compare_threads(void);
+int t_restart_image(void);
+int t_persist_kill(void);
+int t_unload(void);
+
+/* kmod_test_bench.c */
+void bench(void);
+
+#endif /* CLD_KMOD_TEST_H */

@@ -22,6 +22,7 @@
 
 #include "cli.h"
 #include "clondike/freezer.h"
+#include "clondike/procfs.h"
 
 static int parse_pid(const char *s, pid_t *pid)
 {
@@ -240,7 +241,7 @@ int cld_cmd_checkpoint(int argc, char **argv)
 	struct cld_frozen *fz = NULL;
 	char tmp[PATH_MAX], size[32];
 	const char *file;
-	bool held = false, created = false, untrusted, to_stdout;
+	bool held = false, created = false, untrusted, to_stdout, without_children = false;
 	double t0, dt;
 	pid_t pid;
 	int a = 1, fd = -1, ret;
@@ -250,6 +251,8 @@ int cld_cmd_checkpoint(int argc, char **argv)
 			mode = LEAVE_RUNNING;
 		else if (!strcmp(argv[a], "--kill"))
 			mode = KILL;
+		else if (!strcmp(argv[a], "--without-children"))
+			without_children = true;
 		else
 			return cld_cli_usage(argv[0]);
 	}
@@ -279,6 +282,16 @@ int cld_cmd_checkpoint(int argc, char **argv)
 	}
 	if (ret)
 		return cld_cli_fail(argv[0], "%s", cld_err_str(&err));
+	/* Frozen, it forks no more.  Process trees are not checkpointed:
+	 * an image of it alone would restart with its children lost. */
+	if (!without_children && cld_procfs_children(pid) > 0) {
+		ret = cld_err_set(&err, -EOPNOTSUPP,
+				  "process %d has children, and process trees are not "
+				  "checkpointed (--without-children writes it alone; restarted, "
+				  "its wait() and kill() of them fail)",
+				  (int)pid);
+		goto fail;
+	}
 
 	if (to_stdout) {
 		fd = 1;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * clondike restart [--lazy [--no-pull] [--lazy-stats FILE]] [--detach] [--new-pid]
- *                  [--check] IMAGE
+ *                  [--without-children] [--check] IMAGE
  *
  * Brings a checkpointed process back to life (common/restore.c).  Without
  * --detach the restarted process is our child: we wait for it and exit
@@ -92,6 +92,8 @@ int cld_cmd_restart(int argc, char **argv)
 			o.flags |= CLD_RST_DETACH;
 		} else if (!strcmp(argv[a], "--new-pid")) {
 			o.flags |= CLD_RST_NEW_PID;
+		} else if (!strcmp(argv[a], "--without-children")) {
+			o.flags |= CLD_RST_WITHOUT_CHILDREN;
 		} else if (!strcmp(argv[a], "--check")) {
 			check_only = true;
 		} else if (!strcmp(argv[a], "--lazy")) {

@@ -566,6 +566,9 @@ int ptr_collect_injected(struct collect *c)
 	INJECT(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0);
 	if (ret > 0)
 		p->proc.flags |= CLD_PROC_DUMPABLE;
+	INJECT(SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0);
+	if (ret > 0)
+		p->proc.flags |= CLD_PROC_THP_DISABLE;
 	INJECT(SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0);
 	if (ret >= 0)
 		p->creds.securebits = (uint32_t)ret;
@@ -609,6 +612,13 @@ int ptr_collect_misc(struct collect *c)
 	if (cld_status_dec(c->status, "Seccomp", 0) == 2)
 		pr->flags |= CLD_PROC_SECCOMP;
 	memcpy(pr->comm, c->sf.comm, sizeof(pr->comm));
+	/* Frozen, it forks no more: the count is the one its wait() sees. */
+	if (cld_procfs_children(c->pid) > 0)
+		pr->flags |= CLD_PROC_CHILDREN;
+	if (!cld_procfs_slurp(c->pid, "oom_score_adj", &buf, NULL)) {
+		pr->oom_score_adj = (int32_t)strtol(buf, NULL, 10);
+		free(buf);
+	}
 	if (!cld_procfs_slurp(c->pid, "personality", &buf, NULL)) {
 		pr->personality = (uint32_t)strtoul(buf, NULL, 16);
 		free(buf);

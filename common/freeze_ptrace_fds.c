@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "freeze_ptrace_priv.h"
@@ -97,7 +99,70 @@ static int collect_one_fd(struct collect *c, struct cld_fd *f, int fd)
 		f->rec.fd_flags = (fl & O_CLOEXEC) ? FD_CLOEXEC : 0;
 		f->rec.fl_flags = (uint32_t)(fl & ~(unsigned long)O_CLOEXEC);
 	}
+	/* flock, POSIX, OFD locks and leases on this open file. */
+	if (strstr(info, "\nlock:"))
+		c->p->proc.flags |= CLD_PROC_LOCKS;
 	free(info);
+	return 0;
+}
+
+/* Whether two fds of pid are one open file description (kcmp(2)). */
+static bool same_file(pid_t pid, int a, int b)
+{
+	return syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b) == 0;
+}
+
+/*
+ * Which fds share an open file description (dup, fork, SCM_RIGHTS), and
+ * the capacity of pipes and FIFOs: what /proc does not say.  The pipe's
+ * own file comes through pidfd_getfd, not a new open: opening a FIFO
+ * would wake a writer blocked in its open.
+ */
+static int fds_sharing(struct collect *c)
+{
+	struct cld_proc *p = c->p;
+	int pidfd, fd, sz;
+	uint32_t i, j;
+
+	for (i = 0; i < p->nr_fds; i++) {
+		struct cld_fd_rec *f = &p->fds[i].rec;
+
+		f->file_id = i + 1;
+		for (j = 0; j < i; j++)
+			if (p->fds[j].rec.file_id == j + 1 && p->fds[j].rec.ino == f->ino &&
+			    p->fds[j].rec.dev == f->dev && same_file(c->pid, p->fds[j].rec.fd, f->fd)) {
+				f->file_id = j + 1;
+				break;
+			}
+	}
+	pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+	if (pidfd < 0)
+		return cld_err_set(c->err, -errno, "pidfd_open(%d): %s", c->pid, strerror(errno));
+	for (i = 0; i < p->nr_fds; i++) {
+		struct cld_fd_rec *f = &p->fds[i].rec;
+
+		if ((f->kind != CLD_FD_PIPE && f->kind != CLD_FD_FIFO) || f->file_id != i + 1)
+			continue;
+		fd = (int)syscall(SYS_pidfd_getfd, pidfd, f->fd, 0);
+		if (fd < 0) {
+			int e = errno;
+
+			close(pidfd);
+			return cld_err_set(c->err, -e, "pidfd_getfd of fd %d of %d: %s", f->fd,
+					   c->pid, strerror(e));
+		}
+		sz = fcntl(fd, F_GETPIPE_SZ);
+		close(fd);
+		if (sz > 0)
+			f->size = (uint64_t)sz;
+	}
+	for (i = 0; i < p->nr_fds; i++) {
+		struct cld_fd_rec *f = &p->fds[i].rec;
+
+		if (f->file_id != i + 1)
+			f->size = p->fds[f->file_id - 1].rec.size;
+	}
+	close(pidfd);
 	return 0;
 }
 
@@ -158,8 +223,10 @@ int ptr_collect_fds(struct collect *c)
 		}
 	}
 	closedir(d);
-	if (!ret && p->nr_fds)
+	if (!ret && p->nr_fds) {
 		qsort(p->fds, p->nr_fds, sizeof(*p->fds), cmp_fd);
+		ret = fds_sharing(c);
+	}
 	return ret;
 }
 

@@ -5,6 +5,7 @@
  * (clondike/freeze_ptrace.h).  The ptrace freezer reads every part of a
  * process's state it can from here, the daemon what it lists.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -159,6 +160,31 @@ int cld_procfs_stat(pid_t pid, struct cld_procfs_stat *sf)
 	ret = cld_procfs_stat_parse(buf, sf);
 	free(buf);
 	return ret;
+}
+
+int cld_procfs_children(pid_t pid)
+{
+	struct cld_procfs_stat sf;
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	/* Without CONFIG_PROC_CHILDREN there is no task/TID/children: every
+	 * process's parent is read instead. */
+	d = opendir("/proc");
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char *end;
+		long q = strtol(de->d_name, &end, 10);
+
+		if (*end || q <= 0 || q == pid)
+			continue;
+		if (!cld_procfs_stat((pid_t)q, &sf) && sf.last >= 4 && sf.f[4] == pid)
+			n++;
+	}
+	closedir(d);
+	return n;
 }
 
 /* /proc/PID/limits: rows in RLIMIT_* order, "unlimited" or a number. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <xxhash.h>
 
 #include "restore_priv.h"
@@ -176,6 +177,50 @@ static void check_vdso(const struct cld_proc *p, struct report *rp)
 			(unsigned long long)digest);
 }
 
+static long long read_num(const char *path, long long dflt)
+{
+	char buf[32] = "";
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return dflt;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return buf[0] ? strtoll(buf, NULL, 10) : dflt;
+}
+
+/* What only privilege could set again here: a lower oom_score_adj than
+ * ours (CAP_SYS_RESOURCE), a pipe above pipe-max-size. */
+static void check_limits(const struct cld_proc *p, const struct cld_restore_opts *o,
+			 struct report *rp)
+{
+	long long cur = read_num("/proc/self/oom_score_adj", 0);
+	long long max = read_num("/proc/sys/fs/pipe-max-size", 1048576);
+	uint32_t i;
+
+	if (o->caller_uid == 0)
+		return;
+	if (p->proc.oom_score_adj < cur)
+		blocker(rp, "its oom_score_adj %d is below this command's %lld (lowering it needs "
+			    "CAP_SYS_RESOURCE)", p->proc.oom_score_adj, cur);
+	for (i = 0; i < p->nr_fds; i++) {
+		const struct cld_fd_rec *f = &p->fds[i].rec;
+
+		if ((f->kind == CLD_FD_PIPE || f->kind == CLD_FD_FIFO) && f->size > (uint64_t)max &&
+		    f->file_id == i + 1)
+			blocker(rp, "fd %d: a pipe of %llu bytes, above pipe-max-size (%lld)",
+				f->fd, (unsigned long long)f->size, max);
+	}
+}
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st) && S_ISDIR(st.st_mode);
+}
+
 static bool creds_foreign(const struct cld_proc *p, const struct cld_restore_opts *o)
 {
 	const struct cld_creds_rec *c = &p->creds;
@@ -200,6 +245,17 @@ int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts
 	if (p->nr_threads < 1 || p->threads[0].rec.tid != p->proc.pid)
 		blocker(&rp, "the first thread (tid %d) is not the process (pid %d)",
 			p->nr_threads ? p->threads[0].rec.tid : 0, p->proc.pid);
+	if ((p->proc.flags & CLD_PROC_CHILDREN) && !(o->flags & CLD_RST_WITHOUT_CHILDREN))
+		blocker(&rp, "the process had children when it was frozen, and process trees are "
+			     "not restored: alone, its wait() and kill() of them would fail "
+			     "(--without-children accepts that)");
+	if (p->cwd && (strstr(p->cwd, " (deleted)") || p->cwd[0] != '/'))
+		blocker(&rp, "its working directory %s is deleted or unreachable", p->cwd);
+	else if (p->cwd && !is_dir(p->cwd))
+		blocker(&rp, "its working directory %s is not a directory here", p->cwd);
+	if (p->proc.flags & CLD_PROC_LOCKS)
+		blocker(&rp, "it held file locks or leases (flock, POSIX, OFD; not restored)");
+	check_limits(p, o, &rp);
 	if (p->proc.flags & CLD_PROC_SECCOMP)
 		blocker(&rp, "a seccomp filter is installed (cannot be restored)");
 	if (p->proc.nr_posix_timers)

@@ -42,6 +42,7 @@ enum prep_step {
 	ST_ALTSTACK,
 	ST_SIGQUEUE,
 	ST_RLIMIT,
+	ST_OOM,
 };
 static const char *const step_names[] = {
 	[ST_NOFILE] = "raising RLIMIT_NOFILE",
@@ -55,6 +56,7 @@ static const char *const step_names[] = {
 	[ST_ALTSTACK] = "setting the alternate signal stack",
 	[ST_SIGQUEUE] = "queueing pending signal",
 	[ST_RLIMIT] = "setting resource limit",
+	[ST_OOM] = "setting oom_score_adj to",
 };
 
 struct rst_msg {
@@ -102,6 +104,40 @@ static void child_queue(int status, pid_t pid, int sig, const struct cld_siginfo
 	if ((thread ? syscall(SYS_rt_tgsigqueueinfo, pid, pid, sig, &info)
 		    : syscall(SYS_rt_sigqueueinfo, pid, sig, &info)) < 0)
 		CHILD_FAIL(ST_SIGQUEUE, sig);
+}
+
+/* /proc/self/oom_score_adj as the image has it; async-signal-safe (no
+ * stdio).  0 if it was already, -1 with errno if it cannot be set. */
+static int child_oom(int want)
+{
+	char buf[16], *q = buf + sizeof(buf);
+	unsigned int v = want < 0 ? (unsigned int)-want : (unsigned int)want;
+	ssize_t n;
+	int fd, cur = 0, neg = 0, i;
+
+	fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	for (i = 0; i < n; i++) {
+		if (buf[i] == '-')
+			neg = 1;
+		else if (buf[i] >= '0' && buf[i] <= '9')
+			cur = cur * 10 + (buf[i] - '0');
+	}
+	if ((neg ? -cur : cur) == want) {
+		close(fd);
+		return 0;
+	}
+	do {
+		*--q = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if (want < 0)
+		*--q = '-';
+	n = pwrite(fd, q, (size_t)(buf + sizeof(buf) - q), 0);
+	close(fd);
+	return n < 0 ? -1 : 0;
 }
 
 /*
@@ -157,6 +193,10 @@ static void __attribute__((noreturn)) child_main(struct cld_rst *rs)
 	if ((p->proc.flags & CLD_PROC_SUBREAPER) &&
 	    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		CHILD_FAIL(ST_PRCTL, PR_SET_CHILD_SUBREAPER);
+	if ((p->proc.flags & CLD_PROC_THP_DISABLE) && prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) < 0)
+		CHILD_FAIL(ST_PRCTL, PR_SET_THP_DISABLE);
+	if (child_oom(p->proc.oom_score_adj) < 0)
+		CHILD_FAIL(ST_OOM, p->proc.oom_score_adj);
 	/* With Yama, a detached child is no longer our descendant. */
 	if (rs->o->flags & CLD_RST_DETACH)
 		prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);

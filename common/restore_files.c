@@ -7,6 +7,7 @@
  * svc_base + slot.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,9 @@
 
 #ifndef F_SETPIPE_SZ
 #define F_SETPIPE_SZ 1031
+#endif
+#ifndef F_GETPIPE_SZ
+#define F_GETPIPE_SZ 1032
 #endif
 
 static int64_t mtime_of(const struct stat *st)
@@ -157,6 +161,14 @@ static int open_fd_file(struct cld_rst *rs, const struct cld_fd *f, struct cld_e
 			return cld_err_set(err, ret, "fd %d: %s", r->fd, err->msg);
 		}
 	}
+	if (r->kind == CLD_FD_FIFO && r->size && r->size != (uint64_t)fcntl(fd, F_GETPIPE_SZ) &&
+	    fcntl(fd, F_SETPIPE_SZ, (int)r->size) < 0) {
+		int e = errno;
+
+		close(fd);
+		return cld_err_set(err, -e, "fd %d: sizing FIFO %s to %llu bytes: %s", r->fd,
+				   f->name, (unsigned long long)r->size, strerror(e));
+	}
 	if ((r->kind == CLD_FD_REG || r->kind == CLD_FD_DIR) && r->pos &&
 	    lseek(fd, (off_t)r->pos, SEEK_SET) < 0) {
 		int e = errno;
@@ -168,23 +180,48 @@ static int open_fd_file(struct cld_rst *rs, const struct cld_fd *f, struct cld_e
 	return add_owned(rs, fd, err);
 }
 
+/* Another open file description of a pipe's end, as open(2) of
+ * /proc/PID/fd/N gives. */
+static int reopen_end(struct cld_rst *rs, int end, bool rd, struct cld_err *err)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", end);
+	fd = open(path, (rd ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+	if (fd < 0)
+		return cld_err_set(err, -errno, "opening a pipe's end again: %s", strerror(errno));
+	return add_owned(rs, fd, err);
+}
+
 /* Both ends of an in-process pipe, its unread data written back. */
 static int open_pipe(struct cld_rst *rs, uint32_t idx, struct cld_err *err)
 {
 	const struct cld_proc *p = rs->p;
-	uint64_t ino = p->fds[idx].rec.ino;
-	int pfd[2], rslot, wslot;
+	uint64_t ino = p->fds[idx].rec.ino, cap = p->fds[idx].rec.size;
+	int pfd[2], rslot, wslot, slot;
+	bool rused = false, wused = false;
 	uint32_t i;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return cld_err_set(err, -errno, "pipe: %s", strerror(errno));
+	/* Its capacity as the process had set it (F_SETPIPE_SZ). */
+	if (cap && cap != (uint64_t)fcntl(pfd[1], F_GETPIPE_SZ) &&
+	    fcntl(pfd[1], F_SETPIPE_SZ, (int)cap) < 0) {
+		int e = errno;
+
+		close(pfd[0]);
+		close(pfd[1]);
+		return cld_err_set(err, -e, "sizing pipe:[%llu] to %llu bytes: %s",
+				   (unsigned long long)ino, (unsigned long long)cap, strerror(e));
+	}
 	for (i = 0; i < p->nr_pipes; i++) {
 		const struct cld_pipedata *d = &p->pipes[i];
 		size_t off = 0;
 
 		if (d->ino != ino || !d->len)
 			continue;
-		if (d->len > 65536)
+		if (d->len > 65536 && d->len > cap)
 			fcntl(pfd[1], F_SETPIPE_SZ, (int)d->len);
 		while (off < d->len) {
 			ssize_t n = write(pfd[1], d->data + off, d->len - off);
@@ -207,15 +244,33 @@ static int open_pipe(struct cld_rst *rs, uint32_t idx, struct cld_err *err)
 	wslot = add_owned(rs, pfd[1], err);
 	if (wslot < 0)
 		return wslot;
-	/* Every fd of this pipe takes the end of its access mode; status flags
-	 * (O_NONBLOCK) live in the shared file description. */
+	/*
+	 * Every fd of this pipe takes the end of its access mode.  Status
+	 * flags (O_NONBLOCK) live in the open file description: fds that
+	 * shared one share one again (file_id), and an end opened again
+	 * separately (/proc/PID/fd/N) gets a description of its own.
+	 */
 	for (i = 0; i < p->nr_fds; i++) {
 		const struct cld_fd_rec *f = &p->fds[i].rec;
+		bool rd = (f->fl_flags & O_ACCMODE) == O_RDONLY;
+		bool *used = rd ? &rused : &wused;
 
 		if (f->kind != CLD_FD_PIPE || f->ino != ino)
 			continue;
-		rs->fd_slot[i] = (f->fl_flags & O_ACCMODE) == O_RDONLY ? rslot : wslot;
-		fcntl(rs->pfd[rs->fd_slot[i]], F_SETFL, (int)(f->fl_flags & O_NONBLOCK));
+		if (f->file_id && f->file_id - 1 < i && rs->fd_slot[f->file_id - 1] >= 0) {
+			rs->fd_slot[i] = rs->fd_slot[f->file_id - 1];
+			continue;
+		}
+		if (!*used || !f->file_id) {
+			slot = rd ? rslot : wslot;
+			*used = true;
+		} else {
+			slot = reopen_end(rs, rd ? pfd[0] : pfd[1], rd, err);
+			if (slot < 0)
+				return slot;
+		}
+		rs->fd_slot[i] = slot;
+		fcntl(rs->pfd[slot], F_SETFL, (int)(f->fl_flags & O_NONBLOCK));
 	}
 	return 0;
 }
@@ -244,6 +299,13 @@ int rst_open_fds(struct cld_rst *rs, struct cld_err *err)
 				return cld_err_set(err, -ENOMEM, "out of memory");
 			fcntl(local, F_SETFL, (int)(f->rec.fl_flags & O_NONBLOCK));
 			rs->fd_slot[i] = ret;
+			continue;
+		}
+		/* A dup of an fd before it: the same open file again (its
+		 * offset and flags shared, as they were). */
+		if (f->rec.file_id && f->rec.file_id - 1 < i &&
+		    rs->fd_slot[f->rec.file_id - 1] >= 0 && f->rec.kind != CLD_FD_TTY) {
+			rs->fd_slot[i] = rs->fd_slot[f->rec.file_id - 1];
 			continue;
 		}
 		switch (f->rec.kind) {

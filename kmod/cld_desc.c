@@ -302,6 +302,25 @@ static int cld_fill_signals(struct cld_proc *p, struct task_struct *t)
 	return 0;
 }
 
+/* Children of any of its threads, zombies included: restarted alone, its
+ * wait() and kill() of them would fail. */
+static bool cld_has_children(struct task_struct *t)
+{
+	struct task_struct *th;
+	bool has = false;
+
+	/* tasklist_lock is not exported: a look at each list head under RCU
+	 * is enough for a frozen group, which forks no more. */
+	rcu_read_lock();
+	for_each_thread(t, th)
+		if (!list_empty_careful(&th->children)) {
+			has = true;
+			break;
+		}
+	rcu_read_unlock();
+	return has;
+}
+
 static int cld_fill_proc(struct cld_frz *frz, struct cld_proc *p,
 			 struct task_struct *t, struct mm_struct *mm,
 			 u64 cpu_ns[2])
@@ -335,6 +354,11 @@ static int cld_fill_proc(struct cld_frz *frz, struct cld_proc *p,
 		p->proc.flags |= CLD_PROC_SUBREAPER;
 	if (get_dumpable(mm) != SUID_DUMP_DISABLE)
 		p->proc.flags |= CLD_PROC_DUMPABLE;
+	if (cld_has_children(t))
+		p->proc.flags |= CLD_PROC_CHILDREN;
+	if (test_bit(MMF_DISABLE_THP, &mm->flags))
+		p->proc.flags |= CLD_PROC_THP_DISABLE;
+	p->proc.oom_score_adj = sig->oom_score_adj;
 
 	/* rlimits and itimers live in signal_struct, under siglock. */
 	if (!cld_lock_sighand(t, &flags))

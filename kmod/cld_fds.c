@@ -4,15 +4,18 @@
  * the ptrace backend, and the unread data of the pipes it holds both ends
  * of (what tee(2) gives that backend).
  */
+#include <linux/version.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#include <linux/filelock.h>
+#endif
 #include <linux/fs.h>
 #include <linux/highmem.h>
 #include <linux/magic.h>
 #include <linux/major.h>
 #include <linux/pipe_fs_i.h>
 #include <linux/slab.h>
-#include <linux/version.h>
 
 #include "cld_desc.h"
 #include "cld_fds.h"
@@ -190,6 +193,79 @@ static int cld_fill_pipes(struct cld_proc *p, struct file **files)
 	return 0;
 }
 
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+/* 6.9 moved the common fields of locks and leases into file_lock_core. */
+static bool cld_list_locks(struct list_head *h, struct file *file,
+			   struct files_struct *files)
+{
+	struct file_lock_core *c;
+
+	list_for_each_entry(c, h, flc_list)
+		if (c->flc_file == file &&
+		    (c->flc_owner == files || c->flc_owner == file))
+			return true;
+	return false;
+}
+#else
+static bool cld_list_locks(struct list_head *h, struct file *file,
+			   struct files_struct *files)
+{
+	struct file_lock *fl;
+
+	list_for_each_entry(fl, h, fl_list)
+		if (fl->fl_file == file &&
+		    (fl->fl_owner == files || fl->fl_owner == file))
+			return true;
+	return false;
+}
+#endif
+
+/* The locks and leases fdinfo lists for this open file of this table. */
+static bool cld_file_locked(struct file *file, struct files_struct *files)
+{
+	struct file_lock_context *ctx;
+	bool r;
+
+	ctx = smp_load_acquire(&file_inode(file)->i_flctx);
+	if (!ctx)
+		return false;
+	spin_lock(&ctx->flc_lock);
+	r = cld_list_locks(&ctx->flc_flock, file, files) ||
+	    cld_list_locks(&ctx->flc_posix, file, files) ||
+	    cld_list_locks(&ctx->flc_lease, file, files);
+	spin_unlock(&ctx->flc_lock);
+	return r;
+}
+
+/*
+ * What /proc does not show the ptrace backend, which finds it out with
+ * kcmp(2) and F_GETPIPE_SZ: which fds share an open file description,
+ * and the capacity of pipes and FIFOs.  Also whether locks are held.
+ */
+static void cld_fds_sharing(struct cld_proc *p, struct cld_fdcol *c)
+{
+	u32 i, j;
+
+	for (i = 0; i < p->nr_fds; i++) {
+		struct cld_fd_rec *r = &p->fds[i].rec;
+		struct pipe_inode_info *pipe;
+
+		r->file_id = i + 1;
+		for (j = 0; j < i; j++)
+			if (c->file[j] == c->file[i]) {
+				r->file_id = p->fds[j].rec.file_id;
+				break;
+			}
+		if (r->kind == CLD_FD_PIPE || r->kind == CLD_FD_FIFO) {
+			pipe = file_inode(c->file[i])->i_pipe;
+			if (pipe)
+				r->size = (u64)pipe->max_usage << PAGE_SHIFT;
+		}
+		if (cld_file_locked(c->file[i], c->files))
+			p->proc.flags |= CLD_PROC_LOCKS;
+	}
+}
+
 int cld_fill_fds(struct cld_proc *p, struct task_struct *t)
 {
 	struct cld_fdcol c = {};
@@ -236,8 +312,10 @@ int cld_fill_fds(struct cld_proc *p, struct task_struct *t)
 		if (!err)
 			p->nr_fds++;
 	}
-	if (!err)
+	if (!err) {
+		cld_fds_sharing(p, &c);
 		err = cld_fill_pipes(p, c.file);
+	}
 out:
 	for (i = 0; i < c.n; i++)
 		fput(c.file[i]);

@@ -14,7 +14,7 @@
 #include <linux/types.h>
 
 #define CLD_FORMAT_MAJOR 1
-#define CLD_FORMAT_MINOR 1 /* 1.1: cld_thread_rec.name */
+#define CLD_FORMAT_MINOR 2 /* 1.1: cld_thread_rec.name; 1.2: oom_score_adj, file_id, pipe size */
 
 #define CLD_NOTE_NAME "CLONDIKE" /* owner of every clondike note */
 #define CLD_HDR_MAGIC 0x4b444c43u /* "CLDK" little-endian */
@@ -166,12 +166,16 @@ struct cld_proc_rec {
 	__s32 pdeath_signal;
 	__s32 exit_signal;
 	__u32 cwd_len, root_len, exe_len; /* bytes (no NUL) after the struct */
-	__u32 pad;
+	__s32 oom_score_adj; /* 1.2 (pad before: 0, the default) */
 };
 #define CLD_PROC_NO_NEW_PRIVS 0x1u
 #define CLD_PROC_SECCOMP 0x2u /* seccomp filter present: blocks restart */
 #define CLD_PROC_SUBREAPER 0x4u
 #define CLD_PROC_DUMPABLE 0x8u
+/* 1.2 */
+#define CLD_PROC_CHILDREN 0x10u /* it had children: restarting it alone loses them */
+#define CLD_PROC_LOCKS 0x20u /* it held file locks or leases: blocks restart */
+#define CLD_PROC_THP_DISABLE 0x40u /* PR_SET_THP_DISABLE */
 
 /* mm_struct fields PR_SET_MM restores, plus exe identity. */
 struct cld_mm_rec {
@@ -256,11 +260,14 @@ struct cld_fd_rec {
 	__u32 fl_flags; /* open(2) flags from fdinfo, incl. access mode */
 	__u64 pos;
 	__u64 dev, ino, rdev;
-	__u64 size;
+	__u64 size; /* a file's; a pipe's or FIFO's capacity (1.2; 0: not recorded) */
 	__s64 mtime_ns;
 	__u32 mode; /* st_mode */
 	__u32 name_off, name_len; /* path, or kind text for UNSUPPORTED */
-	__u32 pad;
+	/* 1.2 (pad before): 1 + the index of the lowest fd of this open file
+	 * description (dup'ed fds share it, and its offset and flags); 0:
+	 * not recorded, the fd's own. */
+	__u32 file_id;
 };
 
 /*

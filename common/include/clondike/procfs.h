@@ -44,6 +44,10 @@ struct cld_procfs_stat {
 int cld_procfs_stat_parse(const char *buf, struct cld_procfs_stat *sf);
 int cld_procfs_stat(pid_t pid, struct cld_procfs_stat *sf);
 
+/* How many processes have pid as their parent (their stat's ppid): zombies
+ * count, threads do not.  A negative errno if /proc cannot be read. */
+int cld_procfs_children(pid_t pid);
+
 /* /proc/PID/limits into pr->rlim: 0, or -EPROTO if it is not 16 rows. */
 struct cld_proc_rec;
 int cld_procfs_limits(pid_t pid, struct cld_proc_rec *pr);

@@ -34,6 +34,9 @@
 /* The restarting command's fds 0-2 are not the process's to inherit: an
  * image pipe at 0-2 whose other end is elsewhere is a blocker. */
 #define CLD_RST_NO_STDIO 0x4u
+/* Restart a process that had children without them (they are lost: its
+ * wait() fails with ECHILD, its kill() of them with ESRCH). */
+#define CLD_RST_WITHOUT_CHILDREN 0x8u
 
 struct cld_rst;
 

@@ -1,0 +1,47 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Process state across a migration (issue 18): self-checking programs
+# started on n1 are migrated to n2 with `cp /clondike/n1/PID /clondike/n2/`
+# and verify there that fds sharing an open file description share it
+# again (offset, O_NONBLOCK) while separate opens do not, the capacity of
+# a pipe with its data and of a FIFO, oom_score_adj and PR_SET_THP_DISABLE.
+# A process with children is refused before the commit point, with the
+# reason, and keeps running on n1.
+. "$(dirname "$0")/cluster_lib.sh"
+
+[ -x "$CLD_PROGS/rst_state" ] || skip "rst_state is not built"
+sim_up 2
+cluster_wait_up 15
+ok "2 namespaced nodes up"
+
+# start NAME MODE: rst_state on n1; P gets its pid.
+start() {
+	local name=$1 mode=$2
+	mkfifo "$T/$name.ctl"
+	mkdir -p "$T/$name.d"
+	printf '#!/bin/sh\nexec "%s" "$1" "$2" %s "%s"\n' "$CLD_PROGS/rst_state" "$mode" \
+		"$T/$name.d" >"$T/$name.sh"
+	chmod +x "$T/$name.sh"
+	spawn_on n1 "$T/$name.out" "$T/$name.sh" "$T/$name.res" "$T/$name.ctl"
+	P=$SPAWNED
+	wait_for "$T/$name.res" '^READY' 60
+}
+
+for mode in files oom thp; do
+	start "$mode" "$mode"
+	on n1 cp "/clondike/n1/$P" /clondike/n2/ 2>"$T/mig.err" ||
+		fail "cp of $mode ($P): $(cat "$T/mig.err")"
+	[ "$(xattr "${MNT[n1]}/n1/$P" user.clondike.state)" = migrated ] ||
+		fail "$mode: the shadow is not migrated"
+	guest_check "$mode" "$P"
+	ok "$mode: migrated to n2: $(grep '^PASS' "$T/$mode.res")"
+done
+
+start kids children
+on n1 cp "/clondike/n1/$P" /clondike/n2/ 2>"$T/err" && fail "a process with children migrated"
+grep -q "guest n1:$P refused: cannot restart: .*had children" "$T/sim/n2.log" ||
+	fail "no reason in n2's log: $(tail -5 "$T/sim/n2.log")"
+wait_thawed "$P" 5 n1
+[ "$(xattr "${MNT[n1]}/n1/$P" user.clondike.state)" = running ] || fail "refused process not running"
+ok "a process with children is refused by the target: $(head -1 "$T/err"); it runs on on n1"
+exit 0

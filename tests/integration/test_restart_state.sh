@@ -1,0 +1,79 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Process state a restart brings back or refuses up front (issue 18):
+#  - restored, eager and lazy: fds that share an open file description
+#    (dup) share it again, with its offset and O_NONBLOCK, and an end or
+#    a file opened again separately keeps a description of its own; the
+#    capacity of a pipe (with its data) and of a FIFO; oom_score_adj;
+#    PR_SET_THP_DISABLE;
+#  - refused by `restart --check` and by the restart, with the reason,
+#    before any process is made: a deleted working directory, file locks;
+#  - a process with children: `checkpoint` refuses it, --without-children
+#    writes it; `restart --check` refuses that image, --without-children
+#    restarts it, and its wait() then fails with ECHILD (the loss it
+#    accepted).
+. "$(dirname "$0")/rst_lib.sh"
+rst_setup
+[ -x "$CLD_PROGS/rst_state" ] || rst_fail "rst_state is not built"
+
+# run LABEL ARGS MODE: start, checkpoint, kill, restart with ARGS, verify.
+run() {
+	local label=$1 args=$2 mode=$3
+	mkdir -p "$RST_TMP/$label.d"
+	rst_start "$label" rst_state "$mode" "$RST_TMP/$label.d"
+	rst_checkpoint "$RST_PID" "$RST_TMP/$label.img"
+	CLD_RESTART_ARGS=$args rst_restart "$RST_TMP/$label.img" "$label"
+	rst_trigger "$label"
+	rst_expect_pass "$label"
+}
+
+for mode in files oom thp; do
+	run "$mode-eager" "" "$mode"
+	run "$mode-lazy" --lazy "$mode"
+done
+
+# refused LABEL MODE PATTERN: the image is written; --check and restart
+# refuse it naming PATTERN, and nothing runs under its pid.
+refused() {
+	local label=$1 mode=$2 pat=$3 st pid
+	mkdir -p "$RST_TMP/$label.d"
+	rst_start "$label" rst_state "$mode" "$RST_TMP/$label.d"
+	pid=$RST_PID
+	rst_checkpoint "$RST_PID" "$RST_TMP/$label.img"
+	st=0
+	"$CLD_BIN" restart --check "$RST_TMP/$label.img" >"$RST_TMP/$label.chk" 2>&1 || st=$?
+	[ "$st" -ne 0 ] && grep -q "$pat" "$RST_TMP/$label.chk" ||
+		rst_fail "$label: restart --check exited $st: $(cat "$RST_TMP/$label.chk")"
+	st=0
+	"$CLD_BIN" restart "$RST_TMP/$label.img" >"$RST_TMP/$label.rst" 2>&1 || st=$?
+	[ "$st" -eq 1 ] && grep -q "$pat" "$RST_TMP/$label.rst" ||
+		rst_fail "$label: restart exited $st: $(cat "$RST_TMP/$label.rst")"
+	[ ! -e "/proc/$pid" ] || rst_fail "$label: pid $pid exists after a refused restart"
+	echo "ok: $label refused: $(grep -m1 "$pat" "$RST_TMP/$label.chk" | sed 's/^ *//')"
+}
+
+refused cwd cwd 'working directory .* is deleted'
+refused locks locks 'file locks or leases'
+
+# ---- A process with children --------------------------------------------------
+mkdir -p "$RST_TMP/kids.d"
+rst_start kids rst_state children "$RST_TMP/kids.d"
+for k in $(pgrep -P "$RST_PID"); do RST_PIDS+=("$k"); done
+st=0
+"$CLD_BIN" checkpoint "$RST_PID" "$RST_TMP/kids.img" >"$RST_TMP/kids.ck" 2>&1 || st=$?
+[ "$st" -ne 0 ] && grep -q 'has children' "$RST_TMP/kids.ck" ||
+	rst_fail "checkpoint of a process with children exited $st: $(cat "$RST_TMP/kids.ck")"
+[ ! -e "$RST_TMP/kids.img" ] || rst_fail "a refused checkpoint left an image"
+kill -0 "$RST_PID" || rst_fail "the refused process does not run any more"
+grep -q '^State:.*[ST]' "/proc/$RST_PID/status" || rst_fail "the refused process is not thawed"
+echo "ok: checkpoint refused: $(cat "$RST_TMP/kids.ck")"
+CLD_CKPT="$CLD_BIN checkpoint --kill --without-children" rst_checkpoint "$RST_PID" "$RST_TMP/kids.img"
+st=0
+"$CLD_BIN" restart --check "$RST_TMP/kids.img" >"$RST_TMP/kids.chk" 2>&1 || st=$?
+[ "$st" -ne 0 ] && grep -q 'had children' "$RST_TMP/kids.chk" ||
+	rst_fail "restart --check of a process with children exited $st: $(cat "$RST_TMP/kids.chk")"
+echo "ok: restart --check refuses its image: $(grep -m1 'had children' "$RST_TMP/kids.chk" | sed 's/^ *//')"
+CLD_RESTART_ARGS=--without-children rst_restart "$RST_TMP/kids.img" kids
+rst_trigger kids
+rst_expect_pass kids
+exit 0

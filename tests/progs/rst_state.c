@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+/*
+ * "rst_state RESULT CTL MODE DIR": process state that a restart must
+ * bring back or refuse (issue 18), one MODE at a time; DIR is a scratch
+ * directory of the test.
+ *
+ *   files     fds sharing an open file description (dup) and fds of the
+ *             same file or pipe end opened separately: offsets and
+ *             O_NONBLOCK per description; a pipe sized with F_SETPIPE_SZ
+ *             with data in it; a FIFO sized too
+ *   oom       oom_score_adj 345
+ *   thp       PR_SET_THP_DISABLE
+ *   children  a child that waits: restarted alone, wait() finds none
+ *   cwd       the working directory is deleted
+ *   locks     an flock() and a POSIX lock held
+ *
+ * The refused modes (children, cwd, locks) only become READY: the test
+ * checks that they are refused.  children also answers a trigger, to
+ * show what --without-children gives.
+ */
+#include <stdbool.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include "rst_common.h"
+
+#define PIPE_CAP (256 * 1024)
+#define FIFO_CAP (128 * 1024)
+
+static int p[2], p_dup, p_sep, f, f_dup, f_sep, fifo;
+
+static void files_setup(const char *dir)
+{
+	char path[4096];
+
+	RST_CHECK(!pipe(p), "pipe: %s", strerror(errno));
+	RST_CHECK(fcntl(p[1], F_SETPIPE_SZ, PIPE_CAP) == PIPE_CAP, "F_SETPIPE_SZ: %s",
+		  strerror(errno));
+	RST_CHECK(write(p[1], "0123456789", 10) == 10, "write into the pipe");
+	p_dup = dup(p[0]);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", p[0]);
+	p_sep = open(path, O_RDONLY); /* a description of its own */
+	RST_CHECK(p_dup >= 0 && p_sep >= 0, "dup/reopen of the pipe: %s", strerror(errno));
+	fcntl(p_sep, F_SETFL, O_NONBLOCK);
+	fcntl(p[1], F_SETFL, O_NONBLOCK);
+
+	snprintf(path, sizeof(path), "%s/data", dir);
+	f = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	RST_CHECK(f >= 0, "%s: %s", path, strerror(errno));
+	RST_CHECK(ftruncate(f, 4096) == 0, "ftruncate");
+	f_dup = dup(f);
+	f_sep = open(path, O_RDONLY);
+	RST_CHECK(f_dup >= 0 && f_sep >= 0, "dup/open of the file");
+	lseek(f, 100, SEEK_SET);
+	lseek(f_sep, 7, SEEK_SET);
+
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	RST_CHECK(!mkfifo(path, 0600), "mkfifo %s: %s", path, strerror(errno));
+	fifo = open(path, O_RDWR);
+	RST_CHECK(fifo >= 0, "open %s: %s", path, strerror(errno));
+	RST_CHECK(fcntl(fifo, F_SETPIPE_SZ, FIFO_CAP) == FIFO_CAP, "F_SETPIPE_SZ of the FIFO");
+}
+
+static bool nonblock(int fd)
+{
+	return fcntl(fd, F_GETFL) & O_NONBLOCK;
+}
+
+static void files_check(void)
+{
+	char buf[16];
+
+	RST_CHECK(fcntl(p[1], F_GETPIPE_SZ) == PIPE_CAP, "the pipe holds %d bytes, not %d",
+		  fcntl(p[1], F_GETPIPE_SZ), PIPE_CAP);
+	RST_CHECK(fcntl(fifo, F_GETPIPE_SZ) == FIFO_CAP, "the FIFO holds %d bytes, not %d",
+		  fcntl(fifo, F_GETPIPE_SZ), FIFO_CAP);
+	RST_CHECK(!nonblock(p[0]) && !nonblock(p_dup), "the pipe's read end became O_NONBLOCK");
+	RST_CHECK(nonblock(p_sep), "the separately opened read end lost O_NONBLOCK");
+	RST_CHECK(nonblock(p[1]), "the pipe's write end lost O_NONBLOCK");
+	/* One description: a flag set on one fd shows on its dup. */
+	fcntl(p_dup, F_SETFL, O_NONBLOCK);
+	RST_CHECK(nonblock(p[0]), "a dup of the read end is not the same open file");
+	fcntl(p_dup, F_SETFL, 0);
+	RST_CHECK(nonblock(p_sep), "the separate read end shares its flags with the other");
+	RST_CHECK(read(p_sep, buf, 10) == 10 && !memcmp(buf, "0123456789", 10),
+		  "the pipe's data is not back");
+	RST_CHECK(lseek(f_dup, 0, SEEK_CUR) == 100, "the file's dup is at %lld, not 100",
+		  (long long)lseek(f_dup, 0, SEEK_CUR));
+	lseek(f, 200, SEEK_SET);
+	RST_CHECK(lseek(f_dup, 0, SEEK_CUR) == 200, "the file and its dup have separate offsets");
+	RST_CHECK(lseek(f_sep, 0, SEEK_CUR) == 7, "the separate open is at %lld, not 7",
+		  (long long)lseek(f_sep, 0, SEEK_CUR));
+}
+
+static void oom_set(int v)
+{
+	int fd = open("/proc/self/oom_score_adj", O_WRONLY);
+	char b[16];
+	int n = snprintf(b, sizeof(b), "%d", v);
+
+	RST_CHECK(fd >= 0 && write(fd, b, (size_t)n) == n, "oom_score_adj: %s", strerror(errno));
+	close(fd);
+}
+
+static int oom_get(void)
+{
+	int fd = open("/proc/self/oom_score_adj", O_RDONLY);
+	char b[16] = "";
+
+	RST_CHECK(fd >= 0 && read(fd, b, sizeof(b) - 1) > 0, "oom_score_adj");
+	close(fd);
+	return atoi(b);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode, *dir;
+	char path[4096];
+	pid_t child = -1;
+	int st;
+
+	rst_init(argc, argv, 2, "MODE DIR");
+	mode = argv[3];
+	dir = argv[4];
+	if (!strcmp(mode, "files")) {
+		files_setup(dir);
+	} else if (!strcmp(mode, "oom")) {
+		oom_set(345);
+	} else if (!strcmp(mode, "thp")) {
+		RST_CHECK(!prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), "PR_SET_THP_DISABLE");
+	} else if (!strcmp(mode, "children")) {
+		child = fork();
+		if (child == 0) {
+			pause();
+			_exit(0);
+		}
+	} else if (!strcmp(mode, "cwd")) {
+		snprintf(path, sizeof(path), "%s/gone", dir);
+		RST_CHECK(!mkdir(path, 0700) && !chdir(path) && !rmdir(path),
+			  "a deleted working directory: %s", strerror(errno));
+	} else if (!strcmp(mode, "locks")) {
+		snprintf(path, sizeof(path), "%s/locked", dir);
+		f = open(path, O_RDWR | O_CREAT, 0600);
+		RST_CHECK(f >= 0 && !flock(f, LOCK_EX), "flock: %s", strerror(errno));
+	} else {
+		rst_fail("unknown mode %s", mode);
+	}
+	rst_ready();
+	rst_wait_trigger();
+	if (!strcmp(mode, "files")) {
+		files_check();
+		rst_pass("dup'ed fds share offset and flags, separate opens do not; pipe and FIFO "
+			 "capacity; pipe data");
+	} else if (!strcmp(mode, "oom")) {
+		RST_CHECK(oom_get() == 345, "oom_score_adj is %d, not 345", oom_get());
+		rst_pass("oom_score_adj 345");
+	} else if (!strcmp(mode, "thp")) {
+		RST_CHECK(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1, "THP is enabled again");
+		rst_pass("PR_SET_THP_DISABLE kept");
+	} else if (!strcmp(mode, "children")) {
+		/* Restarted --without-children: the loss it accepted. */
+		errno = 0;
+		RST_CHECK(waitpid(child, &st, WNOHANG) < 0 && errno == ECHILD,
+			  "wait for the child did not fail with ECHILD (%s)", strerror(errno));
+		rst_pass("without its child: wait() fails with ECHILD, as documented");
+	}
+	rst_fail("mode %s is refused, it should not have been restarted", mode);
+}

@@ -230,44 +230,73 @@ int ptr_collect_fds(struct collect *c)
 	return ret;
 }
 
+/* Whether fd i is the one whose buffered data is recorded (PIPEDATA): of a
+ * pipe both of whose ends the process holds, its lowest read end; of a
+ * FIFO, its lowest readable fd.  The module picks the same (cld_fds.c). */
+static int data_kind(const struct cld_proc *p, uint32_t i)
+{
+	const struct cld_fd_rec *r = &p->fds[i].rec;
+	bool writer = false;
+	uint32_t j;
+
+	if (r->kind == CLD_FD_PIPE && (r->fl_flags & O_ACCMODE) == O_RDONLY) {
+		for (j = 0; j < p->nr_fds; j++) {
+			const struct cld_fd_rec *w = &p->fds[j].rec;
+
+			if (w->kind != CLD_FD_PIPE || w->ino != r->ino)
+				continue;
+			if ((w->fl_flags & O_ACCMODE) == O_WRONLY)
+				writer = true;
+			if (j < i && (w->fl_flags & O_ACCMODE) == O_RDONLY)
+				return -1;
+		}
+		return writer ? (int)CLD_PIPEDATA_PIPE : -1;
+	}
+	if (r->kind == CLD_FD_FIFO && (r->fl_flags & O_ACCMODE) != O_WRONLY) {
+		for (j = 0; j < i; j++) {
+			const struct cld_fd_rec *o = &p->fds[j].rec;
+
+			if (o->kind == CLD_FD_FIFO && o->ino == r->ino && o->dev == r->dev &&
+			    (o->fl_flags & O_ACCMODE) != O_WRONLY)
+				return -1;
+		}
+		return (int)CLD_PIPEDATA_FIFO;
+	}
+	return -1;
+}
+
 /*
- * Unread data of pipes whose both ends the process holds: the restorer
- * recreates such a pipe and must refill it.  tee() copies the bytes into a
- * pipe of ours without consuming them, so the frozen process loses nothing.
+ * Unread data of pipes whose both ends the process holds (the restorer
+ * recreates such a pipe and must refill it), and of FIFOs it reads.
+ * tee() copies the bytes into a pipe of ours without consuming them, so
+ * the frozen process loses nothing; the source is the process's own file
+ * (pidfd_getfd): opening a FIFO again would wake a writer blocked in open.
  */
 int ptr_collect_pipe_data(struct collect *c)
 {
 	struct cld_proc *p = c->p;
-	uint32_t i, j;
-	int ret = 0;
+	int ret = 0, pidfd = -1;
+	uint32_t i;
 
-	for (i = 0; i < p->nr_fds; i++) {
+	for (i = 0; i < p->nr_fds && !ret; i++) {
 		const struct cld_fd *r = &p->fds[i];
+		int kind = data_kind(p, i), src = -1, pp[2] = { -1, -1 };
 		struct cld_pipedata *pd;
-		int has_writer = 0, seen = 0, src = -1, pp[2] = { -1, -1 };
-		char path[96];
 		ssize_t n;
 		int sz;
 
-		if (r->rec.kind != CLD_FD_PIPE || (r->rec.fl_flags & O_ACCMODE) != O_RDONLY)
+		if (kind < 0)
 			continue;
-		for (j = 0; j < p->nr_fds; j++) {
-			const struct cld_fd *w = &p->fds[j];
-
-			if (w->rec.kind == CLD_FD_PIPE && w->rec.ino == r->rec.ino) {
-				if ((w->rec.fl_flags & O_ACCMODE) == O_WRONLY)
-					has_writer = 1;
-				if (j < i && (w->rec.fl_flags & O_ACCMODE) == O_RDONLY)
-					seen = 1; /* data already taken via a lower fd */
-			}
+		if (pidfd < 0) {
+			pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+			if (pidfd < 0)
+				return cld_err_set(c->err, -errno, "pidfd_open(%d): %s", c->pid,
+						   strerror(errno));
 		}
-		if (!has_writer || seen)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", c->pid, r->rec.fd);
-		src = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		src = (int)syscall(SYS_pidfd_getfd, pidfd, r->rec.fd, 0);
 		if (src < 0) {
-			ret = cld_err_set(c->err, -errno, "opening pipe fd %d of %d: %s", r->rec.fd,
-					  c->pid, strerror(errno));
+			ret = cld_err_set(c->err, -errno, "pidfd_getfd of fd %d of %d: %s",
+					  r->rec.fd, c->pid, strerror(errno));
 			goto next;
 		}
 		if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -285,7 +314,8 @@ int ptr_collect_pipe_data(struct collect *c)
 		}
 		n = tee(src, pp[1], CLD_MAX_PIPE_DATA, SPLICE_F_NONBLOCK);
 		if (n < 0 && errno != EAGAIN) {
-			ret = cld_err_set(c->err, -errno, "tee from pipe %llu: %s",
+			ret = cld_err_set(c->err, -errno, "tee from %s %llu: %s",
+					  kind == CLD_PIPEDATA_FIFO ? "FIFO" : "pipe",
 					  (unsigned long long)r->rec.ino, strerror(errno));
 			goto next;
 		}
@@ -300,6 +330,7 @@ int ptr_collect_pipe_data(struct collect *c)
 		pd = &p->pipes[p->nr_pipes];
 		memset(pd, 0, sizeof(*pd));
 		pd->ino = r->rec.ino;
+		pd->kind = (uint32_t)kind;
 		pd->data = malloc((size_t)n);
 		if (!pd->data) {
 			ret = cld_err_set(c->err, -ENOMEM, "out of memory");
@@ -319,8 +350,8 @@ next:
 			close(pp[0]);
 			close(pp[1]);
 		}
-		if (ret)
-			return ret;
 	}
-	return 0;
+	if (pidfd >= 0)
+		close(pidfd);
+	return ret;
 }

@@ -421,6 +421,9 @@ static int dec_pipes(struct dec *d, const uint8_t *s, size_t len)
 			return cld_err_set(d->err, -EBADMSG,
 					   "CLONDIKE/PIPEDATA: %u bytes for pipe %llu exceed the note",
 					   r.len, (unsigned long long)r.ino);
+		if (r.kind != CLD_PIPEDATA_PIPE && r.kind != CLD_PIPEDATA_FIFO)
+			return cld_err_set(d->err, -EBADMSG, "CLONDIKE/PIPEDATA: unknown kind %u",
+					   r.kind);
 		if (p->nr_pipes >= CLD_MAX_FDS)
 			return cld_err_set(d->err, -E2BIG, "CLONDIKE/PIPEDATA: too many pipes");
 		np = realloc(p->pipes, (p->nr_pipes + 1) * sizeof(*np));
@@ -430,6 +433,7 @@ static int dec_pipes(struct dec *d, const uint8_t *s, size_t len)
 		np = &p->pipes[p->nr_pipes++];
 		np->ino = r.ino;
 		np->len = r.len;
+		np->kind = r.kind;
 		np->data = malloc(r.len ? r.len : 1);
 		if (!np->data)
 			return cld_err_set(d->err, -ENOMEM, "out of memory");

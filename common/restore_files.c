@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include "restore_priv.h"
@@ -219,7 +220,7 @@ static int open_pipe(struct cld_rst *rs, uint32_t idx, struct cld_err *err)
 		const struct cld_pipedata *d = &p->pipes[i];
 		size_t off = 0;
 
-		if (d->ino != ino || !d->len)
+		if (d->ino != ino || !d->len || d->kind != CLD_PIPEDATA_PIPE)
 			continue;
 		if (d->len > 65536 && d->len > cap)
 			fcntl(pfd[1], F_SETPIPE_SZ, (int)d->len);
@@ -271,6 +272,71 @@ static int open_pipe(struct cld_rst *rs, uint32_t idx, struct cld_err *err)
 		}
 		rs->fd_slot[i] = slot;
 		fcntl(rs->pfd[slot], F_SETFL, (int)(f->fl_flags & O_NONBLOCK));
+	}
+	return 0;
+}
+
+/*
+ * A FIFO's unread data, back in it once its fds are open: written through
+ * one of the process's fds that may write, else through a write end of our
+ * own (a reader is there: the process's).  A FIFO that still holds bytes
+ * is left alone: another holder kept it open, and those are the bytes.
+ */
+static int fill_fifos(struct cld_rst *rs, struct cld_err *err)
+{
+	const struct cld_proc *p = rs->p;
+	uint32_t i, j;
+
+	for (i = 0; i < p->nr_pipes; i++) {
+		const struct cld_pipedata *d = &p->pipes[i];
+		int rfd = -1, wfd = -1, own = -1, queued = 0;
+		const char *path = NULL;
+		size_t off = 0;
+
+		if (d->kind != CLD_PIPEDATA_FIFO || !d->len)
+			continue;
+		for (j = 0; j < p->nr_fds; j++) {
+			const struct cld_fd *f = &p->fds[j];
+			int acc = (int)(f->rec.fl_flags & O_ACCMODE);
+
+			if (f->rec.kind != CLD_FD_FIFO || f->rec.ino != d->ino || rs->fd_slot[j] < 0)
+				continue;
+			path = f->name;
+			if (acc != O_WRONLY && rfd < 0)
+				rfd = rs->pfd[rs->fd_slot[j]];
+			if (acc != O_RDONLY && wfd < 0)
+				wfd = rs->pfd[rs->fd_slot[j]];
+		}
+		if (rfd < 0 || !path)
+			continue; /* not read here (a forwarded fd) */
+		if (ioctl(rfd, FIONREAD, &queued) == 0 && queued > 0)
+			continue;
+		if (wfd < 0) {
+			own = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+			if (own < 0)
+				return cld_err_set(err, -errno, "FIFO %s: opening it to write its "
+						   "%u bytes back: %s", path, d->len, strerror(errno));
+			wfd = own;
+		}
+		if (d->len > 65536 && (uint64_t)d->len > (uint64_t)fcntl(wfd, F_GETPIPE_SZ))
+			fcntl(wfd, F_SETPIPE_SZ, (int)d->len);
+		while (off < d->len) {
+			ssize_t n = write(wfd, d->data + off, d->len - off);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				int e = n < 0 ? errno : EIO;
+
+				if (own >= 0)
+					close(own);
+				return cld_err_set(err, -e, "FIFO %s: writing %u bytes back: %s",
+						   path, d->len, strerror(e));
+			}
+			off += (size_t)n;
+		}
+		if (own >= 0)
+			close(own);
 	}
 	return 0;
 }
@@ -344,7 +410,7 @@ int rst_open_fds(struct cld_rst *rs, struct cld_err *err)
 			break;
 		}
 	}
-	return 0;
+	return fill_fifos(rs, err);
 }
 
 int rst_open_mapped_files(struct cld_rst *rs, struct cld_err *err)

@@ -628,6 +628,11 @@ int rst_rebuild(struct cld_rst *rs, struct cld_err *err)
 	if (!ret)
 		ret = rcall(rs, NULL, "close_range", SYS_close_range, rs->svc_base, ~0u, 0, 0, 0,
 			    0, err);
+	/* Last of the calls: a change of uid cleared it, and once cleared a
+	 * non-root restorer could not write into the child any more. */
+	if (!ret)
+		ret = rcall(rs, NULL, "prctl(PR_SET_DUMPABLE)", SYS_prctl, PR_SET_DUMPABLE,
+			    (rs->p->proc.flags & CLD_PROC_DUMPABLE) ? 1 : 0, 0, 0, 0, 0, err);
 	if (ret)
 		goto fail;
 	rs->res->nr_syscalls = cld_remote_nr_calls(rs->r);

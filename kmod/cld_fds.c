@@ -147,22 +147,17 @@ out:
 }
 
 /*
- * Pipes whose both ends the process holds: their data must come along.
- * One record per pipe, at its lowest read-only fd.
+ * Whether fd i's buffered data is recorded, and as what: of a pipe both of
+ * whose ends the process holds, its lowest read end; of a FIFO, its lowest
+ * readable fd (as common/freeze_ptrace_fds.c picks them).
  */
-static int cld_fill_pipes(struct cld_proc *p, struct file **files)
+static int cld_data_kind(const struct cld_proc *p, u32 i)
 {
-	u32 i, j;
-	int err;
+	const struct cld_fd_rec *r = &p->fds[i].rec;
+	bool writer = false;
+	u32 j;
 
-	for (i = 0; i < p->nr_fds; i++) {
-		const struct cld_fd_rec *r = &p->fds[i].rec;
-		bool writer = false, seen = false;
-		struct cld_pipedata kp = {};
-		struct cld_pipedata *np;
-
-		if (r->kind != CLD_FD_PIPE || (r->fl_flags & O_ACCMODE) != O_RDONLY)
-			continue;
+	if (r->kind == CLD_FD_PIPE && (r->fl_flags & O_ACCMODE) == O_RDONLY) {
 		for (j = 0; j < p->nr_fds; j++) {
 			const struct cld_fd_rec *w = &p->fds[j].rec;
 
@@ -171,9 +166,36 @@ static int cld_fill_pipes(struct cld_proc *p, struct file **files)
 			if ((w->fl_flags & O_ACCMODE) == O_WRONLY)
 				writer = true;
 			if (j < i && (w->fl_flags & O_ACCMODE) == O_RDONLY)
-				seen = true;
+				return -1;
 		}
-		if (!writer || seen)
+		return writer ? (int)CLD_PIPEDATA_PIPE : -1;
+	}
+	if (r->kind == CLD_FD_FIFO && (r->fl_flags & O_ACCMODE) != O_WRONLY) {
+		for (j = 0; j < i; j++) {
+			const struct cld_fd_rec *o = &p->fds[j].rec;
+
+			if (o->kind == CLD_FD_FIFO && o->ino == r->ino &&
+			    o->dev == r->dev &&
+			    (o->fl_flags & O_ACCMODE) != O_WRONLY)
+				return -1;
+		}
+		return (int)CLD_PIPEDATA_FIFO;
+	}
+	return -1;
+}
+
+/* The data of pipes and FIFOs must come along: one record each. */
+static int cld_fill_pipes(struct cld_proc *p, struct file **files)
+{
+	u32 i;
+	int err;
+
+	for (i = 0; i < p->nr_fds; i++) {
+		int kind = cld_data_kind(p, i);
+		struct cld_pipedata kp = {};
+		struct cld_pipedata *np;
+
+		if (kind < 0)
 			continue;
 		err = cld_peek_pipe(files[i], &kp);
 		if (err)
@@ -186,7 +208,8 @@ static int cld_fill_pipes(struct cld_proc *p, struct file **files)
 			kvfree(kp.data);
 			return -ENOMEM;
 		}
-		kp.ino = r->ino;
+		kp.ino = p->fds[i].rec.ino;
+		kp.kind = kind;
 		p->pipes = np;
 		p->pipes[p->nr_pipes++] = kp;
 	}

@@ -215,7 +215,9 @@ static void encode_pipes(struct cld_nbuf *b, const struct cld_proc *p)
 		return;
 	at = note_begin(b, CLD_NOTE_NAME, CLD_NT_PIPEDATA);
 	for (i = 0; i < p->nr_pipes; i++) {
-		struct cld_pipedata_rec r = { .ino = p->pipes[i].ino, .len = p->pipes[i].len };
+		struct cld_pipedata_rec r = { .ino = p->pipes[i].ino,
+					       .len = p->pipes[i].len,
+					       .kind = p->pipes[i].kind };
 
 		buf_put(b, &r, sizeof(r));
 		buf_put(b, p->pipes[i].data, r.len);

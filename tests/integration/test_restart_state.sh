@@ -4,8 +4,9 @@
 #  - restored, eager and lazy: fds that share an open file description
 #    (dup) share it again, with its offset and O_NONBLOCK, and an end or
 #    a file opened again separately keeps a description of its own; the
-#    capacity of a pipe (with its data) and of a FIFO; oom_score_adj;
-#    PR_SET_THP_DISABLE;
+#    capacity of a pipe (with its data) and of a FIFO (with its data);
+#    oom_score_adj; PR_SET_THP_DISABLE; the dumpable flag, also when root
+#    restarts another user's image;
 #  - refused by `restart --check` and by the restart, with the reason,
 #    before any process is made: a deleted working directory, file locks;
 #  - a process with children: `checkpoint` refuses it, --without-children
@@ -27,10 +28,26 @@ run() {
 	rst_expect_pass "$label"
 }
 
-for mode in files oom thp; do
+for mode in files oom thp nodump; do
 	run "$mode-eager" "" "$mode"
 	run "$mode-lazy" --lazy "$mode"
 done
+
+# Root restarts another user's image: the change of uid clears the
+# dumpable flag; the process must get its own back.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	mkdir -p "$RST_TMP/nob"
+	printf '#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups %s "$@"\n' \
+		"$CLD_PROGS/rst_state" >"$RST_TMP/nob/rst_state"
+	chmod 755 "$RST_TMP/nob/rst_state"
+	chmod 777 "$RST_TMP"
+	mkfifo -m 666 "$RST_TMP/dump-foreign.ctl"
+	CLD_PROGS=$RST_TMP/nob run dump-foreign "" dump
+	grep -q '^uid 65534' "$RST_TMP/dump-foreign.res" || rst_fail "dump-foreign: not restarted as 65534"
+	chmod 700 "$RST_TMP"
+else
+	echo "note: not root or no setpriv: a foreign image's dumpable flag is not tested" >&2
+fi
 
 # refused LABEL MODE PATTERN: the image is written; --check and restart
 # refuse it naming PATTERN, and nothing runs under its pid.

@@ -64,9 +64,10 @@ ok "producer | cat (migrated to n2) | sha256sum: $MB MB, equal checksums, $((MB 
 
 # ---- An epoll loop over a forwarded pipe ---------------------------------------
 mkfifo "$T/ep.fifo"
-# The writer at home holds the FIFO open; the job reads it as its stdin,
-# an anonymous-pipe-like fd of a FIFO: it is forwarded as a pipe is.
-spawn_on n1 "$T/ep.out" bash -c 'exec "$1" "$2" < <(cat "$3")' _ "$CLD_PROGS/sh_epoll" \
+# The writer at home holds the FIFO open; a cat at home copies it into
+# the job's stdin, a pipe.  (Not `< <(cat ...)`: that cat would be the
+# job's child, and a process with children is not migrated.)
+spawn_on n1 "$T/ep.out" bash -c 'cat "$3" | exec "$1" "$2"' _ "$CLD_PROGS/sh_epoll" \
 	"$T/ep.res" "$T/ep.fifo"
 exec 7>"$T/ep.fifo"
 wait_for "$T/ep.res" '^READY' 10

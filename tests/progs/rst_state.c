@@ -7,9 +7,13 @@
  *   files     fds sharing an open file description (dup) and fds of the
  *             same file or pipe end opened separately: offsets and
  *             O_NONBLOCK per description; a pipe sized with F_SETPIPE_SZ
- *             with data in it; a FIFO sized too
+ *             with data in it; a FIFO sized too, with data; a FIFO only
+ *             read here whose writer left data and closed
  *   oom       oom_score_adj 345
  *   thp       PR_SET_THP_DISABLE
+ *   nodump    PR_SET_DUMPABLE 0
+ *   dump      dumpable (run it as another user and restart it as root:
+ *             the change of uid must not leave it undumpable)
  *   children  a child that waits: restarted alone, wait() finds none
  *   cwd       the working directory is deleted
  *   locks     an flock() and a POSIX lock held
@@ -28,7 +32,7 @@
 #define PIPE_CAP (256 * 1024)
 #define FIFO_CAP (128 * 1024)
 
-static int p[2], p_dup, p_sep, f, f_dup, f_sep, fifo;
+static int p[2], p_dup, p_sep, f, f_dup, f_sep, fifo, fifo_rd;
 
 static void files_setup(const char *dir)
 {
@@ -60,6 +64,19 @@ static void files_setup(const char *dir)
 	fifo = open(path, O_RDWR);
 	RST_CHECK(fifo >= 0, "open %s: %s", path, strerror(errno));
 	RST_CHECK(fcntl(fifo, F_SETPIPE_SZ, FIFO_CAP) == FIFO_CAP, "F_SETPIPE_SZ of the FIFO");
+	RST_CHECK(write(fifo, "fifo data", 9) == 9, "write into the FIFO");
+
+	/* A FIFO read here whose writer came and went: data, then EOF. */
+	snprintf(path, sizeof(path), "%s/fifo2", dir);
+	RST_CHECK(!mkfifo(path, 0600), "mkfifo %s: %s", path, strerror(errno));
+	fifo_rd = open(path, O_RDONLY | O_NONBLOCK);
+	{
+		int w = open(path, O_WRONLY);
+
+		RST_CHECK(fifo_rd >= 0 && w >= 0 && write(w, "left behind", 11) == 11,
+			  "a writer of %s: %s", path, strerror(errno));
+		close(w);
+	}
 }
 
 static bool nonblock(int fd)
@@ -85,6 +102,11 @@ static void files_check(void)
 	RST_CHECK(nonblock(p_sep), "the separate read end shares its flags with the other");
 	RST_CHECK(read(p_sep, buf, 10) == 10 && !memcmp(buf, "0123456789", 10),
 		  "the pipe's data is not back");
+	RST_CHECK(read(fifo, buf, sizeof(buf)) == 9 && !memcmp(buf, "fifo data", 9),
+		  "the FIFO's data is not back");
+	RST_CHECK(read(fifo_rd, buf, sizeof(buf)) == 11 && !memcmp(buf, "left behind", 11),
+		  "the data a gone writer left in the second FIFO is not back");
+	RST_CHECK(read(fifo_rd, buf, sizeof(buf)) == 0, "no EOF after it: the writer is gone");
 	RST_CHECK(lseek(f_dup, 0, SEEK_CUR) == 100, "the file's dup is at %lld, not 100",
 		  (long long)lseek(f_dup, 0, SEEK_CUR));
 	lseek(f, 200, SEEK_SET);
@@ -129,6 +151,10 @@ int main(int argc, char **argv)
 		oom_set(345);
 	} else if (!strcmp(mode, "thp")) {
 		RST_CHECK(!prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), "PR_SET_THP_DISABLE");
+	} else if (!strcmp(mode, "nodump")) {
+		RST_CHECK(!prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "PR_SET_DUMPABLE");
+	} else if (!strcmp(mode, "dump")) {
+		RST_CHECK(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1, "not dumpable to begin with");
 	} else if (!strcmp(mode, "children")) {
 		child = fork();
 		if (child == 0) {
@@ -151,13 +177,20 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "files")) {
 		files_check();
 		rst_pass("dup'ed fds share offset and flags, separate opens do not; pipe and FIFO "
-			 "capacity; pipe data");
+			 "capacity; pipe and FIFO data");
 	} else if (!strcmp(mode, "oom")) {
 		RST_CHECK(oom_get() == 345, "oom_score_adj is %d, not 345", oom_get());
 		rst_pass("oom_score_adj 345");
 	} else if (!strcmp(mode, "thp")) {
 		RST_CHECK(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1, "THP is enabled again");
 		rst_pass("PR_SET_THP_DISABLE kept");
+	} else if (!strcmp(mode, "nodump") || !strcmp(mode, "dump")) {
+		int want = !strcmp(mode, "dump");
+
+		RST_CHECK(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == want, "dumpable is %d, not %d",
+			  prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), want);
+		rst_say("uid %d", (int)getuid());
+		rst_pass(want ? "dumpable" : "not dumpable");
 	} else if (!strcmp(mode, "children")) {
 		/* Restarted --without-children: the loss it accepted. */
 		errno = 0;

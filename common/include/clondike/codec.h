@@ -57,6 +57,7 @@ struct cld_fd {
 struct cld_pipedata {
 	uint64_t ino;
 	uint32_t len;
+	uint32_t kind; /* CLD_PIPEDATA_* */
 	uint8_t *data;
 };
 

@@ -271,15 +271,17 @@ struct cld_fd_rec {
 };
 
 /*
- * Unread bytes of a pipe both of whose ends the process holds, keyed by
- * pipe inode: { __u64 ino; __u32 len; __u32 pad; __u8 data[len] } padded
+ * Unread bytes of a pipe both of whose ends the process holds, or of a FIFO
+ * it reads, keyed by inode: { __u64 ino; __u32 len; __u32 kind; __u8 data[len] } padded
  * to 8, repeated.
  */
 struct cld_pipedata_rec {
 	__u64 ino;
 	__u32 len;
-	__u32 pad;
+	__u32 kind; /* 1.2: CLD_PIPEDATA_* (pad, 0, before) */
 };
+#define CLD_PIPEDATA_PIPE 0u /* an anonymous pipe's (ino: CLD_FD_PIPE's) */
+#define CLD_PIPEDATA_FIFO 1u /* a named FIFO's (ino: CLD_FD_FIFO's) */
 
 /* x86_64 kernel struct sigaction as rt_sigaction(2) takes it. */
 struct cld_sigaction {

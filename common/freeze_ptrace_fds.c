@@ -12,9 +12,43 @@
 #include <string.h>
 #include <linux/kcmp.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "clondike/codec.h"
 #include "freeze_ptrace_priv.h"
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The anonymous-inode files a restart re-creates (1.2); others, and
+ * block devices, are not restorable. */
+static uint32_t anon_kind(const char *link)
+{
+	static const struct {
+		const char *link;
+		uint32_t kind;
+	} k[] = {
+		{ "anon_inode:[eventpoll]", CLD_FD_EPOLL },
+		{ "anon_inode:[eventfd]", CLD_FD_EVENTFD },
+		{ "anon_inode:[timerfd]", CLD_FD_TIMERFD },
+		{ "anon_inode:[signalfd]", CLD_FD_SIGNALFD },
+		{ "anon_inode:[pidfd]", CLD_FD_PIDFD },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(k) / sizeof(k[0]); i++)
+		if (!strcmp(link, k[i].link))
+			return k[i].kind;
+	if (!strncmp(link, "pidfd:", 6)) /* pidfs, 6.9 and later */
+		return CLD_FD_PIDFD;
+	return CLD_FD_UNSUPPORTED;
+}
 
 static int fill_fd_kind(struct cld_fd *f, const char *link, const struct stat *st)
 {
@@ -43,8 +77,7 @@ static int fill_fd_kind(struct cld_fd *f, const char *link, const struct stat *s
 		f->rec.kind = CLD_FD_UNSUPPORTED;
 		break;
 	default:
-		/* anon_inode:[eventfd], [eventpoll], [timerfd], block devices... */
-		f->rec.kind = CLD_FD_UNSUPPORTED;
+		f->rec.kind = anon_kind(link);
 		break;
 	}
 	f->name = strdup(name);
@@ -102,6 +135,7 @@ static int collect_one_fd(struct collect *c, struct cld_fd *f, int fd)
 	/* flock, POSIX, OFD locks and leases on this open file. */
 	if (strstr(info, "\nlock:"))
 		c->p->proc.flags |= CLD_PROC_LOCKS;
+	cld_fdinfo_state(&f->rec, info, realtime_ns());
 	free(info);
 	return 0;
 }
@@ -171,7 +205,7 @@ int ptr_collect_fds(struct collect *c)
 	struct cld_proc *p = c->p;
 	char path[64];
 	struct dirent *de;
-	uint32_t cap = 0;
+	uint32_t cap = 0, i;
 	DIR *d;
 	int ret = 0;
 
@@ -226,6 +260,29 @@ int ptr_collect_fds(struct collect *c)
 	if (!ret && p->nr_fds) {
 		qsort(p->fds, p->nr_fds, sizeof(*p->fds), cmp_fd);
 		ret = fds_sharing(c);
+	}
+	for (i = 0; !ret && i < p->nr_fds; i++) {
+		struct cld_fd_rec *r = &p->fds[i].rec;
+		struct cld_procfs_stat sf;
+		char *info = NULL;
+
+		/* A pidfd's process is its pid and start time (pids are reused). */
+		if (r->kind == CLD_FD_PIDFD) {
+			if (!cld_procfs_stat((pid_t)r->state[0], &sf) && sf.last >= 22)
+				r->state[1] = (uint64_t)sf.f[22];
+			else
+				r->kind = CLD_FD_UNSUPPORTED;
+		}
+		if (r->kind != CLD_FD_EPOLL)
+			continue;
+		snprintf(path, sizeof(path), "fdinfo/%d", p->fds[i].rec.fd);
+		ret = cld_procfs_slurp(c->pid, path, &info, NULL);
+		if (!ret)
+			ret = cld_fdinfo_epoll(p, i, info);
+		free(info);
+		if (ret)
+			ret = cld_err_set(c->err, ret, "epoll fd %d of %d: %s", p->fds[i].rec.fd,
+					  c->pid, strerror(-ret));
 	}
 	return ret;
 }

@@ -146,7 +146,39 @@ int cld_proc_validate(const struct cld_proc *p, struct cld_err *err)
 		if (p->pipes[i].len > CLD_MAX_PIPE_DATA)
 			return cld_err_set(err, -E2BIG, "pipe %llu: %u bytes of data",
 					   (unsigned long long)p->pipes[i].ino, p->pipes[i].len);
+	if (p->nr_epolls > CLD_MAX_FDS)
+		return cld_err_set(err, -E2BIG, "%u epoll registrations (limit %u)", p->nr_epolls,
+				   CLD_MAX_FDS);
+	for (i = 0; i < p->nr_epolls; i++) {
+		const struct cld_epoll_rec *e = &p->epolls[i];
+		const struct cld_fd *ep = cld_proc_fd(p, e->epfd);
+
+		if (!ep || ep->rec.kind != CLD_FD_EPOLL || e->tfd < 0 || e->pad ||
+		    (i && e->epfd < p->epolls[i - 1].epfd))
+			return cld_err_set(err, -EINVAL,
+					   "epoll registration %u (epfd %d, tfd %d): not an epoll fd "
+					   "of the process, or out of order",
+					   i, e->epfd, e->tfd);
+	}
 	return 0;
+}
+
+const struct cld_fd *cld_proc_fd(const struct cld_proc *p, int fd)
+{
+	uint32_t lo = 0, hi = p->nr_fds;
+
+	/* The table is sorted by fd (checked above). */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (p->fds[mid].rec.fd == fd)
+			return &p->fds[mid];
+		if (p->fds[mid].rec.fd < fd)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 /* ---- Layout lookup (the layout itself: common/codec/codec_layout.c) ---- */

@@ -40,6 +40,7 @@ enum {
 	SEEN_PRPSINFO = 1 << 9,
 	SEEN_AUXV = 1 << 10,
 	SEEN_FILE = 1 << 11,
+	SEEN_EPOLL = 1 << 12,
 	SEEN_REQUIRED = SEEN_HEADER | SEEN_PROC | SEEN_MM | SEEN_CREDS | SEEN_VMAS |
 			SEEN_PAGES | SEEN_FDS | SEEN_SIGNALS | SEEN_PRPSINFO | SEEN_AUXV |
 			SEEN_FILE,
@@ -49,6 +50,7 @@ static const char *const seen_names[] = {
 	"CLONDIKE/HEADER", "CLONDIKE/PROC",  "CLONDIKE/MM",	 "CLONDIKE/CREDS",
 	"CLONDIKE/VMAS",   "CLONDIKE/PAGES", "CLONDIKE/FDS",	 "CLONDIKE/PIPEDATA",
 	"CLONDIKE/SIGNALS", "CORE/NT_PRPSINFO", "CORE/NT_AUXV", "CORE/NT_FILE",
+	"CLONDIKE/EPOLL",
 };
 
 static int once(struct dec *d, uint32_t bit)
@@ -380,8 +382,11 @@ static int dec_fds(struct dec *d, const uint8_t *s, size_t len)
 	uint32_t i;
 	int ret;
 
-	ret = array_hdr(d, s, len, sizeof(struct cld_fd_rec), CLD_MAX_FDS, &ah,
-			"CLONDIKE/FDS");
+	/* state[] came with 1.2: older images have shorter records, read
+	 * with zeros there (their kinds have no state). */
+	ret = array_hdr(d, s, len, p->hdr.minor >= 2 ? sizeof(struct cld_fd_rec) :
+						      CLD_FD_REC_SIZE_1_1,
+			CLD_MAX_FDS, &ah, "CLONDIKE/FDS");
 	if (ret)
 		return ret;
 	tab = s + sizeof(ah) + (size_t)ah.count * ah.rec_size;
@@ -394,7 +399,8 @@ static int dec_fds(struct dec *d, const uint8_t *s, size_t len)
 		struct cld_fd *f = &p->fds[i];
 		char what[32];
 
-		memcpy(&f->rec, s + sizeof(ah) + (size_t)i * ah.rec_size, sizeof(f->rec));
+		memcpy(&f->rec, s + sizeof(ah) + (size_t)i * ah.rec_size,
+		       ah.rec_size < sizeof(f->rec) ? ah.rec_size : sizeof(f->rec));
 		snprintf(what, sizeof(what), "fd %d", f->rec.fd);
 		ret = take_name(d, &f->name, tab, tab_len, f->rec.name_off, f->rec.name_len, what);
 		if (ret)
@@ -440,6 +446,28 @@ static int dec_pipes(struct dec *d, const uint8_t *s, size_t len)
 		memcpy(np->data, s + at + sizeof(r), r.len);
 		at += sizeof(r) + span;
 	}
+	return 0;
+}
+
+/* Checked against the fds once every note is read (check_epolls). */
+static int dec_epolls(struct dec *d, const uint8_t *s, size_t len)
+{
+	struct cld_proc *p = d->p;
+	struct cld_array_hdr ah;
+	uint32_t i;
+	int ret;
+
+	ret = array_hdr(d, s, len, sizeof(struct cld_epoll_rec), CLD_MAX_FDS, &ah,
+			"CLONDIKE/EPOLL");
+	if (ret)
+		return ret;
+	p->epolls = calloc(ah.count ? ah.count : 1, sizeof(*p->epolls));
+	if (!p->epolls)
+		return cld_err_set(d->err, -ENOMEM, "out of memory");
+	p->nr_epolls = ah.count;
+	for (i = 0; i < ah.count; i++)
+		memcpy(&p->epolls[i], s + sizeof(ah) + (size_t)i * ah.rec_size,
+		       sizeof(p->epolls[i]));
 	return 0;
 }
 
@@ -489,6 +517,9 @@ static int dec_clondike(struct dec *d, uint32_t type, const uint8_t *s, size_t l
 	case CLD_NT_PIPEDATA:
 		ret = once(d, SEEN_PIPES);
 		return ret ? ret : dec_pipes(d, s, len);
+	case CLD_NT_EPOLL:
+		ret = once(d, SEEN_EPOLL);
+		return ret ? ret : dec_epolls(d, s, len);
 	case CLD_NT_SIGNALS:
 		ret = once(d, SEEN_SIGNALS);
 		return ret ? ret : dec_signals(d, s, len);

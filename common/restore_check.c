@@ -146,6 +146,11 @@ const char *rst_fd_kind_name(uint32_t k)
 	case CLD_FD_FIFO: return "fifo";
 	case CLD_FD_TTY: return "terminal";
 	case CLD_FD_CHR: return "device";
+	case CLD_FD_EPOLL: return "epoll";
+	case CLD_FD_EVENTFD: return "eventfd";
+	case CLD_FD_TIMERFD: return "timerfd";
+	case CLD_FD_SIGNALFD: return "signalfd";
+	case CLD_FD_PIDFD: return "pidfd";
 	default: return "unsupported";
 	}
 }
@@ -211,6 +216,48 @@ static void check_limits(const struct cld_proc *p, const struct cld_restore_opts
 		    f->file_id == i + 1)
 			blocker(rp, "fd %d: a pipe of %llu bytes, above pipe-max-size (%lld)",
 				f->fd, (unsigned long long)f->size, max);
+	}
+}
+
+/* What re-creating an anonymous-inode fd would not give back. */
+static void check_anon(const struct cld_proc *p, const struct cld_fd *f, struct report *rp)
+{
+	const struct cld_fd_rec *r = &f->rec;
+	uint32_t i;
+
+	switch (r->kind) {
+	case CLD_FD_TIMERFD:
+		if (r->state[4] > 1)
+			blocker(rp, "fd %d: a timerfd with %llu expirations not read (one comes back)",
+				r->fd, (unsigned long long)r->state[4]);
+		if (r->state[0] != CLOCK_REALTIME && r->state[0] != CLOCK_MONOTONIC &&
+		    r->state[0] != CLOCK_BOOTTIME && r->state[0] != CLOCK_REALTIME_ALARM &&
+		    r->state[0] != CLOCK_BOOTTIME_ALARM)
+			blocker(rp, "fd %d: a timerfd on clock %llu", r->fd,
+				(unsigned long long)r->state[0]);
+		break;
+	case CLD_FD_PIDFD:
+		if (!rst_pidfd_target_here(r))
+			blocker(rp, "fd %d: a pidfd of process %lld, which does not run here", r->fd,
+				(long long)r->state[0]);
+		break;
+	case CLD_FD_EPOLL:
+		for (i = 0; i < p->nr_epolls; i++) {
+			const struct cld_epoll_rec *e = &p->epolls[i];
+			const struct cld_fd *t = e->epfd == r->fd ? cld_proc_fd(p, e->tfd) : NULL;
+
+			if (e->epfd != r->fd)
+				continue;
+			if (!t)
+				blocker(rp, "fd %d: epoll watches fd %d, which the process does not hold",
+					r->fd, e->tfd);
+			else if (t->rec.kind == CLD_FD_EPOLL)
+				blocker(rp, "fd %d: epoll watches epoll fd %d (nested: not supported)",
+					r->fd, e->tfd);
+		}
+		break;
+	default:
+		break;
 	}
 }
 
@@ -304,6 +351,13 @@ int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts
 			if (o->tty_fd < 0)
 				blocker(&rp, "fd %d is a terminal (%s) and the restarting command has none",
 					f->rec.fd, n);
+			break;
+		case CLD_FD_EPOLL:
+		case CLD_FD_EVENTFD:
+		case CLD_FD_TIMERFD:
+		case CLD_FD_SIGNALFD:
+		case CLD_FD_PIDFD:
+			check_anon(p, f, &rp);
 			break;
 		case CLD_FD_PIPE:
 			if (!rst_pipe_has_both(p, f->rec.ino) &&

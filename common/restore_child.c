@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/personality.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -43,6 +44,7 @@ enum prep_step {
 	ST_SIGQUEUE,
 	ST_RLIMIT,
 	ST_OOM,
+	ST_EPOLL,
 };
 static const char *const step_names[] = {
 	[ST_NOFILE] = "raising RLIMIT_NOFILE",
@@ -57,6 +59,7 @@ static const char *const step_names[] = {
 	[ST_SIGQUEUE] = "queueing pending signal",
 	[ST_RLIMIT] = "setting resource limit",
 	[ST_OOM] = "setting oom_score_adj to",
+	[ST_EPOLL] = "an epoll registration of fd",
 };
 
 struct rst_msg {
@@ -179,6 +182,14 @@ static void __attribute__((noreturn)) child_main(struct cld_rst *rs)
 		if (dup3(base + rs->fd_slot[i], f->fd,
 			 (f->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
 			CHILD_FAIL(ST_DUP_FD, f->fd);
+	}
+	/* Registrations key on the fd number: made once each has its own. */
+	for (i = 0; i < p->nr_epolls; i++) {
+		const struct cld_epoll_rec *e = &p->epolls[i];
+		struct epoll_event ev = { .events = e->events, .data.u64 = e->data };
+
+		if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->tfd, &ev) < 0)
+			CHILD_FAIL(ST_EPOLL, e->tfd);
 	}
 	if (rs->cwd && chdir(rs->cwd) < 0)
 		CHILD_FAIL(ST_CHDIR, 0);

@@ -140,8 +140,9 @@ static int open_fd_file(struct cld_rst *rs, const struct cld_fd *f, struct cld_e
 		return cld_err_set(err, -ESTALE, "fd %d: %s is not a %s any more", r->fd, f->name,
 				   rst_fd_kind_name(r->kind));
 	}
-	/* Status flags as the process had them (O_NONBLOCK only if it did). */
-	if (!(r->fl_flags & O_NONBLOCK) && fcntl(fd, F_SETFL, (int)(r->fl_flags & ~O_ACCMODE &
+	/* Status flags as the process had them (O_NONBLOCK only if it did);
+	 * an O_PATH fd has none to set. */
+	if (!(r->fl_flags & (O_NONBLOCK | O_PATH)) && fcntl(fd, F_SETFL, (int)(r->fl_flags & ~O_ACCMODE &
 								  ~O_NONBLOCK)) < 0) {
 		int e = errno;
 
@@ -170,7 +171,7 @@ static int open_fd_file(struct cld_rst *rs, const struct cld_fd *f, struct cld_e
 		return cld_err_set(err, -e, "fd %d: sizing FIFO %s to %llu bytes: %s", r->fd,
 				   f->name, (unsigned long long)r->size, strerror(e));
 	}
-	if ((r->kind == CLD_FD_REG || r->kind == CLD_FD_DIR) && r->pos &&
+	if ((r->kind == CLD_FD_REG || r->kind == CLD_FD_DIR) && r->pos && !(r->fl_flags & O_PATH) &&
 	    lseek(fd, (off_t)r->pos, SEEK_SET) < 0) {
 		int e = errno;
 
@@ -401,6 +402,16 @@ int rst_open_fds(struct cld_rst *rs, struct cld_err *err)
 			ret = open_pipe(rs, i, err);
 			if (ret)
 				return ret;
+			break;
+		case CLD_FD_EPOLL:
+		case CLD_FD_EVENTFD:
+		case CLD_FD_TIMERFD:
+		case CLD_FD_SIGNALFD:
+		case CLD_FD_PIDFD:
+			ret = rst_open_anon(rs, f, err);
+			if (ret < 0)
+				return ret;
+			rs->fd_slot[i] = ret;
 			break;
 		default:
 			ret = open_fd_file(rs, f, err);

@@ -78,6 +78,12 @@ int rst_open_fds(struct cld_rst *rs, struct cld_err *err);
 int rst_open_mapped_files(struct cld_rst *rs, struct cld_err *err);
 void rst_open_exe(struct cld_rst *rs);
 
+/* restore_anon.c: the anonymous-inode fds (eventfd, timerfd, signalfd,
+ * pidfd, epoll), re-created; the new slot or a negative errno. */
+int rst_open_anon(struct cld_rst *rs, const struct cld_fd *f, struct cld_err *err);
+/* Whether a pidfd's process (pid and start time) runs here. */
+bool rst_pidfd_target_here(const struct cld_fd_rec *r);
+
 /* restore_child.c, phase 3: fork the child, let it prepare, seize it. */
 int rst_spawn(struct cld_rst *rs, struct cld_err *err);
 int rst_seize(struct cld_rst *rs, struct cld_err *err);

@@ -5,6 +5,7 @@
  * encoded by the same source in both, against common/codec/codec_env.h.
  * (lib/decompress_unxz.c includes the xz sources the same way.)
  */
+#include "codec_fdinfo.c"
 #include "codec_layout.c"
 #include "codec_notes.c"
 #include "codec_rules.c"

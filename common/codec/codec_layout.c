@@ -33,6 +33,7 @@ void cld_proc_drop(struct cld_proc *p, int thread_bufs)
 	for (i = 0; i < p->nr_pipes && p->pipes; i++)
 		cld_free(p->pipes[i].data);
 	cld_free(p->pipes);
+	cld_free(p->epolls);
 }
 
 uint64_t cld_proc_nr_dumped(const struct cld_proc *p)

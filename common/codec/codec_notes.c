@@ -205,6 +205,20 @@ static void encode_fds(struct cld_nbuf *b, struct cld_proc *p)
 	note_end(b, at);
 }
 
+/* EPOLL only when an epoll fd watches something. */
+static void encode_epolls(struct cld_nbuf *b, const struct cld_proc *p)
+{
+	struct cld_array_hdr ah = { sizeof(struct cld_epoll_rec), p->nr_epolls };
+	size_t at;
+
+	if (!p->nr_epolls)
+		return;
+	at = note_begin(b, CLD_NOTE_NAME, CLD_NT_EPOLL);
+	buf_put(b, &ah, sizeof(ah));
+	buf_put(b, p->epolls, (size_t)p->nr_epolls * sizeof(*p->epolls));
+	note_end(b, at);
+}
+
 /* PIPEDATA only when there is pipe data: records padded to 8. */
 static void encode_pipes(struct cld_nbuf *b, const struct cld_proc *p)
 {
@@ -280,6 +294,7 @@ int cld_notes_build(struct cld_proc *p, struct cld_nbuf *b)
 	encode_pages(b, p);
 	encode_fds(b, p);
 	encode_pipes(b, p);
+	encode_epolls(b, p);
 
 	at = note_begin(b, CLD_NOTE_NAME, CLD_NT_SIGNALS);
 	buf_put(b, &p->sig, sizeof(p->sig));

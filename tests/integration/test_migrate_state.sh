@@ -4,12 +4,13 @@
 # started on n1 are migrated to n2 with `cp /clondike/n1/PID /clondike/n2/`
 # and verify there that fds sharing an open file description share it
 # again (offset, O_NONBLOCK) while separate opens do not, the capacity of
-# a pipe with its data and of a FIFO, oom_score_adj and PR_SET_THP_DISABLE.
+# a pipe with its data and of a FIFO, oom_score_adj, PR_SET_THP_DISABLE,
+# the dumpable flag, and eventfds, timerfds, a signalfd and an epoll fd.
 # A process with children is refused before the commit point, with the
 # reason, and keeps running on n1.
 . "$(dirname "$0")/cluster_lib.sh"
 
-[ -x "$CLD_PROGS/rst_state" ] || skip "rst_state is not built"
+[ -x "$CLD_PROGS/rst_state" ] && [ -x "$CLD_PROGS/rst_events" ] || skip "rst_state, rst_events are not built"
 sim_up 2
 cluster_wait_up 15
 ok "2 namespaced nodes up"
@@ -36,6 +37,17 @@ for mode in files oom thp nodump; do
 	guest_check "$mode" "$P"
 	ok "$mode: migrated to n2: $(grep '^PASS' "$T/$mode.res")"
 done
+
+# The objects of event loops (no pidfd: one of a home process is refused).
+mkfifo "$T/events.ctl"
+printf '#!/bin/sh\nexec "%s" "$1" "$2" 0 "%s"\n' "$CLD_PROGS/rst_events" "$T" >"$T/events.sh"
+chmod +x "$T/events.sh"
+spawn_on n1 "$T/events.out" "$T/events.sh" "$T/events.res" "$T/events.ctl"
+P=$SPAWNED
+wait_for "$T/events.res" '^READY' 60
+on n1 cp "/clondike/n1/$P" /clondike/n2/ 2>"$T/mig.err" || fail "cp of events ($P): $(cat "$T/mig.err")"
+guest_check events "$P"
+ok "events: migrated to n2: $(grep '^PASS' "$T/events.res")"
 
 start kids children
 on n1 cp "/clondike/n1/$P" /clondike/n2/ 2>"$T/err" && fail "a process with children migrated"

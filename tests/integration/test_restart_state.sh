@@ -33,6 +33,33 @@ for mode in files oom thp nodump; do
 	run "$mode-lazy" --lazy "$mode"
 done
 
+# The objects of event loops: eventfd, timerfd, signalfd, epoll, pidfd,
+# O_PATH (rst_events.c says what it checks).
+sleep 1000 &
+SLEEPER=$!
+RST_PIDS+=("$SLEEPER")
+for how in eager lazy; do
+	args=
+	[ $how = lazy ] && args=--lazy
+	rst_start "events-$how" rst_events "$SLEEPER" "$RST_TMP"
+	rst_checkpoint "$RST_PID" "$RST_TMP/events-$how.img"
+	CLD_RESTART_ARGS=$args rst_restart "$RST_TMP/events-$how.img" "events-$how"
+	rst_trigger "events-$how"
+	rst_expect_pass "events-$how"
+done
+# A pidfd of a process that is gone: refused.
+sleep 1000 &
+GONE=$!
+rst_start events-gone rst_events "$GONE" "$RST_TMP"
+rst_checkpoint "$RST_PID" "$RST_TMP/events-gone.img"
+kill "$GONE"
+wait "$GONE" 2>/dev/null || true
+st=0
+"$CLD_BIN" restart --check "$RST_TMP/events-gone.img" >"$RST_TMP/events-gone.chk" 2>&1 || st=$?
+[ "$st" -ne 0 ] && grep -q "a pidfd of process $GONE, which does not run here" "$RST_TMP/events-gone.chk" ||
+	rst_fail "a pidfd of a process that is gone: --check exited $st: $(cat "$RST_TMP/events-gone.chk")"
+echo "ok: $(grep -m1 'pidfd' "$RST_TMP/events-gone.chk" | sed 's/^ *//')"
+
 # Root restarts another user's image: the change of uid clears the
 # dumpable flag; the process must get its own back.
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then

@@ -80,6 +80,8 @@ struct cld_proc {
 	uint32_t nr_fds;
 	struct cld_pipedata *pipes;
 	uint32_t nr_pipes;
+	struct cld_epoll_rec *epolls; /* by epfd, then as fdinfo lists them */
+	uint32_t nr_epolls;
 };
 
 /*
@@ -234,5 +236,23 @@ enum cld_dump_policy cld_dump_policy(uint32_t vma_flags);
  */
 void cld_restart_normalize(struct cld_regs *live, struct cld_regs *image,
 			   struct cld_thread_rec *rec);
+
+/* ---- fdinfo (codec_fdinfo.c) ---------------------------------------- */
+
+/*
+ * The state[] of an fd of a kind a restart re-creates (EVENTFD, TIMERFD,
+ * SIGNALFD, PIDFD), from its fdinfo text (/proc/PID/fdinfo/N, or what the
+ * file's show_fdinfo prints); a kind whose state the text does not give
+ * in full becomes CLD_FD_UNSUPPORTED.  realtime_ns: CLOCK_REALTIME now.
+ */
+void cld_fdinfo_state(struct cld_fd_rec *r, const char *info, uint64_t realtime_ns);
+
+/*
+ * The registrations listed in the fdinfo text of the epoll fd
+ * p->fds[idx], appended to p->epolls (after the fd table is complete: a
+ * watched fd must be in it).  An epoll fd watching a file no longer at
+ * its registered fd becomes CLD_FD_UNSUPPORTED.  0 or -ENOMEM.
+ */
+int cld_fdinfo_epoll(struct cld_proc *p, uint32_t idx, const char *info);
 
 #endif /* CLONDIKE_CODEC_H */

@@ -116,6 +116,7 @@ enum cld_note_type {
 	CLD_NT_SIGNALS = 0x109,
 	CLD_NT_THREAD = 0x10a,
 	CLD_NT_DIGESTS = 0x10b,
+	CLD_NT_EPOLL = 0x10c, /* 1.2: the interest lists of epoll fds */
 };
 
 /* cld_hdr.flags */
@@ -250,6 +251,12 @@ enum cld_fd_kind {
 	CLD_FD_FIFO = 4, /* named pipe */
 	CLD_FD_TTY = 5, /* terminal */
 	CLD_FD_CHR = 6, /* other char device: /dev/null, zero, urandom ... */
+	/* 1.2: re-created from state[] (below) */
+	CLD_FD_EPOLL = 7, /* interest list in CLONDIKE/EPOLL */
+	CLD_FD_EVENTFD = 8,
+	CLD_FD_TIMERFD = 9,
+	CLD_FD_SIGNALFD = 10,
+	CLD_FD_PIDFD = 11,
 	CLD_FD_UNSUPPORTED = 0x100, /* sockets, eventfd, epoll...: blocks restart */
 };
 
@@ -268,7 +275,20 @@ struct cld_fd_rec {
 	 * description (dup'ed fds share it, and its offset and flags); 0:
 	 * not recorded, the fd's own. */
 	__u32 file_id;
+	/*
+	 * 1.2: what re-creates an fd of the kinds above (0 otherwise):
+	 *  EVENTFD  [0] the counter, [1] 1 if EFD_SEMAPHORE
+	 *  TIMERFD  [0] clock id, [1] settime flags (TFD_TIMER_ABSTIME 1,
+	 *           TFD_TIMER_CANCEL_ON_SET 2), [2] ns to the next expiry
+	 *           (0: disarmed), [3] interval ns, [4] unread expirations,
+	 *           [5] CLOCK_REALTIME at the freeze, ns
+	 *  SIGNALFD [0] the signal mask (bit sig - 1)
+	 *  PIDFD    [0] the pid (in the process's pid namespace), [1] its start
+ *           time (clock ticks after boot, /proc/PID/stat field 22)
+	 */
+	__u64 state[6];
 };
+#define CLD_FD_REC_SIZE_1_1 80 /* before state[] */
 
 /*
  * Unread bytes of a pipe both of whose ends the process holds, or of a FIFO
@@ -282,6 +302,15 @@ struct cld_pipedata_rec {
 };
 #define CLD_PIPEDATA_PIPE 0u /* an anonymous pipe's (ino: CLD_FD_PIPE's) */
 #define CLD_PIPEDATA_FIFO 1u /* a named FIFO's (ino: CLD_FD_FIFO's) */
+
+/* 1.2: one registration of an epoll fd's interest list (fdinfo's tfd). */
+struct cld_epoll_rec {
+	__s32 epfd; /* the epoll fd (CLD_FD_EPOLL) */
+	__s32 tfd; /* the fd it watches, as registered */
+	__u32 events;
+	__u32 pad;
+	__u64 data;
+};
 
 /* x86_64 kernel struct sigaction as rt_sigaction(2) takes it. */
 struct cld_sigaction {

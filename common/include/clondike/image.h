@@ -33,6 +33,9 @@ int cld_proc_dup(const struct cld_proc *src, struct cld_proc **out,
  */
 int cld_proc_validate(const struct cld_proc *p, struct cld_err *err);
 
+/* The record of fd in p's (sorted) fd table, NULL if it has none. */
+const struct cld_fd *cld_proc_fd(const struct cld_proc *p, int fd);
+
 /* ---- Layout ------------------------------------------------------------ */
 
 /* struct cld_seg, struct cld_layout, cld_layout_compute(): codec.h */

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Re-creating the anonymous-inode fds of format 1.2 (eventfd, timerfd,
+ * signalfd, pidfd, epoll) in the parent before the fork, from the state
+ * the freezer read in their fdinfo; the child registers the epoll interest
+ * lists once every fd has its number (restore_child.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "clondike/procfs.h"
+#include "restore_priv.h"
+
+#define NS 1000000000ull
+
+static uint64_t clock_ns(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
+}
+
+static struct timespec ts_of(uint64_t ns)
+{
+	return (struct timespec){ .tv_sec = (time_t)(ns / NS), .tv_nsec = (long)(ns % NS) };
+}
+
+bool rst_pidfd_target_here(const struct cld_fd_rec *r)
+{
+	struct cld_procfs_stat sf;
+
+	/* The same process: its pid, and its start time (pids are reused). */
+	return (int64_t)r->state[0] > 0 && (int64_t)r->state[0] <= INT32_MAX &&
+	       !cld_procfs_stat((pid_t)r->state[0], &sf) && sf.last >= 22 &&
+	       (uint64_t)sf.f[22] == r->state[1];
+}
+
+/*
+ * A timerfd runs on from where it stood: the time left to its next expiry
+ * (the time it was checkpointed does not count), or, armed with
+ * TFD_TIMER_ABSTIME, its deadline (on CLOCK_REALTIME as it was; on the
+ * other clocks, which do not carry over to another boot or machine, what
+ * is left of it by the wall clock).  An expiry not read yet comes back as
+ * one that is due now.
+ */
+static int arm_timer(int fd, const struct cld_fd_rec *r, struct cld_err *err)
+{
+	const uint64_t *st = (const uint64_t *)r->state;
+	struct itimerspec its = { .it_interval = ts_of(st[3]) };
+	int flags = (int)(st[1] & TFD_TIMER_CANCEL_ON_SET);
+	uint64_t left = st[2];
+
+	if (st[4]) {
+		left = 1;
+	} else if (left && (st[1] & TFD_TIMER_ABSTIME)) {
+		uint64_t now = clock_ns(CLOCK_REALTIME), gone = now > st[5] ? now - st[5] : 0;
+
+		if (st[0] == CLOCK_REALTIME || st[0] == CLOCK_REALTIME_ALARM) {
+			flags |= TFD_TIMER_ABSTIME;
+			left += st[5];
+		} else {
+			left = left > gone ? left - gone : 1;
+		}
+	}
+	if (!left)
+		return 0; /* disarmed */
+	its.it_value = ts_of(left);
+	if (timerfd_settime(fd, flags, &its, NULL) < 0)
+		return cld_err_set(err, -errno, "fd %d: arming its timerfd: %s", r->fd,
+				   strerror(errno));
+	return 0;
+}
+
+int rst_open_anon(struct cld_rst *rs, const struct cld_fd *f, struct cld_err *err)
+{
+	const struct cld_fd_rec *r = &f->rec;
+	bool nb = r->fl_flags & O_NONBLOCK;
+	sigset_t mask;
+	int fd = -1, slot, s;
+
+	switch (r->kind) {
+	case CLD_FD_EVENTFD:
+		fd = eventfd(0, EFD_CLOEXEC | (nb ? EFD_NONBLOCK : 0) |
+					(r->state[1] ? EFD_SEMAPHORE : 0));
+		/* The counter may exceed eventfd()'s unsigned int. */
+		if (fd >= 0 && r->state[0] &&
+		    write(fd, &r->state[0], sizeof(r->state[0])) != sizeof(r->state[0])) {
+			close(fd);
+			return cld_err_set(err, -EIO, "fd %d: eventfd counter %llu", r->fd,
+					   (unsigned long long)r->state[0]);
+		}
+		break;
+	case CLD_FD_TIMERFD:
+		fd = timerfd_create((int)r->state[0], TFD_CLOEXEC | (nb ? TFD_NONBLOCK : 0));
+		if (fd >= 0) {
+			s = arm_timer(fd, r, err);
+			if (s) {
+				close(fd);
+				return s;
+			}
+		}
+		break;
+	case CLD_FD_SIGNALFD:
+		sigemptyset(&mask);
+		for (s = 1; s <= 64; s++)
+			if (r->state[0] & (1ull << (s - 1)))
+				sigaddset(&mask, s);
+		fd = signalfd(-1, &mask, SFD_CLOEXEC | (nb ? SFD_NONBLOCK : 0));
+		break;
+	case CLD_FD_PIDFD:
+		if (!rst_pidfd_target_here(r))
+			return cld_err_set(err, -ESRCH, "fd %d: process %lld is gone", r->fd,
+					   (long long)r->state[0]);
+		fd = (int)syscall(SYS_pidfd_open, (pid_t)r->state[0], nb ? O_NONBLOCK : 0);
+		if (fd >= 0)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+		break;
+	case CLD_FD_EPOLL:
+		fd = epoll_create1(EPOLL_CLOEXEC);
+		break;
+	default:
+		return cld_err_set(err, -EINVAL, "fd %d: not an anonymous-inode kind", r->fd);
+	}
+	if (fd < 0)
+		return cld_err_set(err, -errno, "fd %d: re-creating its %s: %s", r->fd,
+				   rst_fd_kind_name(r->kind), strerror(errno));
+	slot = rst_add_pfd(rs, fd, true);
+	if (slot < 0) {
+		close(fd);
+		return cld_err_set(err, -ENOMEM, "out of memory");
+	}
+	return slot;
+}

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: MIT
+/*
+ * "rst_events RESULT CTL PID DIR": the kernel objects an event loop is
+ * made of (issue 18), checked after a restart or a migration:
+ *  - an eventfd in semaphore mode with a count of 5, and a non-blocking
+ *    one counting 3;
+ *  - a relative timerfd (30 s, then every 2 s), a CLOCK_REALTIME timerfd
+ *    with an absolute deadline 40 s away, and one that expired before the
+ *    checkpoint and was not read;
+ *  - a signalfd for SIGUSR1 (blocked);
+ *  - an epoll fd watching a pipe with a byte in it, the eventfd
+ *    (edge-triggered), the expired timerfd and the signalfd, each with its
+ *    own data; after the restart it reports exactly the ready ones, and
+ *    EPOLL_CTL_MOD / DEL by fd number work;
+ *  - a pidfd of process PID (still running; 0: none, a migration refuses
+ *    a pidfd of a home process);
+ *  - an O_PATH fd of DIR.
+ */
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <time.h>
+
+#include "rst_common.h"
+
+#define D_PIPE 0x1111ull
+#define D_EFD 0x2222ull
+#define D_TFD 0x3333ull
+#define D_SFD 0x4444ull
+
+static int pp[2], efd, efd2, trel, tabs, tdue, sfd, ep, pfd, opath;
+static pid_t target;
+
+static double left_s(int fd, double *interval)
+{
+	struct itimerspec its;
+
+	RST_CHECK(!timerfd_gettime(fd, &its), "timerfd_gettime: %s", strerror(errno));
+	if (interval)
+		*interval = its.it_interval.tv_sec + its.it_interval.tv_nsec / 1e9;
+	return its.it_value.tv_sec + its.it_value.tv_nsec / 1e9;
+}
+
+static void setup(const char *dir)
+{
+	struct itimerspec its = { .it_value.tv_sec = 30, .it_interval.tv_sec = 2 };
+	struct epoll_event ev;
+	struct timespec now;
+	sigset_t m;
+
+	RST_CHECK(!pipe(pp) && write(pp[1], "x", 1) == 1, "pipe");
+	efd = eventfd(5, EFD_SEMAPHORE);
+	efd2 = eventfd(3, EFD_NONBLOCK);
+	trel = timerfd_create(CLOCK_MONOTONIC, 0);
+	tabs = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK);
+	tdue = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+	RST_CHECK(efd >= 0 && efd2 >= 0 && trel >= 0 && tabs >= 0 && tdue >= 0, "eventfd/timerfd");
+	RST_CHECK(!timerfd_settime(trel, 0, &its, NULL), "timerfd_settime");
+	clock_gettime(CLOCK_REALTIME, &now);
+	its = (struct itimerspec){ .it_value.tv_sec = now.tv_sec + 40 };
+	RST_CHECK(!timerfd_settime(tabs, TFD_TIMER_ABSTIME, &its, NULL), "timerfd_settime abs");
+	its = (struct itimerspec){ .it_value.tv_nsec = 1000000 };
+	RST_CHECK(!timerfd_settime(tdue, 0, &its, NULL), "timerfd_settime due");
+	sigemptyset(&m);
+	sigaddset(&m, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &m, NULL);
+	sfd = signalfd(-1, &m, SFD_NONBLOCK);
+	ep = epoll_create1(0);
+	RST_CHECK(sfd >= 0 && ep >= 0, "signalfd/epoll");
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u64 = D_PIPE };
+	RST_CHECK(!epoll_ctl(ep, EPOLL_CTL_ADD, pp[0], &ev), "epoll_ctl pipe");
+	ev = (struct epoll_event){ .events = EPOLLIN | EPOLLET, .data.u64 = D_EFD };
+	RST_CHECK(!epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev), "epoll_ctl eventfd");
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u64 = D_TFD };
+	RST_CHECK(!epoll_ctl(ep, EPOLL_CTL_ADD, tdue, &ev), "epoll_ctl timerfd");
+	ev = (struct epoll_event){ .events = EPOLLIN, .data.u64 = D_SFD };
+	RST_CHECK(!epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev), "epoll_ctl signalfd");
+	pfd = target ? (int)syscall(SYS_pidfd_open, target, 0) : -1;
+	opath = open(dir, O_PATH | O_DIRECTORY);
+	RST_CHECK((!target || pfd >= 0) && opath >= 0, "pidfd_open %d / O_PATH %s: %s",
+		  (int)target, dir, strerror(errno));
+	usleep(20000); /* tdue expires, unread */
+}
+
+static void check_epoll(void)
+{
+	struct epoll_event evs[8], ev;
+	bool seen[5] = { false };
+	int n, i;
+
+	n = epoll_wait(ep, evs, 8, 0);
+	for (i = 0; i < n; i++) {
+		uint64_t d = evs[i].data.u64;
+
+		RST_CHECK(d >= D_PIPE && d <= D_SFD && d % D_PIPE == 0, "epoll data %#llx",
+			  (unsigned long long)d);
+		seen[d / D_PIPE] = true;
+	}
+	/* No SIGUSR1 yet: the signalfd is not ready. */
+	RST_CHECK(n == 3 && seen[1] && seen[2] && seen[3],
+		  "epoll_wait reported %d events (pipe %d eventfd %d timerfd %d signalfd %d)", n,
+		  seen[1], seen[2], seen[3], seen[4]);
+	/* Edge-triggered: the eventfd is not reported again. */
+	n = epoll_wait(ep, evs, 8, 0);
+	for (i = 0; i < n; i++)
+		RST_CHECK(evs[i].data.u64 != D_EFD, "the edge-triggered eventfd came twice");
+	kill(getpid(), SIGUSR1);
+	n = epoll_wait(ep, evs, 8, 0);
+	for (i = 0, seen[4] = false; i < n; i++)
+		seen[4] |= evs[i].data.u64 == D_SFD;
+	RST_CHECK(seen[4], "the signalfd is not reported after SIGUSR1");
+	ev = (struct epoll_event){ .events = EPOLLOUT, .data.u64 = 7 };
+	RST_CHECK(!epoll_ctl(ep, EPOLL_CTL_MOD, pp[0], &ev),
+		  "EPOLL_CTL_MOD of the pipe (not registered under its fd number?): %s",
+		  strerror(errno));
+	RST_CHECK(!epoll_ctl(ep, EPOLL_CTL_DEL, efd, NULL), "EPOLL_CTL_DEL of the eventfd: %s",
+		  strerror(errno));
+}
+
+static void check(void)
+{
+	struct signalfd_siginfo si;
+	double left, interval;
+	struct timespec now;
+	uint64_t v;
+	char buf[64];
+
+	check_epoll();
+	RST_CHECK(read(efd, &v, 8) == 8 && v == 1, "semaphore eventfd read %llu, not 1",
+		  (unsigned long long)v);
+	RST_CHECK(read(efd2, &v, 8) == 8 && v == 3, "eventfd read %llu, not 3",
+		  (unsigned long long)v);
+	RST_CHECK(read(efd2, &v, 8) < 0 && errno == EAGAIN, "eventfd lost O_NONBLOCK");
+	left = left_s(trel, &interval);
+	RST_CHECK(left > 20 && left <= 30 && interval == 2,
+		  "relative timerfd: %.3f s left (of 30), interval %.3f", left, interval);
+	clock_gettime(CLOCK_REALTIME, &now);
+	left = left_s(tabs, NULL);
+	RST_CHECK(left > 0 && left <= 40, "absolute timerfd: %.3f s left", left);
+	RST_CHECK(read(tdue, &v, 8) == 8 && v == 1, "the expired timerfd read %llu", (unsigned long long)v);
+	RST_CHECK(read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGUSR1,
+		  "signalfd did not give SIGUSR1");
+	RST_CHECK(read(pp[0], buf, 1) == 1 && buf[0] == 'x', "the pipe's byte");
+	RST_CHECK(!target || syscall(SYS_pidfd_send_signal, pfd, 0, NULL, 0) == 0,
+		  "the pidfd does not reach process %d: %s", (int)target, strerror(errno));
+	RST_CHECK(fcntl(opath, F_GETFL) & O_PATH, "the O_PATH fd is not O_PATH any more");
+	RST_CHECK(faccessat(opath, ".", F_OK, 0) == 0, "the O_PATH fd does not lead to its dir");
+}
+
+int main(int argc, char **argv)
+{
+	rst_init(argc, argv, 2, "PID DIR");
+	target = (pid_t)atoi(argv[3]);
+	setup(argv[4]);
+	rst_ready();
+	rst_wait_trigger();
+	check();
+	rst_pass("eventfds, timerfds, signalfd, epoll (events, data, ET, MOD/DEL), pidfd, O_PATH");
+}

@@ -88,6 +88,8 @@ static const struct {
 	{ "image", t_image },
 	{ "ptrace_compare", t_ptrace_compare },
 	{ "ptrace_compare_threads", t_ptrace_compare_threads },
+	{ "ptrace_compare_state", t_ptrace_compare_state },
+	{ "ptrace_compare_state_each", t_ptrace_compare_state_each },
 	{ "restart_image", t_restart_image },
 	{ "persist_kill", t_persist_kill },
 	{ "unload_while_frozen", t_unload },

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -47,6 +48,35 @@ uint64_t cld_xxh3_page(const void *page);
 
 #define NWORK 3
 
+/* target_state: what it holds at the freeze (B->st_what), and its fds. */
+#define ST_FLOCK 0x1 /* flock(LOCK_EX) on /tmp/st-flock */
+#define ST_POSIX 0x2 /* F_SETLK write lock on /tmp/st-posix */
+#define ST_OFD 0x4   /* F_OFD_SETLK write lock on /tmp/st-ofd */
+#define ST_CHILD 0x8 /* a forked child, in pause() */
+#define ST_TUNE 0x10 /* oom_score_adj ST_OOM, PR_SET_THP_DISABLE */
+#define ST_ALL 0x1f
+#define ST_OOM 345
+#define ST_PIPE_SZ (256 << 10) /* F_SETPIPE_SZ of the pipe */
+#define ST_FIFO_SZ (128 << 10) /* and of the FIFO */
+#define ST_FILE_SZ 8192
+#define ST_FILE_POS 100	  /* offset of ST_FD_FILE (and its dup) */
+#define ST_AGAIN_POS 3000 /* offset of ST_FD_FILE_AGAIN */
+#define ST_PIPE_DATA "clondike state pipe"
+enum {
+	ST_FD_FILE,	  /* /tmp/st-file, O_RDWR */
+	ST_FD_FILE_DUP,	  /* dup of it */
+	ST_FD_FILE_AGAIN, /* the same file opened again, O_RDONLY */
+	ST_FD_PIPE_R,	  /* a pipe holding ST_PIPE_DATA */
+	ST_FD_PIPE_W,
+	ST_FD_PIPE_DUP,	  /* dup of its read end */
+	ST_FD_PIPE_AGAIN, /* its read end opened via /proc/self/fd, O_NONBLOCK */
+	ST_FD_FIFO,	  /* /tmp/st-fifo, O_RDWR */
+	ST_FD_FLOCK,
+	ST_FD_POSIX,
+	ST_FD_OFD,
+	ST_NFD
+};
+
 struct board {
 	volatile uint64_t count[8]; /* per worker thread progress */
 	volatile int stop;	    /* targets finish and self-check */
@@ -57,6 +87,9 @@ struct board {
 	volatile int nthreads;
 	volatile int eintr; /* a restartable call returned EINTR */
 	int pipe_in[2];	    /* driver -> target */
+	volatile int st_what;	    /* ST_* : what target_state sets up */
+	volatile pid_t st_child;    /* its child, 0 once it reaped it */
+	volatile int st_fd[ST_NFD]; /* its fds, in ST_FD_* order */
 };
 
 /* Threads of target_threads besides its main thread. */
@@ -85,6 +118,7 @@ int target_sleep(void);
 int target_spawn(void);
 int target_sparse(void);
 int target_pause(void);
+int target_state(void);
 pid_t spawn(int (*fn)(void), uid_t uid, int dumpable);
 int reap(pid_t pid, int sig_kill);
 
@@ -116,6 +150,8 @@ int t_deferred_signal(void);
 int t_image(void);
 int t_ptrace_compare(void);
 int t_ptrace_compare_threads(void);
+int t_ptrace_compare_state(void);
+int t_ptrace_compare_state_each(void);
 int t_restart_image(void);
 int t_persist_kill(void);
 int t_unload(void);

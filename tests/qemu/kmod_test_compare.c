@@ -77,8 +77,23 @@ static int all_traced(pid_t pid)
 	return n && traced == n;
 }
 
-static int ptrace_compare(int (*target)(void), int want_threads)
+/*
+ * What a comparison freezes: the target, its number of threads, and a
+ * check of what the image must say of it (0, or -1 with why filled in),
+ * run on both images: a field both backends get wrong the same way
+ * passes the byte comparison.
+ */
+struct cmp_case {
+	int (*target)(void);
+	int want_threads;
+	int without_children; /* the target has a child: tell the CLI */
+	int (*check)(const uint8_t *img, uint64_t size, char *why, size_t n);
+};
+
+/* 0 identical, -1 failed (reported), 1 skipped (reported). */
+static int ptrace_compare(const struct cmp_case *cc)
 {
+	int want_threads = cc->want_threads;
 	struct cld_kabi_freeze fr;
 	struct stat st;
 	pid_t pid, cli;
@@ -92,9 +107,9 @@ static int ptrace_compare(int (*target)(void), int want_threads)
 
 	if (access("/bin/clondike", X_OK)) {
 		printf("SKIP %s: no clondike CLI in the VM\n", cur);
-		return 0;
+		return 1;
 	}
-	pid = spawn(target, 0, 1);
+	pid = spawn(cc->target, 0, 1);
 	msleep(20);
 	fd = freeze(pid, 0, &fr);
 	if (fd < 0) {
@@ -110,8 +125,12 @@ static int ptrace_compare(int (*target)(void), int want_threads)
 
 		dup2(nul, 1);
 		setenv("CLD_FREEZER", "ptrace", 1); /* the backend to compare with */
-		execl("/bin/clondike", "clondike", "checkpoint", pidstr, "/tmp/ptrace.img",
-		      (char *)NULL);
+		if (cc->without_children)
+			execl("/bin/clondike", "clondike", "checkpoint", "--without-children",
+			      pidstr, "/tmp/ptrace.img", (char *)NULL);
+		else
+			execl("/bin/clondike", "clondike", "checkpoint", pidstr, "/tmp/ptrace.img",
+			      (char *)NULL);
 		_exit(127);
 	}
 	/* Wait for the seizes, then give PTRACE_INTERRUPT time to land. */
@@ -143,6 +162,19 @@ static int ptrace_compare(int (*target)(void), int want_threads)
 	if (!b) {
 		free(a);
 		return fail("reading the ptrace image: %s", strerror(-err));
+	}
+	if (cc->check) {
+		char kwhy[200] = "", pwhy[200] = "";
+		int kbad = cc->check(a, fr.image_size, kwhy, sizeof(kwhy));
+		int pbad = cc->check(b, (uint64_t)st.st_size, pwhy, sizeof(pwhy));
+
+		if (kbad || pbad) {
+			free(a);
+			free(b);
+			return fail("%s%s%s%s%s", kbad ? "module image: " : "", kbad ? kwhy : "",
+				    kbad && pbad ? "; " : "", pbad ? "ptrace image: " : "",
+				    pbad ? pwhy : "");
+		}
 	}
 	/* Mask what the format calls volatile: created_ns, backend, producer. */
 	hdr = find_note(a, fr.image_size, CLD_NOTE_NAME, CLD_NT_HEADER, 0, &hlen);
@@ -268,18 +300,214 @@ static int ptrace_compare(int (*target)(void), int want_threads)
 		return fail("images differ (first at byte %llu)", (unsigned long long)first);
 	printf("INFO %s: %llu bytes identical, %d threads (volatile created_ns/backend/producer masked)\n",
 	       cur, (unsigned long long)fr.image_size, nthr);
-	pass();
 	return 0;
+}
+
+/* One comparison, reported under cur. */
+static int compare_one(const struct cmp_case *cc)
+{
+	int r = ptrace_compare(cc);
+
+	/* Whatever went wrong, no child of a target outlives its test. */
+	if (B->st_child > 0)
+		kill(B->st_child, SIGKILL);
+	if (!r)
+		pass();
+	return r < 0 ? -1 : 0;
 }
 
 int t_ptrace_compare(void)
 {
-	return ptrace_compare(target_single, 1);
+	static const struct cmp_case cc = { target_single, 1, 0, NULL };
+
+	return compare_one(&cc);
 }
 
 /* Per-thread notes, their order, tids, masks, altstacks, rseq, robust
  * lists and names of a process with threads in several states. */
 int t_ptrace_compare_threads(void)
 {
-	return ptrace_compare(target_threads, NMT + 1);
+	static const struct cmp_case cc = { target_threads, NMT + 1, 0, NULL };
+
+	return compare_one(&cc);
+}
+
+/* ---- format 1.2 state (issue 18) ------------------------------------- */
+
+static const char *const st_name[ST_NFD] = {
+	[ST_FD_FILE] = "file",
+	[ST_FD_FILE_DUP] = "dup of file",
+	[ST_FD_FILE_AGAIN] = "file opened again",
+	[ST_FD_PIPE_R] = "pipe read end",
+	[ST_FD_PIPE_W] = "pipe write end",
+	[ST_FD_PIPE_DUP] = "dup of pipe read end",
+	[ST_FD_PIPE_AGAIN] = "pipe read end opened again",
+	[ST_FD_FIFO] = "FIFO",
+	[ST_FD_FLOCK] = "flock file",
+	[ST_FD_POSIX] = "POSIX lock file",
+	[ST_FD_OFD] = "OFD lock file",
+};
+
+/* The open file description of each fd: equal groups, shared ones. */
+static const int st_group[ST_NFD] = {
+	[ST_FD_FILE] = 0,   [ST_FD_FILE_DUP] = 0, [ST_FD_FILE_AGAIN] = 1, [ST_FD_PIPE_R] = 2,
+	[ST_FD_PIPE_W] = 3, [ST_FD_PIPE_DUP] = 2, [ST_FD_PIPE_AGAIN] = 4, [ST_FD_FIFO] = 5,
+	[ST_FD_FLOCK] = 6,  [ST_FD_POSIX] = 7,	  [ST_FD_OFD] = 8,
+};
+
+#define WHY(...) (snprintf(why, n, __VA_ARGS__), -1)
+
+/* PROC: the flags and oom_score_adj B->st_what implies. */
+static int check_state_proc(const uint8_t *img, uint64_t size, char *why, size_t n)
+{
+	const uint32_t mask = CLD_PROC_CHILDREN | CLD_PROC_LOCKS | CLD_PROC_THP_DISABLE;
+	int what = B->st_what, oom = what & ST_TUNE ? ST_OOM : 0;
+	struct cld_proc_rec pr;
+	const uint8_t *note;
+	uint32_t len, want = 0;
+
+	note = find_note(img, size, CLD_NOTE_NAME, CLD_NT_PROC, 0, &len);
+	if (!note || len < sizeof(pr))
+		return WHY("no PROC note");
+	memcpy(&pr, note, sizeof(pr));
+	if (what & ST_CHILD)
+		want |= CLD_PROC_CHILDREN;
+	if (what & (ST_FLOCK | ST_POSIX | ST_OFD))
+		want |= CLD_PROC_LOCKS;
+	if (what & ST_TUNE)
+		want |= CLD_PROC_THP_DISABLE;
+	if ((pr.flags & mask) != want)
+		return WHY("PROC flags %#x: CHILDREN|LOCKS|THP_DISABLE %#x, want %#x", pr.flags,
+			   pr.flags & mask, want);
+	if (pr.oom_score_adj != oom)
+		return WHY("PROC oom_score_adj %d, want %d", pr.oom_score_adj, oom);
+	return 0;
+}
+
+/* PIPEDATA: the pipe's data, once; nothing of the FIFO. */
+static int check_state_pipedata(const uint8_t *img, uint64_t size, uint64_t pipe_ino, char *why,
+				size_t n)
+{
+	struct cld_pipedata_rec pd;
+	const uint8_t *note;
+	uint32_t len, off = 0;
+	int found = 0;
+
+	note = find_note(img, size, CLD_NOTE_NAME, CLD_NT_PIPEDATA, 0, &len);
+	while (note && off + sizeof(pd) <= len) {
+		memcpy(&pd, note + off, sizeof(pd));
+		off += sizeof(pd);
+		if (pd.len > len - off)
+			return WHY("PIPEDATA entry overruns its note");
+		if (pd.ino == pipe_ino) {
+			if (found++ || pd.len != sizeof(ST_PIPE_DATA) ||
+			    memcmp(note + off, ST_PIPE_DATA, pd.len))
+				return WHY("PIPEDATA of the pipe: %u bytes, not its data once",
+					   pd.len);
+		}
+		off += (pd.len + 7) & ~7u;
+	}
+	return found ? 0 : WHY("no PIPEDATA of the pipe");
+}
+
+/* FDS: offsets, sizes (pipe capacities), kinds, file_id of each fd. */
+static int check_state(const uint8_t *img, uint64_t size, char *why, size_t n)
+{
+	struct cld_fd_rec r[ST_NFD], o;
+	struct cld_array_hdr ah;
+	const uint8_t *note;
+	uint32_t len, idx[ST_NFD], i;
+	int k, j;
+
+	if (check_state_proc(img, size, why, n))
+		return -1;
+	note = find_note(img, size, CLD_NOTE_NAME, CLD_NT_FDS, 0, &len);
+	if (!note || len < sizeof(ah))
+		return WHY("no FDS note");
+	memcpy(&ah, note, sizeof(ah));
+	if (ah.rec_size < sizeof(o) || (uint64_t)ah.rec_size * ah.count > len - sizeof(ah))
+		return WHY("FDS: %u records of %u bytes in %u", ah.count, ah.rec_size, len);
+	for (k = 0; k < ST_NFD; k++)
+		idx[k] = UINT32_MAX;
+	for (i = 0; i < ah.count; i++) {
+		memcpy(&o, note + sizeof(ah) + (uint64_t)i * ah.rec_size, sizeof(o));
+		/* Any fd: its file_id names the lowest fd of its description. */
+		if (!o.file_id || o.file_id > i + 1)
+			return WHY("fd %d: file_id %u at index %u", o.fd, o.file_id, i);
+		for (k = 0; k < ST_NFD; k++)
+			if (o.fd == B->st_fd[k]) {
+				idx[k] = i;
+				r[k] = o;
+			}
+	}
+	for (k = 0; k < ST_NFD; k++) {
+		uint32_t lead = idx[k];
+
+		if (idx[k] == UINT32_MAX)
+			return WHY("no FDS record of fd %d (%s)", B->st_fd[k], st_name[k]);
+		for (j = 0; j < ST_NFD; j++)
+			if (st_group[j] == st_group[k] && idx[j] < lead)
+				lead = idx[j];
+		if (r[k].file_id != lead + 1)
+			return WHY("fd %d (%s): file_id %u, want %u", r[k].fd, st_name[k],
+				   r[k].file_id, lead + 1);
+	}
+	for (k = ST_FD_PIPE_R; k <= ST_FD_FIFO; k++) {
+		uint64_t want = k == ST_FD_FIFO ? ST_FIFO_SZ : ST_PIPE_SZ;
+		uint32_t kind = k == ST_FD_FIFO ? CLD_FD_FIFO : CLD_FD_PIPE;
+
+		if (r[k].kind != kind || r[k].size != want ||
+		    (k != ST_FD_FIFO && r[k].ino != r[ST_FD_PIPE_R].ino))
+			return WHY("fd %d (%s): kind %u size %llu, want kind %u size %llu", r[k].fd,
+				   st_name[k], r[k].kind, (unsigned long long)r[k].size, kind,
+				   (unsigned long long)want);
+	}
+	for (k = ST_FD_FILE; k <= ST_FD_FILE_AGAIN; k++) {
+		uint64_t pos = k == ST_FD_FILE_AGAIN ? ST_AGAIN_POS : ST_FILE_POS;
+
+		if (r[k].kind != CLD_FD_REG || r[k].size != ST_FILE_SZ || r[k].pos != pos)
+			return WHY("fd %d (%s): kind %u size %llu pos %llu, want %u %u %llu",
+				   r[k].fd, st_name[k], r[k].kind, (unsigned long long)r[k].size,
+				   (unsigned long long)r[k].pos, CLD_FD_REG, ST_FILE_SZ,
+				   (unsigned long long)pos);
+	}
+	return check_state_pipedata(img, size, r[ST_FD_PIPE_R].ino, why, n);
+}
+
+/* Shared and separate open files of one file and of one pipe, pipe and
+ * FIFO capacity, three kinds of lock, a child, oom_score_adj, THP. */
+int t_ptrace_compare_state(void)
+{
+	static const struct cmp_case cc = { target_state, 1, 1, check_state };
+
+	B->st_what = ST_ALL;
+	return compare_one(&cc);
+}
+
+/* Each lock kind alone, the child alone, the tuning alone, none: each
+ * flag comes from its own cause (ptrace_compare_state_<what>). */
+int t_ptrace_compare_state_each(void)
+{
+	static const struct {
+		const char *name;
+		int what;
+	} v[] = {
+		{ "flock", ST_FLOCK }, { "posix", ST_POSIX }, { "ofd", ST_OFD },
+		{ "child", ST_CHILD }, { "tune", ST_TUNE },   { "none", 0 },
+	};
+	const char *base = cur;
+	static char name[64];
+	size_t i;
+	int bad = 0;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct cmp_case cc = { target_state, 1, !!(v[i].what & ST_CHILD), check_state };
+
+		snprintf(name, sizeof(name), "ptrace_compare_state_%s", v[i].name);
+		cur = name;
+		B->st_what = v[i].what;
+		bad |= compare_one(&cc);
+	}
+	cur = base;
+	return bad;
 }

@@ -335,6 +335,150 @@ int target_pause(void)
 	return 0;
 }
 
+/* A file of ST_FILE_SZ bytes at path, opened O_RDWR (-1 on error). */
+static int st_file(const char *path)
+{
+	static const char zero[ST_FILE_SZ];
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	if (fd >= 0 && write(fd, zero, sizeof(zero)) != (ssize_t)sizeof(zero)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int st_lock(int fd, int cmd)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	return fcntl(fd, cmd, &fl);
+}
+
+/* Set up what target_state holds at the freeze; 0 or the failing step. */
+static int st_setup(int what, volatile int *fd)
+{
+	char path[64];
+	int p[2], o;
+
+	fd[ST_FD_FILE] = st_file("/tmp/st-file");
+	if (fd[ST_FD_FILE] < 0 || lseek(fd[ST_FD_FILE], ST_FILE_POS, SEEK_SET) != ST_FILE_POS)
+		return 1;
+	fd[ST_FD_FILE_DUP] = dup(fd[ST_FD_FILE]);
+	fd[ST_FD_FILE_AGAIN] = open("/tmp/st-file", O_RDONLY);
+	if (fd[ST_FD_FILE_DUP] < 0 || fd[ST_FD_FILE_AGAIN] < 0 ||
+	    lseek(fd[ST_FD_FILE_AGAIN], ST_AGAIN_POS, SEEK_SET) != ST_AGAIN_POS)
+		return 2;
+	if (pipe(p) || fcntl(p[1], F_SETPIPE_SZ, ST_PIPE_SZ) != ST_PIPE_SZ ||
+	    write(p[1], ST_PIPE_DATA, sizeof(ST_PIPE_DATA)) != sizeof(ST_PIPE_DATA))
+		return 3;
+	fd[ST_FD_PIPE_R] = p[0];
+	fd[ST_FD_PIPE_W] = p[1];
+	fd[ST_FD_PIPE_DUP] = dup(p[0]);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", p[0]);
+	fd[ST_FD_PIPE_AGAIN] = open(path, O_RDONLY | O_NONBLOCK);
+	if (fd[ST_FD_PIPE_DUP] < 0 || fd[ST_FD_PIPE_AGAIN] < 0)
+		return 4;
+	unlink("/tmp/st-fifo");
+	if (mkfifo("/tmp/st-fifo", 0600))
+		return 5;
+	fd[ST_FD_FIFO] = open("/tmp/st-fifo", O_RDWR);
+	if (fd[ST_FD_FIFO] < 0 || fcntl(fd[ST_FD_FIFO], F_SETPIPE_SZ, ST_FIFO_SZ) != ST_FIFO_SZ)
+		return 6;
+	fd[ST_FD_FLOCK] = st_file("/tmp/st-flock");
+	fd[ST_FD_POSIX] = st_file("/tmp/st-posix");
+	fd[ST_FD_OFD] = st_file("/tmp/st-ofd");
+	if (fd[ST_FD_FLOCK] < 0 || fd[ST_FD_POSIX] < 0 || fd[ST_FD_OFD] < 0)
+		return 7;
+	if (((what & ST_FLOCK) && flock(fd[ST_FD_FLOCK], LOCK_EX)) ||
+	    ((what & ST_POSIX) && st_lock(fd[ST_FD_POSIX], F_SETLK)) ||
+	    ((what & ST_OFD) && st_lock(fd[ST_FD_OFD], F_OFD_SETLK)))
+		return 8;
+	if (what & ST_TUNE) {
+		o = open("/proc/self/oom_score_adj", O_WRONLY);
+		snprintf(path, sizeof(path), "%d", ST_OOM);
+		if (o < 0 || write(o, path, strlen(path)) != (ssize_t)strlen(path))
+			return 9;
+		close(o);
+		if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0))
+			return 10;
+	}
+	return 0;
+}
+
+/* After the thaw: the state is as it was (1 if not). */
+static int st_check(int what, volatile int *fd)
+{
+	char buf[64], want[16];
+	ssize_t n;
+	int o, bad = 0;
+
+	bad |= lseek(fd[ST_FD_FILE], 0, SEEK_CUR) != ST_FILE_POS;
+	bad |= lseek(fd[ST_FD_FILE_DUP], 0, SEEK_CUR) != ST_FILE_POS;
+	bad |= lseek(fd[ST_FD_FILE_AGAIN], 0, SEEK_CUR) != ST_AGAIN_POS;
+	bad |= fcntl(fd[ST_FD_PIPE_R], F_GETPIPE_SZ) != ST_PIPE_SZ;
+	bad |= fcntl(fd[ST_FD_FIFO], F_GETPIPE_SZ) != ST_FIFO_SZ;
+	/* Its data, through the separate non-blocking open. */
+	n = read(fd[ST_FD_PIPE_AGAIN], buf, sizeof(buf));
+	bad |= n != sizeof(ST_PIPE_DATA) || memcmp(buf, ST_PIPE_DATA, sizeof(ST_PIPE_DATA));
+	bad |= read(fd[ST_FD_PIPE_AGAIN], buf, sizeof(buf)) != -1 || errno != EAGAIN;
+	bad |= (prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1) != !!(what & ST_TUNE);
+	o = open("/proc/self/oom_score_adj", O_RDONLY);
+	n = o >= 0 ? read(o, buf, sizeof(buf) - 1) : -1;
+	if (o >= 0)
+		close(o);
+	snprintf(want, sizeof(want), "%d\n", what & ST_TUNE ? ST_OOM : 0);
+	bad |= n <= 0 || (buf[n] = 0, strcmp(buf, want));
+	return bad;
+}
+
+/*
+ * The state format 1.2 records (issue 18): open file descriptions shared
+ * by dup and separate opens of one file or pipe, pipe and FIFO capacity,
+ * file locks, a child, oom_score_adj and THP disable, as B->st_what asks
+ * (ST_*; the fds in B->st_fd).  Single-threaded, blocked in read().
+ */
+int target_state(void)
+{
+	int what = B->st_what, r, bad;
+	pid_t child = 0;
+	char c;
+
+	pin_cpu0();
+	if (what & ST_CHILD) {
+		child = fork();
+		if (child < 0)
+			return 3;
+		if (child == 0) {
+			/* Never outlives the target, however it ends. */
+			prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+			if (getppid() == 1)
+				_exit(0);
+			for (;;)
+				pause();
+		}
+		B->st_child = child;
+	}
+	r = st_setup(what, B->st_fd);
+	if (r) {
+		printf("INFO %s: target_state: setup step %d failed: %s\n", cur, r,
+		       strerror(errno));
+		fflush(stdout);
+		return 3;
+	}
+	B->ready = 1;
+	while (read(B->pipe_in[0], &c, 1) < 0)
+		if (errno == EINTR)
+			B->eintr = 1;
+	bad = st_check(what, B->st_fd);
+	if (child > 0) {
+		kill(child, SIGKILL);
+		if (waitpid(child, NULL, 0) == child)
+			B->st_child = 0;
+	}
+	return bad || B->eintr ? 1 : 0;
+}
+
 /* Fork a target; wait until it reports ready. */
 pid_t spawn(int (*fn)(void), uid_t uid, int dumpable)
 {
@@ -345,6 +489,7 @@ pid_t spawn(int (*fn)(void), uid_t uid, int dumpable)
 	B->stop = 0;
 	B->verdict = 0;
 	B->eintr = 0;
+	B->st_child = 0;
 	memset((void *)B->count, 0, sizeof(B->count));
 	pid = fork();
 	if (pid == 0) {

@@ -284,7 +284,7 @@ int ptr_collect_fds(struct collect *c)
 			ret = cld_err_set(c->err, ret, "epoll fd %d of %d: %s", p->fds[i].rec.fd,
 					  c->pid, strerror(-ret));
 	}
-	return ret;
+	return ret ? ret : ptr_collect_sockpairs(c);
 }
 
 /* Whether fd i is the one whose buffered data is recorded (PIPEDATA): of a
@@ -309,6 +309,12 @@ static int data_kind(const struct cld_proc *p, uint32_t i)
 		}
 		return writer ? (int)CLD_PIPEDATA_PIPE : -1;
 	}
+	if (r->kind == CLD_FD_SOCKPAIR) {
+		for (j = 0; j < i; j++)
+			if (p->fds[j].rec.kind == CLD_FD_SOCKPAIR && p->fds[j].rec.ino == r->ino)
+				return -1;
+		return r->state[2] ? (int)CLD_PIPEDATA_SOCK : -1;
+	}
 	if (r->kind == CLD_FD_FIFO && (r->fl_flags & O_ACCMODE) != O_WRONLY) {
 		for (j = 0; j < i; j++) {
 			const struct cld_fd_rec *o = &p->fds[j].rec;
@@ -320,6 +326,45 @@ static int data_kind(const struct cld_proc *p, uint32_t i)
 		return (int)CLD_PIPEDATA_FIFO;
 	}
 	return -1;
+}
+
+/* What waits in the receive queue of socketpair end p->fds[i], all of it,
+ * else the end is not restorable. */
+static int sock_data(struct cld_proc *p, uint32_t i, int src)
+{
+	struct cld_fd_rec *r = &p->fds[i].rec;
+	struct cld_pipedata *pd;
+	uint8_t *buf;
+	ssize_t n;
+
+	if (r->state[2] > CLD_MAX_PIPE_DATA)
+		goto unsupported;
+	buf = malloc(r->state[2]);
+	if (!buf)
+		return -ENOMEM;
+	n = ptr_peek_socket(src, buf, r->state[2]);
+	if (n != (ssize_t)r->state[2]) {
+		free(buf);
+		goto unsupported;
+	}
+	pd = realloc(p->pipes, (p->nr_pipes + 1) * sizeof(*pd));
+	if (!pd) {
+		free(buf);
+		return -ENOMEM;
+	}
+	p->pipes = pd;
+	pd = &p->pipes[p->nr_pipes++];
+	memset(pd, 0, sizeof(*pd));
+	pd->ino = r->ino;
+	pd->kind = CLD_PIPEDATA_SOCK;
+	pd->len = (uint32_t)n;
+	pd->data = buf;
+	return 0;
+unsupported:
+	/* Fds in flight, more than we take, or a queue that moved. */
+	r->kind = CLD_FD_UNSUPPORTED;
+	memset(r->state, 0, sizeof(r->state));
+	return 0;
 }
 
 /*
@@ -354,6 +399,10 @@ int ptr_collect_pipe_data(struct collect *c)
 		if (src < 0) {
 			ret = cld_err_set(c->err, -errno, "pidfd_getfd of fd %d of %d: %s",
 					  r->rec.fd, c->pid, strerror(errno));
+			goto next;
+		}
+		if (kind == CLD_PIPEDATA_SOCK) {
+			ret = sock_data(p, i, src);
 			goto next;
 		}
 		if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) < 0) {

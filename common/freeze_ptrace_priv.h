@@ -84,6 +84,10 @@ int ptr_collect_vdso_digest(struct collect *c);
 /* freeze_ptrace_fds.c */
 int ptr_collect_fds(struct collect *c);
 int ptr_collect_pipe_data(struct collect *c);
+/* freeze_ptrace_sock.c: unix socketpairs held whole, and peeking their
+ * queues (bytes, or a negative errno; -EBADMSG: fds in flight). */
+int ptr_collect_sockpairs(struct collect *c);
+ssize_t ptr_peek_socket(int fd, uint8_t *buf, size_t len);
 
 /* freeze_ptrace_scan.c: the extents of every mapping; opens c->pm_fd,
  * which the caller closes. */

@@ -427,7 +427,8 @@ static int dec_pipes(struct dec *d, const uint8_t *s, size_t len)
 			return cld_err_set(d->err, -EBADMSG,
 					   "CLONDIKE/PIPEDATA: %u bytes for pipe %llu exceed the note",
 					   r.len, (unsigned long long)r.ino);
-		if (r.kind != CLD_PIPEDATA_PIPE && r.kind != CLD_PIPEDATA_FIFO)
+		if (r.kind != CLD_PIPEDATA_PIPE && r.kind != CLD_PIPEDATA_FIFO &&
+		    r.kind != CLD_PIPEDATA_SOCK)
 			return cld_err_set(d->err, -EBADMSG, "CLONDIKE/PIPEDATA: unknown kind %u",
 					   r.kind);
 		if (p->nr_pipes >= CLD_MAX_FDS)

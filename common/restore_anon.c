@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -141,4 +142,65 @@ int rst_open_anon(struct cld_rst *rs, const struct cld_fd *f, struct cld_err *er
 		return cld_err_set(err, -ENOMEM, "out of memory");
 	}
 	return slot;
+}
+
+/* Queued bytes back in an end's receive queue: sent from the other end. */
+static int refill(const struct cld_proc *p, uint64_t ino, int from, struct cld_err *err)
+{
+	uint32_t i;
+
+	for (i = 0; i < p->nr_pipes; i++) {
+		const struct cld_pipedata *d = &p->pipes[i];
+		size_t off = 0;
+
+		if (d->kind != CLD_PIPEDATA_SOCK || d->ino != ino)
+			continue;
+		while (off < d->len) {
+			ssize_t n = send(from, d->data + off, d->len - off,
+					 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return cld_err_set(err, n < 0 ? -errno : -EIO,
+						   "socket:[%llu]: putting back %u queued bytes: %s",
+						   (unsigned long long)ino, d->len,
+						   n < 0 ? strerror(errno) : "short send");
+			off += (size_t)n;
+		}
+	}
+	return 0;
+}
+
+int rst_open_sockpair(struct cld_rst *rs, uint32_t idx, struct cld_err *err)
+{
+	const struct cld_proc *p = rs->p;
+	const struct cld_fd_rec *r = &p->fds[idx].rec;
+	uint64_t ino[2] = { r->ino, r->state[1] };
+	int sv[2], slot[2], ret, k;
+	uint32_t i;
+
+	if (socketpair(AF_UNIX, (int)r->state[0] | SOCK_CLOEXEC, 0, sv) < 0)
+		return cld_err_set(err, -errno, "fd %d: socketpair: %s", r->fd, strerror(errno));
+	slot[0] = rst_add_pfd(rs, sv[0], true);
+	slot[1] = slot[0] < 0 ? -1 : rst_add_pfd(rs, sv[1], true);
+	if (slot[1] < 0) {
+		if (slot[0] < 0)
+			close(sv[0]);
+		close(sv[1]);
+		return cld_err_set(err, -ENOMEM, "out of memory");
+	}
+	/* A socket has one open file description (it cannot be opened
+	 * again): every fd of an end is that end. */
+	for (i = 0; i < p->nr_fds; i++)
+		for (k = 0; k < 2; k++)
+			if (p->fds[i].rec.kind == CLD_FD_SOCKPAIR && p->fds[i].rec.ino == ino[k]) {
+				rs->fd_slot[i] = slot[k];
+				fcntl(sv[k], F_SETFL, (int)(p->fds[i].rec.fl_flags & O_NONBLOCK) |
+					     (fcntl(sv[k], F_GETFL) & ~O_NONBLOCK));
+			}
+	ret = refill(p, ino[0], sv[1], err);
+	if (!ret)
+		ret = refill(p, ino[1], sv[0], err);
+	return ret;
 }

@@ -151,6 +151,7 @@ const char *rst_fd_kind_name(uint32_t k)
 	case CLD_FD_TIMERFD: return "timerfd";
 	case CLD_FD_SIGNALFD: return "signalfd";
 	case CLD_FD_PIDFD: return "pidfd";
+	case CLD_FD_SOCKPAIR: return "socketpair";
 	default: return "unsupported";
 	}
 }
@@ -217,6 +218,16 @@ static void check_limits(const struct cld_proc *p, const struct cld_restore_opts
 			blocker(rp, "fd %d: a pipe of %llu bytes, above pipe-max-size (%lld)",
 				f->fd, (unsigned long long)f->size, max);
 	}
+}
+
+static bool has_sock_end(const struct cld_proc *p, uint64_t ino)
+{
+	uint32_t i;
+
+	for (i = 0; i < p->nr_fds; i++)
+		if (p->fds[i].rec.kind == CLD_FD_SOCKPAIR && p->fds[i].rec.ino == ino)
+			return true;
+	return false;
 }
 
 /* What re-creating an anonymous-inode fd would not give back. */
@@ -351,6 +362,11 @@ int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts
 			if (o->tty_fd < 0)
 				blocker(&rp, "fd %d is a terminal (%s) and the restarting command has none",
 					f->rec.fd, n);
+			break;
+		case CLD_FD_SOCKPAIR:
+			if (!has_sock_end(p, f->rec.state[1]))
+				blocker(&rp, "fd %d: the other end of its socketpair is not in the process",
+					f->rec.fd);
 			break;
 		case CLD_FD_EPOLL:
 		case CLD_FD_EVENTFD:

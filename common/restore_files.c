@@ -403,6 +403,11 @@ int rst_open_fds(struct cld_rst *rs, struct cld_err *err)
 			if (ret)
 				return ret;
 			break;
+		case CLD_FD_SOCKPAIR:
+			ret = rst_open_sockpair(rs, i, err);
+			if (ret)
+				return ret;
+			break;
 		case CLD_FD_EPOLL:
 		case CLD_FD_EVENTFD:
 		case CLD_FD_TIMERFD:

@@ -5,7 +5,8 @@
 # and verify there that fds sharing an open file description share it
 # again (offset, O_NONBLOCK) while separate opens do not, the capacity of
 # a pipe with its data and of a FIFO, oom_score_adj, PR_SET_THP_DISABLE,
-# the dumpable flag, and eventfds, timerfds, a signalfd and an epoll fd.
+# the dumpable flag, eventfds, timerfds, a signalfd, an epoll fd and
+# socketpairs, and a python3 asyncio program.
 # A process with children is refused before the commit point, with the
 # reason, and keeps running on n1.
 . "$(dirname "$0")/cluster_lib.sh"
@@ -48,6 +49,16 @@ wait_for "$T/events.res" '^READY' 60
 on n1 cp "/clondike/n1/$P" /clondike/n2/ 2>"$T/mig.err" || fail "cp of events ($P): $(cat "$T/mig.err")"
 guest_check events "$P"
 ok "events: migrated to n2: $(grep '^PASS' "$T/events.res")"
+
+# A python3 asyncio program (tests/progs/rst_asyncio.py).
+PROGS_SRC=$(cd "$(dirname "$0")/../progs" && pwd)
+mkfifo "$T/aio.ctl"
+spawn_on n1 "$T/aio.out" "$PY" "$PROGS_SRC/rst_asyncio.py" "$T/aio.res" "$T/aio.ctl"
+P=$SPAWNED
+wait_for "$T/aio.res" '^READY' 60
+on n1 cp "/clondike/n1/$P" /clondike/n2/ 2>"$T/mig.err" || fail "cp of asyncio ($P): $(cat "$T/mig.err")"
+guest_check aio "$P"
+ok "asyncio: migrated to n2: $(grep '^PASS' "$T/aio.res")"
 
 start kids children
 on n1 cp "/clondike/n1/$P" /clondike/n2/ 2>"$T/err" && fail "a process with children migrated"

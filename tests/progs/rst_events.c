@@ -14,7 +14,9 @@
  *    EPOLL_CTL_MOD / DEL by fd number work;
  *  - a pidfd of process PID (still running; 0: none, a migration refuses
  *    a pidfd of a home process);
- *  - an O_PATH fd of DIR.
+ *  - an O_PATH fd of DIR;
+ *  - a stream socketpair with bytes queued both ways (two sends one way),
+ *    a dup of one end, and an empty SOCK_SEQPACKET pair, non-blocking.
  */
 #include <poll.h>
 #include <signal.h>
@@ -22,6 +24,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -33,7 +36,7 @@
 #define D_TFD 0x3333ull
 #define D_SFD 0x4444ull
 
-static int pp[2], efd, efd2, trel, tabs, tdue, sfd, ep, pfd, opath;
+static int pp[2], efd, efd2, trel, tabs, tdue, sfd, ep, pfd, opath, sp[2], sq[2], sp_dup;
 static pid_t target;
 
 static double left_s(int fd, double *interval)
@@ -84,6 +87,13 @@ static void setup(const char *dir)
 	opath = open(dir, O_PATH | O_DIRECTORY);
 	RST_CHECK((!target || pfd >= 0) && opath >= 0, "pidfd_open %d / O_PATH %s: %s",
 		  (int)target, dir, strerror(errno));
+	RST_CHECK(!socketpair(AF_UNIX, SOCK_STREAM, 0, sp) &&
+			  !socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sq),
+		  "socketpair: %s", strerror(errno));
+	RST_CHECK(send(sp[0], "hello ", 6, 0) == 6 && send(sp[0], "world", 5, 0) == 5 &&
+			  send(sp[1], "back", 4, 0) == 4,
+		  "send");
+	sp_dup = dup(sp[1]);
 	usleep(20000); /* tdue expires, unread */
 }
 
@@ -148,6 +158,16 @@ static void check(void)
 	RST_CHECK(read(pp[0], buf, 1) == 1 && buf[0] == 'x', "the pipe's byte");
 	RST_CHECK(!target || syscall(SYS_pidfd_send_signal, pfd, 0, NULL, 0) == 0,
 		  "the pidfd does not reach process %d: %s", (int)target, strerror(errno));
+	RST_CHECK(recv(sp_dup, buf, sizeof(buf), MSG_DONTWAIT) == 11 && !memcmp(buf, "hello world", 11),
+		  "the socketpair's bytes one way");
+	RST_CHECK(recv(sp[0], buf, sizeof(buf), MSG_DONTWAIT) == 4 && !memcmp(buf, "back", 4),
+		  "the socketpair's bytes the other way");
+	RST_CHECK(send(sp[1], "ping", 4, 0) == 4 && recv(sp[0], buf, 4, 0) == 4,
+		  "the socketpair's ends are not each other's");
+	RST_CHECK(send(sq[0], "m1", 2, 0) == 2 && send(sq[0], "m22", 3, 0) == 3 &&
+			  recv(sq[1], buf, sizeof(buf), 0) == 2 && recv(sq[1], buf, sizeof(buf), 0) == 3,
+		  "the seqpacket pair lost its message boundaries or its peer");
+	RST_CHECK(recv(sq[1], buf, 1, 0) < 0 && errno == EAGAIN, "the seqpacket end lost O_NONBLOCK");
 	RST_CHECK(fcntl(opath, F_GETFL) & O_PATH, "the O_PATH fd is not O_PATH any more");
 	RST_CHECK(faccessat(opath, ".", F_OK, 0) == 0, "the O_PATH fd does not lead to its dir");
 }
@@ -160,5 +180,6 @@ int main(int argc, char **argv)
 	rst_ready();
 	rst_wait_trigger();
 	check();
-	rst_pass("eventfds, timerfds, signalfd, epoll (events, data, ET, MOD/DEL), pidfd, O_PATH");
+	rst_pass("eventfds, timerfds, signalfd, epoll (events, data, ET, MOD/DEL), pidfd, O_PATH, "
+		 "socketpairs with their queues");
 }

@@ -257,6 +257,7 @@ enum cld_fd_kind {
 	CLD_FD_TIMERFD = 9,
 	CLD_FD_SIGNALFD = 10,
 	CLD_FD_PIDFD = 11,
+	CLD_FD_SOCKPAIR = 12, /* an end of a unix socketpair both ends of which it holds */
 	CLD_FD_UNSUPPORTED = 0x100, /* sockets, eventfd, epoll...: blocks restart */
 };
 
@@ -285,6 +286,8 @@ struct cld_fd_rec {
 	 *  SIGNALFD [0] the signal mask (bit sig - 1)
 	 *  PIDFD    [0] the pid (in the process's pid namespace), [1] its start
  *           time (clock ticks after boot, /proc/PID/stat field 22)
+ *  SOCKPAIR [0] SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET, [1] the other
+ *           end's inode, [2] bytes in its receive queue (in PIPEDATA)
 	 */
 	__u64 state[6];
 };
@@ -302,6 +305,7 @@ struct cld_pipedata_rec {
 };
 #define CLD_PIPEDATA_PIPE 0u /* an anonymous pipe's (ino: CLD_FD_PIPE's) */
 #define CLD_PIPEDATA_FIFO 1u /* a named FIFO's (ino: CLD_FD_FIFO's) */
+#define CLD_PIPEDATA_SOCK 2u /* a socketpair end's receive queue (ino: its own) */
 
 /* 1.2: one registration of an epoll fd's interest list (fdinfo's tfd). */
 struct cld_epoll_rec {

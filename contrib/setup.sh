@@ -20,6 +20,7 @@ packages=(
 	clang libclang-rt-14-dev
 	elfutils binutils gdb
 	rsync tar attr cpio xz-utils procps psmisc iproute2 python3 util-linux
+	golang-go nodejs
 	qemu-system-x86 busybox-static kmod
 	linux-image-amd64 linux-headers-amd64
 	linux-image-6.12-amd64 linux-headers-6.12-amd64

@@ -6,7 +6,7 @@
 # again (offset, O_NONBLOCK) while separate opens do not, the capacity of
 # a pipe with its data and of a FIFO, oom_score_adj, PR_SET_THP_DISABLE,
 # the dumpable flag, eventfds, timerfds, a signalfd, an epoll fd and
-# socketpairs, and a python3 asyncio program.
+# socketpairs, and real programs: python3 asyncio, Node.js and Go.
 # A process with children is refused before the commit point, with the
 # reason, and keeps running on n1.
 . "$(dirname "$0")/cluster_lib.sh"
@@ -50,15 +50,30 @@ on n1 cp "/clondike/n1/$P" /clondike/n2/ 2>"$T/mig.err" || fail "cp of events ($
 guest_check events "$P"
 ok "events: migrated to n2: $(grep '^PASS' "$T/events.res")"
 
-# A python3 asyncio program (tests/progs/rst_asyncio.py).
+# Real programs: python3 asyncio, Node.js, Go (test_restart_programs.sh).
 PROGS_SRC=$(cd "$(dirname "$0")/../progs" && pwd)
-mkfifo "$T/aio.ctl"
-spawn_on n1 "$T/aio.out" "$PY" "$PROGS_SRC/rst_asyncio.py" "$T/aio.res" "$T/aio.ctl"
-P=$SPAWNED
-wait_for "$T/aio.res" '^READY' 60
-on n1 cp "/clondike/n1/$P" /clondike/n2/ 2>"$T/mig.err" || fail "cp of asyncio ($P): $(cat "$T/mig.err")"
-guest_check aio "$P"
-ok "asyncio: migrated to n2: $(grep '^PASS' "$T/aio.res")"
+NODE=$(command -v node || command -v nodejs) || skip "node (nodejs) is needed"
+GO=$(command -v go) || skip "go (golang-go) is needed"
+mkdir -p "$CLD_BUILD/gocache"
+(cd "$PROGS_SRC/go" && GOCACHE=$CLD_BUILD/gocache GO111MODULE=off GOFLAGS= \
+	"$GO" build -o "$T/rst_go" rst_go.go) >"$T/go-build.log" 2>&1 ||
+	fail "go build of rst_go.go: $(cat "$T/go-build.log")"
+# real NAME CMD...: CMD RESULT CTL on n1, migrated, verified on n2.
+real() {
+	local name=$1
+	shift
+	mkfifo "$T/$name.ctl"
+	spawn_on n1 "$T/$name.out" "$@" "$T/$name.res" "$T/$name.ctl"
+	P=$SPAWNED
+	wait_for "$T/$name.res" '^READY' 60
+	on n1 cp "/clondike/n1/$P" /clondike/n2/ 2>"$T/mig.err" ||
+		fail "cp of $name ($P): $(cat "$T/mig.err")"
+	guest_check "$name" "$P"
+	ok "$name: migrated to n2: $(grep '^PASS' "$T/$name.res")"
+}
+real asyncio "$PY" "$PROGS_SRC/rst_asyncio.py"
+real node "$NODE" "$PROGS_SRC/rst_node.js"
+real go "$T/rst_go"
 
 start kids children
 on n1 cp "/clondike/n1/$P" /clondike/n2/ 2>"$T/err" && fail "a process with children migrated"

@@ -566,6 +566,9 @@ int ptr_collect_injected(struct collect *c)
 	INJECT(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0);
 	if (ret > 0)
 		p->proc.flags |= CLD_PROC_DUMPABLE;
+	rc = ptr_collect_timers(c, r, scratch);
+	if (rc)
+		goto close;
 	INJECT(SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0);
 	if (ret > 0)
 		p->proc.flags |= CLD_PROC_THP_DISABLE;
@@ -621,13 +624,6 @@ int ptr_collect_misc(struct collect *c)
 	}
 	if (!cld_procfs_slurp(c->pid, "personality", &buf, NULL)) {
 		pr->personality = (uint32_t)strtoul(buf, NULL, 16);
-		free(buf);
-	}
-	if (!cld_procfs_slurp(c->pid, "timers", &buf, NULL)) {
-		char *q;
-
-		for (q = buf; (q = strstr(q, "ID:")); q += 3)
-			pr->nr_posix_timers++;
 		free(buf);
 	}
 	for (i = 0; i < 16; i++) {

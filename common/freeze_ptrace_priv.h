@@ -84,6 +84,10 @@ int ptr_collect_vdso_digest(struct collect *c);
 /* freeze_ptrace_fds.c */
 int ptr_collect_fds(struct collect *c);
 int ptr_collect_pipe_data(struct collect *c);
+/* freeze_ptrace_timers.c: POSIX timers, with calls injected through r
+ * (scratch: a page of the task's). */
+struct cld_remote;
+int ptr_collect_timers(struct collect *c, struct cld_remote *r, uint64_t scratch);
 /* freeze_ptrace_sock.c: unix socketpairs held whole, and peeking their
  * queues (bytes, or a negative errno; -EBADMSG: fds in flight). */
 int ptr_collect_sockpairs(struct collect *c);

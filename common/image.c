@@ -160,6 +160,19 @@ int cld_proc_validate(const struct cld_proc *p, struct cld_err *err)
 					   "of the process, or out of order",
 					   i, e->epfd, e->tfd);
 	}
+	if (p->nr_timers > CLD_MAX_TIMERS || (p->nr_timers && p->nr_timers != p->proc.nr_posix_timers))
+		return cld_err_set(err, -EINVAL, "%u POSIX timer records for %u timers", p->nr_timers,
+				   p->proc.nr_posix_timers);
+	for (i = 0; i < p->nr_timers; i++) {
+		const struct cld_timer_rec *t = &p->timers[i];
+
+		if (t->id < 0 || (i && t->id <= p->timers[i - 1].id) || t->pad ||
+		    t->value_ns < 0 || t->interval_ns < 0 ||
+		    (t->notify != 0 && t->notify != 1 && t->notify != 2 && t->notify != 4) ||
+		    t->signo < 0 || t->signo > 64)
+			return cld_err_set(err, -EINVAL, "POSIX timer record %u (id %d) is not valid",
+					   i, t->id);
+	}
 	return 0;
 }
 

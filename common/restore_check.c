@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,6 +221,33 @@ static void check_limits(const struct cld_proc *p, const struct cld_restore_opts
 	}
 }
 
+/* POSIX timers: all recorded, on clocks a new process has, notifying
+ * threads it will have. */
+static void check_timers(const struct cld_proc *p, struct report *rp)
+{
+	uint32_t i, k;
+
+	if (p->proc.nr_posix_timers && p->nr_timers != p->proc.nr_posix_timers) {
+		blocker(rp, "%u POSIX timer(s) (timer_create) the image does not describe",
+			p->proc.nr_posix_timers);
+		return;
+	}
+	for (i = 0; i < p->nr_timers; i++) {
+		const struct cld_timer_rec *t = &p->timers[i];
+
+		if (t->clock < 0)
+			blocker(rp, "POSIX timer %d runs on a CPU-time clock of a given process "
+				    "(clock %d), whose pid changes", t->id, t->clock);
+		if (!(t->notify & SIGEV_THREAD_ID))
+			continue;
+		for (k = 0; k < p->nr_threads && p->threads[k].rec.tid != t->tid; k++)
+			;
+		if (k == p->nr_threads)
+			blocker(rp, "POSIX timer %d notifies thread %d, not a thread of the image",
+				t->id, t->tid);
+	}
+}
+
 static bool has_sock_end(const struct cld_proc *p, uint64_t ino)
 {
 	uint32_t i;
@@ -316,9 +344,7 @@ int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts
 	check_limits(p, o, &rp);
 	if (p->proc.flags & CLD_PROC_SECCOMP)
 		blocker(&rp, "a seccomp filter is installed (cannot be restored)");
-	if (p->proc.nr_posix_timers)
-		blocker(&rp, "%u POSIX timer(s) (timer_create) are not restorable yet",
-			p->proc.nr_posix_timers);
+	check_timers(p, &rp);
 	if (p->root && strcmp(p->root, "/"))
 		blocker(&rp, "the process ran chrooted in %s (not supported)", p->root);
 	for (i = 0; i < p->nr_vmas; i++) {

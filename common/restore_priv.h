@@ -84,6 +84,8 @@ int rst_open_anon(struct cld_rst *rs, const struct cld_fd *f, struct cld_err *er
 /* Both ends of the socketpair of image fd idx, its queues refilled: 0 or
  * a negative errno (fd_slot set for every fd of either end). */
 int rst_open_sockpair(struct cld_rst *rs, uint32_t idx, struct cld_err *err);
+/* restore_timers.c: the POSIX timers, injected after the threads. */
+int rst_timers_create(struct cld_rst *rs, struct cld_err *err);
 /* Whether a pidfd's process (pid and start time) runs here. */
 bool rst_pidfd_target_here(const struct cld_fd_rec *r);
 

@@ -621,6 +621,8 @@ int rst_rebuild(struct cld_rst *rs, struct cld_err *err)
 	if (!ret)
 		ret = rst_threads_create(rs, err);
 	if (!ret)
+		ret = rst_timers_create(rs, err);
+	if (!ret)
 		ret = rcall(rs, NULL, "munmap of the scratch area", SYS_munmap, (long)rs->scratch,
 			    (long)rs->scratch_len, 0, 0, 0, 0, err);
 	rs->scratch = 0;

@@ -6,6 +6,7 @@
  * nothing blocked, every signal arrives as a signal-delivery stop, which
  * the tracer suppresses (the kernel then restarts pause: no handler ran).
  */
+#include "clondike/procfs.h"
 #include "clondike/shadow.h"
 
 #include <dirent.h>
@@ -16,6 +17,7 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,6 +92,38 @@ static int flush_pending(struct cld_remote *r, pid_t pid, uint64_t set, struct c
 }
 
 /*
+ * The guest runs the process's timers now: the shadow's own would go on
+ * firing at home, and their signals would reach the guest a second time.
+ * Its itimers are disarmed and its POSIX timers deleted (the ids from
+ * /proc/PID/timers, each "ID:" at a line's start).
+ */
+static int quiet_timers(struct cld_remote *r, pid_t pid, struct cld_err *err)
+{
+	const struct itimerval zero = { { 0, 0 }, { 0, 0 } };
+	char *buf = NULL, *q;
+	uint64_t at;
+	long ret;
+	int rc, which;
+
+	rc = cld_remote_scratch(r, 4096, &at, err);
+	if (rc)
+		return rc;
+	rc = cld_remote_write(pid, at, &zero, sizeof(zero));
+	if (rc)
+		return cld_err_set(err, rc, "writing to shadow %d: %s", (int)pid, strerror(-rc));
+	for (which = 0; which < 3 && !rc; which++)
+		rc = cld_remote_syscall(r, &ret, SYS_setitimer, which, (long)at, 0, 0, 0, 0, err);
+	if (rc || cld_procfs_slurp(pid, "timers", &buf, NULL))
+		return rc;
+	for (q = buf; q && !rc; q = strchr(q, '\n'), q = q ? q + 1 : NULL)
+		if (!strncmp(q, "ID:", 3))
+			rc = cld_remote_syscall(r, &ret, SYS_timer_delete, strtol(q + 3, NULL, 10), 0,
+						0, 0, 0, 0, err);
+	free(buf);
+	return rc;
+}
+
+/*
  * A shadow is one thread: the guest runs the others.  Each stopped thread
  * but the leader leaves with an injected exit(2), after forgetting its
  * robust list and clear_child_tid, so its exit writes nothing to the
@@ -156,6 +190,8 @@ int cld_shadow_begin(struct cld_shadow *s, pid_t pid, uint64_t pending, struct c
 	if (rc)
 		return rc;
 	rc = shed_threads(pid, cld_remote_site(r), err);
+	if (!rc)
+		rc = quiet_timers(r, pid, err);
 	if (!rc)
 		rc = flush_pending(r, pid, pending, err);
 	s->park = *cld_remote_saved_regs(r);
@@ -271,6 +307,13 @@ int cld_shadow_next(struct cld_shadow *s, bool block, struct cld_shadow_event *e
 		if (is_wake(&ev->si)) {
 			ev->what = CLD_SHADOW_WAKE;
 			return 0;
+		}
+		/* A timer's, fired here before it was deleted: the guest's
+		 * own timer gives the guest its signal. */
+		if (ev->si.si_code == SI_TIMER) {
+			if (cld_shadow_park(s, 0, err))
+				return -EIO;
+			continue;
 		}
 		if (s->dying == sig || s->stopping == sig) {
 			/* One we sent ourselves: let it take effect. */

@@ -219,6 +219,20 @@ static void encode_epolls(struct cld_nbuf *b, const struct cld_proc *p)
 	note_end(b, at);
 }
 
+/* TIMERS only when the process has POSIX timers recorded. */
+static void encode_timers(struct cld_nbuf *b, const struct cld_proc *p)
+{
+	struct cld_array_hdr ah = { sizeof(struct cld_timer_rec), p->nr_timers };
+	size_t at;
+
+	if (!p->nr_timers)
+		return;
+	at = note_begin(b, CLD_NOTE_NAME, CLD_NT_TIMERS);
+	buf_put(b, &ah, sizeof(ah));
+	buf_put(b, p->timers, (size_t)p->nr_timers * sizeof(*p->timers));
+	note_end(b, at);
+}
+
 /* PIPEDATA only when there is pipe data: records padded to 8. */
 static void encode_pipes(struct cld_nbuf *b, const struct cld_proc *p)
 {
@@ -295,6 +309,7 @@ int cld_notes_build(struct cld_proc *p, struct cld_nbuf *b)
 	encode_fds(b, p);
 	encode_pipes(b, p);
 	encode_epolls(b, p);
+	encode_timers(b, p);
 
 	at = note_begin(b, CLD_NOTE_NAME, CLD_NT_SIGNALS);
 	buf_put(b, &p->sig, sizeof(p->sig));

@@ -1,6 +1,7 @@
 #!/bin/bash
 # What the restorer refuses, and how:
-#  - an image with sockets and a POSIX timer is refused up front, listing
+#  - an image with a listening socket, an inotify fd and a POSIX timer on
+#    a pid's CPU clock is refused up front, listing
 #    every blocker, and no process is created;
 #  - a user other than the image's owner is refused (unless root);
 #  - a failure half-way (injected with CLD_RESTORE_FAULT) kills the
@@ -16,7 +17,7 @@ st=0
 [ "$st" -eq 1 ] || rst_fail "restart of an unrestorable image exited $st: $(cat "$RST_TMP/blk.log")"
 cat "$RST_TMP/blk.log" >&2
 [ "$(grep -c 'fd [0-9]*: .*not restorable' "$RST_TMP/blk.log")" -ge 2 ] ||
-	rst_fail "the two socket fds are not both listed"
+	rst_fail "the socket and inotify fds are not both listed"
 grep -q 'POSIX timer' "$RST_TMP/blk.log" || rst_fail "the POSIX timer is not listed"
 [ ! -e /proc/$opid ] || rst_fail "a process with pid $opid exists after a refused restart"
 echo "ok: blockers listed"

@@ -1,26 +1,38 @@
 // SPDX-License-Identifier: MIT
 /*
- * Restart test: a process holding what cannot be restored (a socketpair, a
- * POSIX timer).  rst_blocker RESULT CTL.  Its image must be refused up
+ * Restart test: a process holding what cannot be restored (a listening
+ * unix socket, an inotify fd, a POSIX timer on its own CPU-time clock
+ * named by pid).  rst_blocker RESULT CTL.  Its image must be refused up
  * front, with every blocker listed; it never gets to verify itself.
  */
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 
 #include "rst_common.h"
 
 int main(int argc, char **argv)
 {
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct sigevent sev;
+	clockid_t clk;
 	timer_t t;
-	int sv[2];
+	int s, in;
 
 	rst_init(argc, argv, 0, "");
-	RST_CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	/* An abstract name: nothing to clean up. */
+	snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "cld-blocker-%d", (int)getpid());
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	RST_CHECK(s >= 0 && !bind(s, (struct sockaddr *)&sa, sizeof(sa)) && !listen(s, 1),
+		  "listening socket: %s", strerror(errno));
+	in = inotify_init1(0);
+	RST_CHECK(in >= 0 && inotify_add_watch(in, "/", IN_CREATE) >= 0, "inotify");
+	RST_CHECK(clock_getcpuclockid(getpid(), &clk) == 0, "clock_getcpuclockid");
 	memset(&sev, 0, sizeof(sev));
 	sev.sigev_notify = SIGEV_NONE;
-	RST_CHECK(timer_create(CLOCK_MONOTONIC, &sev, &t) == 0, "timer_create");
+	RST_CHECK(timer_create(clk, &sev, &t) == 0, "timer_create");
 	rst_ready();
 	rst_wait_trigger();
 	rst_pass("blocker (should never be restarted)");

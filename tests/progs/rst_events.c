@@ -16,7 +16,11 @@
  *    a pidfd of a home process);
  *  - an O_PATH fd of DIR;
  *  - a stream socketpair with bytes queued both ways (two sends one way),
- *    a dup of one end, and an empty SOCK_SEQPACKET pair, non-blocking.
+ *    a dup of one end, and an empty SOCK_SEQPACKET pair, non-blocking;
+ *  - POSIX timers: id 0 (30 s, then every second, SIGEV_NONE), id 1 deleted,
+ *    id 2 fired before the checkpoint (its signal pending, with its
+ *    sigev_value), id 3 notifying the main thread (SIGEV_THREAD_ID) half a
+ *    second after the setup.
  */
 #include <poll.h>
 #include <signal.h>
@@ -38,6 +42,71 @@
 
 static int pp[2], efd, efd2, trel, tabs, tdue, sfd, ep, pfd, opath, sp[2], sq[2], sp_dup;
 static pid_t target;
+static int tmr[4];
+
+static int ktimer(clockid_t clk, int notify, int sig, uint64_t value, int ns_after)
+{
+	struct sigevent sev;
+	struct itimerspec its = { .it_value.tv_nsec = ns_after };
+	int id = -1;
+
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = notify;
+	sev.sigev_signo = sig;
+	sev.sigev_value.sival_ptr = (void *)(uintptr_t)value;
+	if (notify == SIGEV_THREAD_ID)
+		sev._sigev_un._tid = (int)syscall(SYS_gettid);
+	RST_CHECK(!syscall(SYS_timer_create, clk, &sev, &id), "timer_create: %s", strerror(errno));
+	if (ns_after)
+		RST_CHECK(!syscall(SYS_timer_settime, id, 0, &its, NULL), "timer_settime");
+	return id;
+}
+
+static void timers_setup(void)
+{
+	struct itimerspec its = { .it_value.tv_sec = 30, .it_interval.tv_sec = 1 };
+	sigset_t m;
+
+	sigemptyset(&m);
+	sigaddset(&m, SIGRTMIN + 1);
+	sigaddset(&m, SIGRTMIN + 2);
+	sigprocmask(SIG_BLOCK, &m, NULL);
+	tmr[0] = ktimer(CLOCK_MONOTONIC, SIGEV_NONE, 0, 0, 0);
+	RST_CHECK(!syscall(SYS_timer_settime, tmr[0], 0, &its, NULL), "timer_settime 0");
+	tmr[1] = ktimer(CLOCK_MONOTONIC, SIGEV_NONE, 0, 0, 0);
+	RST_CHECK(!syscall(SYS_timer_delete, tmr[1]), "timer_delete");
+	tmr[2] = ktimer(CLOCK_REALTIME, SIGEV_SIGNAL, SIGRTMIN + 1, 0xabc, 1000000);
+	tmr[3] = ktimer(CLOCK_MONOTONIC, SIGEV_THREAD_ID, SIGRTMIN + 2, 0xdef, 500000000);
+	RST_CHECK(tmr[0] == 0 && tmr[1] == 1 && tmr[2] == 2 && tmr[3] == 3, "timer ids %d %d %d %d",
+		  tmr[0], tmr[1], tmr[2], tmr[3]);
+}
+
+static void timers_check(void)
+{
+	struct timespec wait = { .tv_sec = 3 };
+	struct itimerspec its;
+	siginfo_t si;
+	sigset_t m;
+	double left;
+
+	RST_CHECK(!syscall(SYS_timer_gettime, tmr[0], &its), "timer 0 is gone: %s", strerror(errno));
+	left = its.it_value.tv_sec + its.it_value.tv_nsec / 1e9;
+	RST_CHECK(left > 20 && left <= 30 && its.it_interval.tv_sec == 1,
+		  "timer 0: %.3f s left, interval %lld s", left, (long long)its.it_interval.tv_sec);
+	RST_CHECK(syscall(SYS_timer_gettime, tmr[1], &its) < 0 && errno == EINVAL,
+		  "timer 1 was deleted and is back");
+	sigemptyset(&m);
+	sigaddset(&m, SIGRTMIN + 1);
+	RST_CHECK(sigtimedwait(&m, &si, &wait) == SIGRTMIN + 1 && si.si_code == SI_TIMER &&
+			  si.si_value.sival_ptr == (void *)0xabc,
+		  "timer 2's signal (code %d value %p)", si.si_code, si.si_value.sival_ptr);
+	sigemptyset(&m);
+	sigaddset(&m, SIGRTMIN + 2);
+	RST_CHECK(sigtimedwait(&m, &si, &wait) == SIGRTMIN + 2 && si.si_code == SI_TIMER &&
+			  si.si_value.sival_ptr == (void *)0xdef,
+		  "timer 3's signal to the main thread (code %d value %p)", si.si_code,
+		  si.si_value.sival_ptr);
+}
 
 static double left_s(int fd, double *interval)
 {
@@ -94,7 +163,8 @@ static void setup(const char *dir)
 			  send(sp[1], "back", 4, 0) == 4,
 		  "send");
 	sp_dup = dup(sp[1]);
-	usleep(20000); /* tdue expires, unread */
+	timers_setup();
+	usleep(20000); /* tdue and timer 2 expire, unread */
 }
 
 static void check_epoll(void)
@@ -169,6 +239,7 @@ static void check(void)
 		  "the seqpacket pair lost its message boundaries or its peer");
 	RST_CHECK(recv(sq[1], buf, 1, 0) < 0 && errno == EAGAIN, "the seqpacket end lost O_NONBLOCK");
 	RST_CHECK(fcntl(opath, F_GETFL) & O_PATH, "the O_PATH fd is not O_PATH any more");
+	timers_check();
 	RST_CHECK(faccessat(opath, ".", F_OK, 0) == 0, "the O_PATH fd does not lead to its dir");
 }
 
@@ -181,5 +252,5 @@ int main(int argc, char **argv)
 	rst_wait_trigger();
 	check();
 	rst_pass("eventfds, timerfds, signalfd, epoll (events, data, ET, MOD/DEL), pidfd, O_PATH, "
-		 "socketpairs with their queues");
+		 "socketpairs with their queues, POSIX timers");
 }

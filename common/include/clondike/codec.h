@@ -82,6 +82,8 @@ struct cld_proc {
 	uint32_t nr_pipes;
 	struct cld_epoll_rec *epolls; /* by epfd, then as fdinfo lists them */
 	uint32_t nr_epolls;
+	struct cld_timer_rec *timers; /* by id; proc.nr_posix_timers of them */
+	uint32_t nr_timers;
 };
 
 /*

@@ -40,6 +40,7 @@
 #define CLD_MAX_XSTATE 16384u
 #define CLD_MAX_AUXV 4096u
 #define CLD_MAX_SIGQ 4096u /* queued siginfos per list */
+#define CLD_MAX_TIMERS 4096u /* 1.2: POSIX timer records */
 #define CLD_MAX_GROUPS 65536u
 #define CLD_MAX_PIPE_DATA (1u << 20) /* per pipe */
 #define CLD_MAX_VADDR 0x00007ffffffff000ull /* x86_64 4-level user space */
@@ -117,6 +118,7 @@ enum cld_note_type {
 	CLD_NT_THREAD = 0x10a,
 	CLD_NT_DIGESTS = 0x10b,
 	CLD_NT_EPOLL = 0x10c, /* 1.2: the interest lists of epoll fds */
+	CLD_NT_TIMERS = 0x10d, /* 1.2: POSIX timers */
 };
 
 /* cld_hdr.flags */
@@ -314,6 +316,20 @@ struct cld_epoll_rec {
 	__u32 events;
 	__u32 pad;
 	__u64 data;
+};
+
+/* 1.2: a POSIX timer (timer_create), as /proc/PID/timers and
+ * timer_gettime show it; the array is sorted by id. */
+struct cld_timer_rec {
+	__s32 id;
+	__s32 clock; /* clockid_t */
+	__s32 notify; /* SIGEV_SIGNAL 0, SIGEV_NONE 1, SIGEV_THREAD 2, | SIGEV_THREAD_ID 4 */
+	__s32 signo;
+	__s32 tid; /* with SIGEV_THREAD_ID: the thread's tid (a tid of the image) */
+	__u32 pad;
+	__u64 value; /* sigev_value */
+	__s64 value_ns; /* to the next expiry; 0: disarmed */
+	__s64 interval_ns;
 };
 
 /* x86_64 kernel struct sigaction as rt_sigaction(2) takes it. */

@@ -165,8 +165,8 @@ int ptr_collect_vmflags(struct collect *c)
 	uint32_t vi = 0;
 	int ret;
 
-	if (cld_status_dec(c->status, "VmLck", 0) <= 0)
-		return 0;
+	/* smaps walks the page tables (a few ms for 256 MiB): the only place
+	 * that says which mappings have madvise state. */
 	ret = cld_procfs_slurp(c->pid, "smaps", &smaps, NULL);
 	if (ret)
 		return 0; /* best effort: the flags are advisory for the restorer */
@@ -187,6 +187,14 @@ int ptr_collect_vmflags(struct collect *c)
 			p->vmas[vi].rec.flags |= CLD_VMA_LOCKED;
 		if (strstr(line, " dd"))
 			p->vmas[vi].rec.flags |= CLD_VMA_DONTDUMP;
+		if (strstr(line, " dc"))
+			p->vmas[vi].rec.flags |= CLD_VMA_DONTFORK;
+		if (strstr(line, " wf"))
+			p->vmas[vi].rec.flags |= CLD_VMA_WIPEONFORK;
+		if (strstr(line, " hg"))
+			p->vmas[vi].rec.flags |= CLD_VMA_HUGEPAGE;
+		if (strstr(line, " nh"))
+			p->vmas[vi].rec.flags |= CLD_VMA_NOHUGEPAGE;
 	}
 	free(smaps);
 	return 0;

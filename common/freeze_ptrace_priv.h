@@ -68,6 +68,7 @@ struct collect {
 	struct cld_procfs_stat sf;
 	int pm_fd;
 	int use_scan; /* 1 yes, 0 unknown, -1 no */
+	bool guard_scan; /* PAGEMAP_SCAN knows PAGE_IS_GUARD (6.14) */
 };
 
 /* Each fills its part of c->p; 0 or a negative errno with c->err set. */

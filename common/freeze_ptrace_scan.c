@@ -68,7 +68,8 @@ static int cmp_ext(const void *a, const void *b)
  * can come back out of order or overlapping (seen on 6.18 with THPs made
  * by MADV_COLLAPSE), so they are collected, sorted and merged.
  */
-static int scan_vma_ioctl(int pm_fd, struct cld_vma *vma, enum dump_policy pol, struct ext_vec *ev)
+static int scan_vma_ioctl(int pm_fd, struct cld_vma *vma, enum dump_policy pol, bool guard,
+			  struct ext_vec *ev)
 {
 	enum { NREG = 1024 };
 	struct cld_page_region reg[NREG];
@@ -96,6 +97,11 @@ static int scan_vma_ioctl(int pm_fd, struct cld_vma *vma, enum dump_policy pol, 
 		} else {
 			a.category_inverted = PAGE_IS_PFNZERO;
 			a.category_mask = PAGE_IS_PFNZERO;
+		}
+		/* A guard marker reads as swapped, and its page cannot be read. */
+		if (guard) {
+			a.category_inverted |= CLD_PAGE_IS_GUARD;
+			a.category_mask |= CLD_PAGE_IS_GUARD;
 		}
 		n = ioctl(pm_fd, PAGEMAP_SCAN, &a);
 		if (n < 0) {
@@ -168,6 +174,72 @@ static int scan_vma_pagemap(int pm_fd, struct cld_vma *vma, struct ext_vec *ev)
 	return 0;
 }
 
+/*
+ * Guard regions (MADV_GUARD_INSTALL, 6.13): PAGEMAP_SCAN reports them from
+ * 6.14 (PAGE_IS_GUARD); an older kernel refuses the category, and has
+ * none (6.13 excepted).  Their ranges go into CLONDIKE/GUARDS.
+ */
+static int scan_guards(struct collect *c)
+{
+	enum { NREG = 256 };
+	struct cld_page_region reg[NREG];
+	struct cld_proc *p = c->p;
+	uint32_t i;
+
+	c->guard_scan = false;
+	if (c->use_scan < 0)
+		return 0;
+	for (i = 0; i < p->nr_vmas; i++) {
+		struct cld_vma *v = &p->vmas[i];
+		uint64_t start = v->rec.start;
+		uint32_t first = p->nr_guards; /* ranges stay inside their mapping */
+
+		if (v->rec.flags & (CLD_VMA_VSYSCALL | CLD_VMA_VVAR | CLD_VMA_SPECIAL))
+			continue;
+		while (start < v->rec.end) {
+			struct cld_pm_scan_arg a = {
+				.size = sizeof(a),
+				.start = start,
+				.end = v->rec.end,
+				.vec = (uint64_t)(uintptr_t)reg,
+				.vec_len = NREG,
+				.category_anyof_mask = CLD_PAGE_IS_GUARD,
+				.return_mask = CLD_PAGE_IS_GUARD,
+			};
+			struct cld_range_rec *ng;
+			long n, k;
+
+			n = ioctl(c->pm_fd, PAGEMAP_SCAN, &a);
+			if (n < 0)
+				return (errno == EINVAL || errno == ENOTTY) && !c->guard_scan ? 0 : -errno;
+			c->guard_scan = true;
+			if (n) {
+				ng = realloc(p->guards, (p->nr_guards + (size_t)n) * sizeof(*ng));
+				if (!ng)
+					return -ENOMEM;
+				p->guards = ng;
+			}
+			for (k = 0; k < n; k++) {
+				struct cld_range_rec *last =
+					p->nr_guards > first ? &p->guards[p->nr_guards - 1] : NULL;
+
+				if (last && reg[k].start <= last->end) {
+					if (reg[k].end > last->end)
+						last->end = reg[k].end;
+					continue;
+				}
+				p->guards[p->nr_guards].start = reg[k].start;
+				p->guards[p->nr_guards].end = reg[k].end;
+				p->nr_guards++;
+			}
+			if (a.walk_end <= start)
+				return -EIO;
+			start = a.walk_end;
+		}
+	}
+	return 0;
+}
+
 int ptr_collect_pages(struct collect *c)
 {
 	struct cld_proc *p = c->p;
@@ -180,6 +252,9 @@ int ptr_collect_pages(struct collect *c)
 	if (c->pm_fd < 0)
 		return cld_err_set(c->err, -errno, "opening %s: %s", path, strerror(errno));
 	c->use_scan = (c->flags & CLD_PTRACE_NO_PAGEMAP_SCAN) ? -1 : 0;
+	ret = scan_guards(c);
+	if (ret)
+		return cld_err_set(c->err, ret, "scanning for guard pages: %s", strerror(-ret));
 	for (i = 0; i < p->nr_vmas; i++) {
 		struct cld_vma *v = &p->vmas[i];
 		enum dump_policy pol = ptr_vma_policy(v->rec.flags);
@@ -190,7 +265,7 @@ int ptr_collect_pages(struct collect *c)
 		if (pol == DUMP_ALL) {
 			ret = ext_add(&ev, 0, (v->rec.end - v->rec.start) / PAGE);
 		} else if (c->use_scan >= 0) {
-			ret = scan_vma_ioctl(c->pm_fd, v, pol, &ev);
+			ret = scan_vma_ioctl(c->pm_fd, v, pol, c->guard_scan, &ev);
 			if (ret == -ENOTTY || ret == -EINVAL) {
 				/* kernel before 6.7: fall back for good */
 				c->use_scan = -1;

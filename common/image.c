@@ -173,6 +173,19 @@ int cld_proc_validate(const struct cld_proc *p, struct cld_err *err)
 			return cld_err_set(err, -EINVAL, "POSIX timer record %u (id %d) is not valid",
 					   i, t->id);
 	}
+	for (i = 0, j = 0; i < p->nr_guards; i++) {
+		const struct cld_range_rec *g = &p->guards[i];
+
+		while (j < p->nr_vmas && p->vmas[j].rec.end <= g->start)
+			j++;
+		if (g->start >= g->end || (g->start | g->end) % PAGE ||
+		    (i && g->start < p->guards[i - 1].end) || j == p->nr_vmas ||
+		    g->start < p->vmas[j].rec.start || g->end > p->vmas[j].rec.end)
+			return cld_err_set(err, -EINVAL,
+					   "guard range %u (%#llx-%#llx) not inside one mapping, or "
+					   "out of order",
+					   i, (unsigned long long)g->start, (unsigned long long)g->end);
+	}
 	return 0;
 }
 

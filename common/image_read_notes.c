@@ -42,6 +42,7 @@ enum {
 	SEEN_FILE = 1 << 11,
 	SEEN_EPOLL = 1 << 12,
 	SEEN_TIMERS = 1 << 13,
+	SEEN_GUARDS = 1 << 14,
 	SEEN_REQUIRED = SEEN_HEADER | SEEN_PROC | SEEN_MM | SEEN_CREDS | SEEN_VMAS |
 			SEEN_PAGES | SEEN_FDS | SEEN_SIGNALS | SEEN_PRPSINFO | SEEN_AUXV |
 			SEEN_FILE,
@@ -51,7 +52,7 @@ static const char *const seen_names[] = {
 	"CLONDIKE/HEADER", "CLONDIKE/PROC",  "CLONDIKE/MM",	 "CLONDIKE/CREDS",
 	"CLONDIKE/VMAS",   "CLONDIKE/PAGES", "CLONDIKE/FDS",	 "CLONDIKE/PIPEDATA",
 	"CLONDIKE/SIGNALS", "CORE/NT_PRPSINFO", "CORE/NT_AUXV", "CORE/NT_FILE",
-	"CLONDIKE/EPOLL", "CLONDIKE/TIMERS",
+	"CLONDIKE/EPOLL", "CLONDIKE/TIMERS", "CLONDIKE/GUARDS",
 };
 
 static int once(struct dec *d, uint32_t bit)
@@ -494,6 +495,27 @@ static int dec_timers(struct dec *d, const uint8_t *s, size_t len)
 	return 0;
 }
 
+static int dec_guards(struct dec *d, const uint8_t *s, size_t len)
+{
+	struct cld_proc *p = d->p;
+	struct cld_array_hdr ah;
+	uint32_t i;
+	int ret;
+
+	ret = array_hdr(d, s, len, sizeof(struct cld_range_rec), CLD_MAX_EXTENTS, &ah,
+			"CLONDIKE/GUARDS");
+	if (ret)
+		return ret;
+	p->guards = calloc(ah.count ? ah.count : 1, sizeof(*p->guards));
+	if (!p->guards)
+		return cld_err_set(d->err, -ENOMEM, "out of memory");
+	p->nr_guards = ah.count;
+	for (i = 0; i < ah.count; i++)
+		memcpy(&p->guards[i], s + sizeof(ah) + (size_t)i * ah.rec_size,
+		       sizeof(p->guards[i]));
+	return 0;
+}
+
 static int dec_clondike(struct dec *d, uint32_t type, const uint8_t *s, size_t len)
 {
 	struct cld_proc *p = d->p;
@@ -540,6 +562,9 @@ static int dec_clondike(struct dec *d, uint32_t type, const uint8_t *s, size_t l
 	case CLD_NT_PIPEDATA:
 		ret = once(d, SEEN_PIPES);
 		return ret ? ret : dec_pipes(d, s, len);
+	case CLD_NT_GUARDS:
+		ret = once(d, SEEN_GUARDS);
+		return ret ? ret : dec_guards(d, s, len);
 	case CLD_NT_TIMERS:
 		ret = once(d, SEEN_TIMERS);
 		return ret ? ret : dec_timers(d, s, len);

@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <xxhash.h>
 
+#include "clondike/compat.h"
 #include "restore_priv.h"
 
 static bool name_is(const char *n, const char *what)
@@ -221,6 +223,19 @@ static void check_limits(const struct cld_proc *p, const struct cld_restore_opts
 	}
 }
 
+/* Whether this kernel makes guard pages: tried on a page of our own. */
+static bool guards_here(void)
+{
+	void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bool ok;
+
+	if (m == MAP_FAILED)
+		return false;
+	ok = madvise(m, 4096, CLD_MADV_GUARD_INSTALL) == 0;
+	munmap(m, 4096);
+	return ok;
+}
+
 /* POSIX timers: all recorded, on clocks a new process has, notifying
  * threads it will have. */
 static void check_timers(const struct cld_proc *p, struct report *rp)
@@ -345,6 +360,9 @@ int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts
 	if (p->proc.flags & CLD_PROC_SECCOMP)
 		blocker(&rp, "a seccomp filter is installed (cannot be restored)");
 	check_timers(p, &rp);
+	if (p->nr_guards && !guards_here())
+		blocker(&rp, "%u guard region(s) (MADV_GUARD_INSTALL), which this kernel cannot make "
+			     "(Linux 6.13 or later)", p->nr_guards);
 	if (p->root && strcmp(p->root, "/"))
 		blocker(&rp, "the process ran chrooted in %s (not supported)", p->root);
 	for (i = 0; i < p->nr_vmas; i++) {

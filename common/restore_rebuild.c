@@ -377,10 +377,24 @@ int cld_rst_fill_eager(struct cld_rst *rs, void *arg, struct cld_err *err)
 	return 0;
 }
 
+/* The madvise state a mapping had (format 1.2 for all but DONTDUMP). */
+static const struct {
+	uint32_t flag;
+	int advice;
+	const char *what;
+} advice[] = {
+	{ CLD_VMA_DONTDUMP, MADV_DONTDUMP, "madvise(MADV_DONTDUMP)" },
+	{ CLD_VMA_DONTFORK, MADV_DONTFORK, "madvise(MADV_DONTFORK)" },
+	{ CLD_VMA_WIPEONFORK, MADV_WIPEONFORK, "madvise(MADV_WIPEONFORK)" },
+	{ CLD_VMA_HUGEPAGE, MADV_HUGEPAGE, "madvise(MADV_HUGEPAGE)" },
+	{ CLD_VMA_NOHUGEPAGE, MADV_NOHUGEPAGE, "madvise(MADV_NOHUGEPAGE)" },
+};
+
 static int finish_vmas(struct cld_rst *rs, struct cld_err *err)
 {
 	const struct cld_proc *p = rs->p;
 	uint32_t i;
+	size_t k;
 	int ret = 0;
 
 	for (i = 0; i < p->nr_vmas && !ret; i++) {
@@ -393,12 +407,17 @@ static int finish_vmas(struct cld_rst *rs, struct cld_err *err)
 		if (rs->prot_now[i] != (v->rec.prot & 7))
 			ret = rcall(rs, NULL, "mprotect", SYS_mprotect, st, len, v->rec.prot & 7,
 				    0, 0, 0, err);
-		if (!ret && (v->rec.flags & CLD_VMA_DONTDUMP))
-			ret = rcall(rs, NULL, "madvise(MADV_DONTDUMP)", SYS_madvise, st, len,
-				    MADV_DONTDUMP, 0, 0, 0, err);
+		for (k = 0; k < sizeof(advice) / sizeof(advice[0]) && !ret; k++)
+			if (v->rec.flags & advice[k].flag)
+				ret = rcall(rs, NULL, advice[k].what, SYS_madvise, st, len,
+					    advice[k].advice, 0, 0, 0, err);
 		if (!ret && (v->rec.flags & CLD_VMA_LOCKED))
 			ret = rcall(rs, NULL, "mlock", SYS_mlock, st, len, 0, 0, 0, 0, err);
 	}
+	for (i = 0; i < p->nr_guards && !ret; i++)
+		ret = rcall(rs, NULL, "madvise(MADV_GUARD_INSTALL)", SYS_madvise,
+			    (long)p->guards[i].start, (long)(p->guards[i].end - p->guards[i].start),
+			    CLD_MADV_GUARD_INSTALL, 0, 0, 0, err);
 	return ret;
 }
 

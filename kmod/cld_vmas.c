@@ -131,13 +131,19 @@ static int cld_fill_vma(struct cld_proc *p, struct mm_struct *mm,
 		      ((f & VM_EXEC) ? 4 : 0);
 	if (f & VM_MAYSHARE)
 		v->rec.flags |= CLD_VMA_SHARED;
-	/* smaps VmFlags, which the ptrace backend reads only when VmLck > 0. */
-	if (mm->locked_vm) {
-		if (f & VM_LOCKED)
-			v->rec.flags |= CLD_VMA_LOCKED;
-		if (f & VM_DONTDUMP)
-			v->rec.flags |= CLD_VMA_DONTDUMP;
-	}
+	/* smaps VmFlags lo, dd, dc, wf, hg, nh: what the ptrace backend reads. */
+	if (f & VM_LOCKED)
+		v->rec.flags |= CLD_VMA_LOCKED;
+	if (f & VM_DONTDUMP)
+		v->rec.flags |= CLD_VMA_DONTDUMP;
+	if (f & VM_DONTCOPY)
+		v->rec.flags |= CLD_VMA_DONTFORK;
+	if (f & VM_WIPEONFORK)
+		v->rec.flags |= CLD_VMA_WIPEONFORK;
+	if (f & VM_HUGEPAGE)
+		v->rec.flags |= CLD_VMA_HUGEPAGE;
+	if (f & VM_NOHUGEPAGE)
+		v->rec.flags |= CLD_VMA_NOHUGEPAGE;
 
 	if (vma->vm_file) {
 		struct file *file = vma->vm_file;

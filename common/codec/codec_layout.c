@@ -35,6 +35,7 @@ void cld_proc_drop(struct cld_proc *p, int thread_bufs)
 	cld_free(p->pipes);
 	cld_free(p->epolls);
 	cld_free(p->timers);
+	cld_free(p->guards);
 }
 
 uint64_t cld_proc_nr_dumped(const struct cld_proc *p)

@@ -233,6 +233,20 @@ static void encode_timers(struct cld_nbuf *b, const struct cld_proc *p)
 	note_end(b, at);
 }
 
+/* GUARDS only when there are guard pages. */
+static void encode_guards(struct cld_nbuf *b, const struct cld_proc *p)
+{
+	struct cld_array_hdr ah = { sizeof(struct cld_range_rec), p->nr_guards };
+	size_t at;
+
+	if (!p->nr_guards)
+		return;
+	at = note_begin(b, CLD_NOTE_NAME, CLD_NT_GUARDS);
+	buf_put(b, &ah, sizeof(ah));
+	buf_put(b, p->guards, (size_t)p->nr_guards * sizeof(*p->guards));
+	note_end(b, at);
+}
+
 /* PIPEDATA only when there is pipe data: records padded to 8. */
 static void encode_pipes(struct cld_nbuf *b, const struct cld_proc *p)
 {
@@ -310,6 +324,7 @@ int cld_notes_build(struct cld_proc *p, struct cld_nbuf *b)
 	encode_pipes(b, p);
 	encode_epolls(b, p);
 	encode_timers(b, p);
+	encode_guards(b, p);
 
 	at = note_begin(b, CLD_NOTE_NAME, CLD_NT_SIGNALS);
 	buf_put(b, &p->sig, sizeof(p->sig));

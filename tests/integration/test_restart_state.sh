@@ -28,7 +28,7 @@ run() {
 	rst_expect_pass "$label"
 }
 
-for mode in files oom thp nodump; do
+for mode in files oom thp nodump madv; do
 	run "$mode-eager" "" "$mode"
 	run "$mode-lazy" --lazy "$mode"
 done

@@ -11,6 +11,10 @@
  *             read here whose writer left data and closed
  *   oom       oom_score_adj 345
  *   thp       PR_SET_THP_DISABLE
+ *   madv      mappings with MADV_DONTFORK, MADV_WIPEONFORK (its data in
+ *             it), MADV_HUGEPAGE, MADV_NOHUGEPAGE, and guard pages in the
+ *             middle of a written region (Linux 6.13; "noguard" in the
+ *             result where the kernel has none)
  *   nodump    PR_SET_DUMPABLE 0
  *   dump      dumpable (run it as another user and restart it as root:
  *             the change of uid must not leave it undumpable)
@@ -23,7 +27,10 @@
  * show what --without-children gives.
  */
 #include <stdbool.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
@@ -31,6 +38,88 @@
 
 #define PIPE_CAP (256 * 1024)
 #define FIFO_CAP (128 * 1024)
+
+#define MPG 4096ul
+#define MLEN (64 * MPG)
+static char *madv[5]; /* dontfork, wipeonfork, hugepage, nohugepage, guarded */
+static bool have_guard;
+static sigjmp_buf segv_jmp;
+
+static void on_segv(int sig)
+{
+	(void)sig;
+	siglongjmp(segv_jmp, 1);
+}
+
+/* The VmFlags line of the mapping at a, from /proc/self/smaps. */
+static bool vmflag(const void *a, const char *flag)
+{
+	char line[512], want[32];
+	bool in = false, r = false;
+	FILE *f = fopen("/proc/self/smaps", "re");
+
+	snprintf(want, sizeof(want), "%lx-", (unsigned long)a);
+	while (f && fgets(line, sizeof(line), f)) {
+		char *dash = strchr(line, '-'), *sp = strchr(line, ' ');
+
+		/* A mapping's first line: "start-end perms ..." */
+		if (dash && sp && dash < sp)
+			in = !strncmp(line, want, strlen(want));
+		if (in && !strncmp(line, "VmFlags:", 8)) {
+			snprintf(want, sizeof(want), " %s", flag);
+			r = strstr(line, want) != NULL;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return r;
+}
+
+static void madv_setup(void)
+{
+	static const int adv[4] = { MADV_DONTFORK, MADV_WIPEONFORK, MADV_HUGEPAGE,
+				    MADV_NOHUGEPAGE };
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		madv[i] = mmap(NULL, MLEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			       -1, 0);
+		RST_CHECK(madv[i] != MAP_FAILED, "mmap");
+		memset(madv[i], 'a' + i, MLEN);
+		if (i < 4)
+			RST_CHECK(!madvise(madv[i], MLEN, adv[i]), "madvise %d: %s", adv[i],
+				  strerror(errno));
+	}
+	have_guard = !madvise(madv[4] + 8 * MPG, 2 * MPG, 102 /* MADV_GUARD_INSTALL */);
+}
+
+static void madv_check(void)
+{
+	static const char *flag[4] = { "dc", "wf", "hg", "nh" };
+	struct sigaction sa = { .sa_handler = on_segv };
+	volatile char c = 0;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		RST_CHECK(vmflag(madv[i], flag[i]), "mapping %d lost VmFlags %s", i, flag[i]);
+	for (i = 0; i < 5; i++)
+		RST_CHECK(madv[i][0] == 'a' + i && madv[i][MLEN - 1] == 'a' + i,
+			  "mapping %d lost its data", i);
+	if (!have_guard) {
+		rst_say("noguard");
+		return;
+	}
+	RST_CHECK(madv[4][7 * MPG] == 'e' && madv[4][10 * MPG] == 'e', "around the guard pages");
+	sigaction(SIGSEGV, &sa, NULL);
+	if (!sigsetjmp(segv_jmp, 1)) {
+		c = madv[4][8 * MPG];
+		rst_fail("a guard page reads (%d): it is not a guard any more", c);
+	}
+	RST_CHECK(!madvise(madv[4] + 8 * MPG, 2 * MPG, 103 /* MADV_GUARD_REMOVE */) &&
+			  madv[4][8 * MPG] == 0,
+		  "removing the guard gives a zero page");
+}
 
 static int p[2], p_dup, p_sep, f, f_dup, f_sep, fifo, fifo_rd;
 
@@ -151,6 +240,8 @@ int main(int argc, char **argv)
 		oom_set(345);
 	} else if (!strcmp(mode, "thp")) {
 		RST_CHECK(!prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), "PR_SET_THP_DISABLE");
+	} else if (!strcmp(mode, "madv")) {
+		madv_setup();
 	} else if (!strcmp(mode, "nodump")) {
 		RST_CHECK(!prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "PR_SET_DUMPABLE");
 	} else if (!strcmp(mode, "dump")) {
@@ -184,6 +275,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "thp")) {
 		RST_CHECK(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1, "THP is enabled again");
 		rst_pass("PR_SET_THP_DISABLE kept");
+	} else if (!strcmp(mode, "madv")) {
+		madv_check();
+		rst_pass("DONTFORK, WIPEONFORK, HUGEPAGE, NOHUGEPAGE kept, with their data; guard pages");
 	} else if (!strcmp(mode, "nodump") || !strcmp(mode, "dump")) {
 		int want = !strcmp(mode, "dump");
 

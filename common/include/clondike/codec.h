@@ -84,6 +84,8 @@ struct cld_proc {
 	uint32_t nr_epolls;
 	struct cld_timer_rec *timers; /* by id; proc.nr_posix_timers of them */
 	uint32_t nr_timers;
+	struct cld_range_rec *guards; /* sorted */
+	uint32_t nr_guards;
 };
 
 /*

@@ -128,5 +128,9 @@ struct cld_pm_scan_arg {
 #ifndef PAGE_IS_PFNZERO
 #define PAGE_IS_PFNZERO (1 << 5)
 #endif
+/* 6.14: a guard marker (MADV_GUARD_INSTALL); older kernels refuse the bit. */
+#define CLD_PAGE_IS_GUARD (1 << 8)
+/* 6.13: guard pages (madvise(2)). */
+#define CLD_MADV_GUARD_INSTALL 102
 
 #endif /* CLONDIKE_COMPAT_H */

@@ -119,6 +119,7 @@ enum cld_note_type {
 	CLD_NT_DIGESTS = 0x10b,
 	CLD_NT_EPOLL = 0x10c, /* 1.2: the interest lists of epoll fds */
 	CLD_NT_TIMERS = 0x10d, /* 1.2: POSIX timers */
+	CLD_NT_GUARDS = 0x10e, /* 1.2: guard regions (MADV_GUARD_INSTALL) */
 };
 
 /* cld_hdr.flags */
@@ -216,7 +217,12 @@ struct cld_creds_rec {
 #define CLD_VMA_DONTDUMP 0x0800u /* MADV_DONTDUMP */
 #define CLD_VMA_SYSVSHM 0x1000u /* SysV shm: blocks restart */
 #define CLD_VMA_HUGETLB 0x2000u /* hugetlbfs: blocks restart */
-#define CLD_VMA_KNOWN_FLAGS 0x3fffu
+/* 1.2: madvise state (a 1.1 reader refuses these bits, rather than lose it) */
+#define CLD_VMA_DONTFORK 0x4000u /* MADV_DONTFORK */
+#define CLD_VMA_WIPEONFORK 0x8000u /* MADV_WIPEONFORK */
+#define CLD_VMA_HUGEPAGE 0x10000u /* MADV_HUGEPAGE */
+#define CLD_VMA_NOHUGEPAGE 0x20000u /* MADV_NOHUGEPAGE */
+#define CLD_VMA_KNOWN_FLAGS 0x3ffffu
 
 struct cld_vma_rec {
 	__u64 start, end; /* page aligned, start < end */
@@ -316,6 +322,12 @@ struct cld_epoll_rec {
 	__u32 events;
 	__u32 pad;
 	__u64 data;
+};
+
+/* 1.2: a range of guard pages (CLONDIKE/GUARDS), page aligned, inside a
+ * mapping; sorted, disjoint. */
+struct cld_range_rec {
+	__u64 start, end;
 };
 
 /* 1.2: a POSIX timer (timer_create), as /proc/PID/timers and

@@ -577,6 +577,12 @@ int ptr_collect_injected(struct collect *c)
 	rc = ptr_collect_timers(c, r, scratch);
 	if (rc)
 		goto close;
+	/* 6.3; before it EINVAL, and the registrations are not known. */
+	INJECT(SYS_membarrier, CLD_MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0, 0);
+	if (ret >= 0) {
+		p->proc.membarrier = (uint32_t)ret;
+		p->proc.flags2 |= CLD_PROC2_MEMBARRIER;
+	}
 	INJECT(SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0);
 	if (ret > 0)
 		p->proc.flags |= CLD_PROC_THP_DISABLE;
@@ -614,6 +620,7 @@ int ptr_collect_misc(struct collect *c)
 	pr->ppid = (int32_t)c->sf.f[4];
 	pr->pgid = (int32_t)c->sf.f[5];
 	pr->sid = (int32_t)c->sf.f[6];
+	pr->tty_nr = (uint32_t)c->sf.f[7];
 	pr->nice = (int32_t)c->sf.f[19];
 	pr->start_time = (uint64_t)c->sf.f[22];
 	pr->exit_signal = (int32_t)c->sf.f[38];

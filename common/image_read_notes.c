@@ -130,16 +130,25 @@ static int dec_proc(struct dec *d, const uint8_t *s, size_t len)
 	uint64_t var, base;
 	int ret;
 
-	ret = take_rec(d, &p->proc, sizeof(p->proc), s, len, "CLONDIKE/PROC");
+	/* The path lengths are in 1.1's part: they say where the record
+	 * ends, and so how long it is. */
+	ret = take_rec(d, &p->proc, CLD_PROC_REC_SIZE_1_1, s, len, "CLONDIKE/PROC");
 	if (ret)
 		return ret;
 	var = (uint64_t)p->proc.cwd_len + p->proc.root_len + p->proc.exe_len;
 	if (p->proc.cwd_len > CLD_MAX_PATH || p->proc.root_len > CLD_MAX_PATH ||
-	    p->proc.exe_len > CLD_MAX_PATH || var > len - sizeof(p->proc))
+	    p->proc.exe_len > CLD_MAX_PATH || var > len - CLD_PROC_REC_SIZE_1_1)
 		return cld_err_set(d->err, -EBADMSG,
 				   "CLONDIKE/PROC: path lengths %u/%u/%u exceed the note",
 				   p->proc.cwd_len, p->proc.root_len, p->proc.exe_len);
 	base = len - var;
+	if (base >= sizeof(p->proc))
+		memcpy(&p->proc, s, sizeof(p->proc));
+	else if (p->hdr.minor >= 2 || base != CLD_PROC_REC_SIZE_1_1)
+		return cld_err_set(d->err, -EBADMSG,
+				   "CLONDIKE/PROC: a record of %llu bytes (format %u.%u needs %zu)",
+				   (unsigned long long)base, p->hdr.major, p->hdr.minor,
+				   sizeof(p->proc));
 	ret = take_name(d, &p->cwd, s + base, var, 0, p->proc.cwd_len, "cwd");
 	if (!ret)
 		ret = take_name(d, &p->root, s + base, var, p->proc.cwd_len, p->proc.root_len,

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/personality.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
@@ -45,6 +46,8 @@ enum prep_step {
 	ST_RLIMIT,
 	ST_OOM,
 	ST_EPOLL,
+	ST_SESSION,
+	ST_MEMBARRIER,
 };
 static const char *const step_names[] = {
 	[ST_NOFILE] = "raising RLIMIT_NOFILE",
@@ -60,6 +63,8 @@ static const char *const step_names[] = {
 	[ST_RLIMIT] = "setting resource limit",
 	[ST_OOM] = "setting oom_score_adj to",
 	[ST_EPOLL] = "an epoll registration of fd",
+	[ST_SESSION] = "a session or process group of its own (0: setsid, 1: setpgid)",
+	[ST_MEMBARRIER] = "membarrier registration",
 };
 
 struct rst_msg {
@@ -144,6 +149,33 @@ static int child_oom(int want)
 }
 
 /*
+ * A session leader gets a session of its own again, and its terminal (the
+ * restarting command's) as its controlling one where the kernel lets it
+ * (not while it is another session's).  A group leader without a terminal
+ * gets a group of its own; with one it stays in the restarting command's,
+ * whose job control its terminal follows.
+ */
+static void child_session(struct cld_rst *rs)
+{
+	const struct cld_proc *p = rs->p;
+	int status = rs->svc_base + rs->slot_status, tty = -1;
+	uint32_t i;
+
+	for (i = 0; i < p->nr_fds && tty < 0; i++)
+		if (p->fds[i].rec.kind == CLD_FD_TTY)
+			tty = p->fds[i].rec.fd;
+	if (p->proc.sid == p->proc.pid) {
+		if (setsid() < 0)
+			CHILD_FAIL(ST_SESSION, 0);
+		if (tty >= 0 && p->proc.tty_nr)
+			ioctl(tty, TIOCSCTTY, 0);
+	} else if (p->proc.pgid == p->proc.pid && tty < 0 && getpgrp() != getpid()) {
+		if (setpgid(0, 0) < 0)
+			CHILD_FAIL(ST_SESSION, 1);
+	}
+}
+
+/*
  * Runs in the fresh child, between fork and the ptrace stop: only
  * async-signal-safe calls (the caller may be multi-threaded), data read
  * from the parent's memory as it was at fork.  All signals are blocked.
@@ -191,6 +223,11 @@ static void __attribute__((noreturn)) child_main(struct cld_rst *rs)
 		if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->tfd, &ev) < 0)
 			CHILD_FAIL(ST_EPOLL, e->tfd);
 	}
+	child_session(rs);
+	for (s = 2; s <= 8; s += 2)
+		if ((p->proc.flags2 & CLD_PROC2_MEMBARRIER) && (p->proc.membarrier & (1u << s)) &&
+		    syscall(SYS_membarrier, 1 << s, 0, 0) < 0)
+			CHILD_FAIL(ST_MEMBARRIER, 1 << s);
 	if (rs->cwd && chdir(rs->cwd) < 0)
 		CHILD_FAIL(ST_CHDIR, 0);
 	umask(p->proc.umask & 0777);

@@ -26,7 +26,10 @@
 #include <linux/sched/task.h>
 #include <linux/seccomp.h>
 #include <linux/slab.h>
+#include <linux/tty.h>
 #include <linux/utsname.h>
+#include <linux/version.h>
+#include <uapi/linux/membarrier.h>
 
 #include "cld_desc.h"
 #include "cld_fds.h"
@@ -302,6 +305,38 @@ static int cld_fill_signals(struct cld_proc *p, struct task_struct *t)
 	return 0;
 }
 
+/*
+ * What membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS) answers (6.3 and
+ * later; the ptrace backend cannot ask before, so neither do we), from the
+ * mm's state as kernel/sched/membarrier.c maps it.
+ */
+static void cld_fill_membarrier(struct cld_proc *p, struct mm_struct *mm)
+{
+#if defined(CONFIG_MEMBARRIER) && LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	static const struct {
+		int state, cmd;
+	} map[] = {
+		{ MEMBARRIER_STATE_GLOBAL_EXPEDITED | MEMBARRIER_STATE_GLOBAL_EXPEDITED_READY,
+		  MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED },
+		{ MEMBARRIER_STATE_PRIVATE_EXPEDITED | MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY,
+		  MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED },
+		{ MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE |
+			  MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE_READY,
+		  MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE },
+		{ MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ |
+			  MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ_READY,
+		  MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ },
+	};
+	int st = atomic_read(&mm->membarrier_state);
+	u32 i;
+
+	for (i = 0; i < ARRAY_SIZE(map); i++)
+		if (st & map[i].state)
+			p->proc.membarrier |= map[i].cmd;
+	p->proc.flags2 |= CLD_PROC2_MEMBARRIER;
+#endif
+}
+
 /* Children of any of its threads, zombies included: restarted alone, its
  * wait() and kill() of them would fail. */
 static bool cld_has_children(struct task_struct *t)
@@ -369,7 +404,11 @@ static int cld_fill_proc(struct cld_frz *frz, struct cld_proc *p,
 		p->proc.rlim[i].max = sig->rlim[i].rlim_max;
 	}
 	cld_fill_itimers(p, sig, cpu_ns);
+	/* stat's tty_nr, read under the same lock as /proc does */
+	if (sig->tty)
+		p->proc.tty_nr = new_encode_dev(tty_devnum(sig->tty));
 	spin_unlock_irqrestore(&t->sighand->siglock, flags);
+	cld_fill_membarrier(p, mm);
 
 	err = cld_snap_fs(p, t);
 	if (err)

@@ -15,6 +15,9 @@
  *             it), MADV_HUGEPAGE, MADV_NOHUGEPAGE, and guard pages in the
  *             middle of a written region (Linux 6.13; "noguard" in the
  *             result where the kernel has none)
+ *   session   a session leader (setsid), without a terminal
+ *   pgrp      a process group leader (setpgid), without a terminal
+ *   membar    registered for MEMBARRIER_CMD_PRIVATE_EXPEDITED
  *   nodump    PR_SET_DUMPABLE 0
  *   dump      dumpable (run it as another user and restart it as root:
  *             the change of uid must not leave it undumpable)
@@ -29,7 +32,9 @@
 #include <stdbool.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <linux/membarrier.h>
 #include <sys/file.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -242,6 +247,13 @@ int main(int argc, char **argv)
 		RST_CHECK(!prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), "PR_SET_THP_DISABLE");
 	} else if (!strcmp(mode, "madv")) {
 		madv_setup();
+	} else if (!strcmp(mode, "session")) {
+		RST_CHECK(setsid() == getpid(), "setsid: %s", strerror(errno));
+	} else if (!strcmp(mode, "pgrp")) {
+		RST_CHECK(!setpgid(0, 0), "setpgid: %s", strerror(errno));
+	} else if (!strcmp(mode, "membar")) {
+		RST_CHECK(!syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0),
+			  "membarrier register: %s", strerror(errno));
 	} else if (!strcmp(mode, "nodump")) {
 		RST_CHECK(!prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "PR_SET_DUMPABLE");
 	} else if (!strcmp(mode, "dump")) {
@@ -275,6 +287,21 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "thp")) {
 		RST_CHECK(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1, "THP is enabled again");
 		rst_pass("PR_SET_THP_DISABLE kept");
+	} else if (!strcmp(mode, "session")) {
+		RST_CHECK(getsid(0) == getpid() && getpgrp() == getpid(),
+			  "not a session leader (sid %d pgid %d pid %d)", (int)getsid(0),
+			  (int)getpgrp(), (int)getpid());
+		rst_pass("a session leader");
+	} else if (!strcmp(mode, "pgrp")) {
+		RST_CHECK(getpgrp() == getpid() && getsid(0) != getpid(),
+			  "not a group leader in another's session (sid %d pgid %d pid %d)",
+			  (int)getsid(0), (int)getpgrp(), (int)getpid());
+		rst_pass("a process group leader");
+	} else if (!strcmp(mode, "membar")) {
+		/* Unregistered, the expedited command fails with EPERM. */
+		RST_CHECK(!syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0),
+			  "membarrier(PRIVATE_EXPEDITED): %s", strerror(errno));
+		rst_pass("membarrier registration kept");
 	} else if (!strcmp(mode, "madv")) {
 		madv_check();
 		rst_pass("DONTFORK, WIPEONFORK, HUGEPAGE, NOHUGEPAGE kept, with their data; guard pages");

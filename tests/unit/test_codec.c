@@ -25,7 +25,7 @@
  * before the codec was shared (commit 3a90ee3): the format's bytes did not
  * move.  A deliberate format change (or a change of synth.c) updates them:
  * format 1.1 (thread names, synth's "synth"/"worker-N"), then 1.2 (the
- * header's minor, FDS records grown by state[]; synth sets none of 1.2's
+ * header's minor, FDS and PROC records grown; synth sets none of 1.2's
  * fields; the 3-thread image crosses a page with it).
  */
 static const struct {
@@ -33,10 +33,10 @@ static const struct {
 	size_t size;
 	uint64_t xxh3;
 } golden[] = {
-	{ 2, 0, 155920, 0x050cfb840921d1c0ull },
-	{ 3, 0, 160016, 0x632720a560afcc6aull },
-	{ 1, SYNTH_NO_PIPES, 155920, 0x1eedb2cf3dfc17a2ull },
-	{ 2, SYNTH_MANY_SEGS, 97812624, 0x2246f6fa9bf155f9ull },
+	{ 2, 0, 155920, 0xa51887e41e3c44e7ull },
+	{ 3, 0, 160016, 0x058e5f8cdfbd1057ull },
+	{ 1, SYNTH_NO_PIPES, 155920, 0xa9cba7c748633bafull },
+	{ 2, SYNTH_MANY_SEGS, 97812624, 0x92c732c50a3e5350ull },
 };
 
 /* The module's digest filler: one page at a time, from "memory". */

@@ -132,5 +132,7 @@ struct cld_pm_scan_arg {
 #define CLD_PAGE_IS_GUARD (1 << 8)
 /* 6.13: guard pages (madvise(2)). */
 #define CLD_MADV_GUARD_INSTALL 102
+/* 6.3: membarrier's registered commands. */
+#define CLD_MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9)
 
 #endif /* CLONDIKE_COMPAT_H */

@@ -171,7 +171,14 @@ struct cld_proc_rec {
 	__s32 exit_signal;
 	__u32 cwd_len, root_len, exe_len; /* bytes (no NUL) after the struct */
 	__s32 oom_score_adj; /* 1.2 (pad before: 0, the default) */
+	/* 1.2: the record grew (CLD_PROC_REC_SIZE_1_1 bytes before) */
+	__u32 membarrier; /* MEMBARRIER_CMD_GET_REGISTRATIONS: registered commands */
+	__u32 tty_nr; /* the controlling terminal's device (stat field 7), 0: none */
+	__u32 flags2; /* CLD_PROC2_* */
+	__u32 pad;
 };
+#define CLD_PROC_REC_SIZE_1_1 440
+#define CLD_PROC2_MEMBARRIER 0x1u /* membarrier was read (6.3: GET_REGISTRATIONS) */
 #define CLD_PROC_NO_NEW_PRIVS 0x1u
 #define CLD_PROC_SECCOMP 0x2u /* seccomp filter present: blocks restart */
 #define CLD_PROC_SUBREAPER 0x4u

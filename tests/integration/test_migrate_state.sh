@@ -29,7 +29,7 @@ start() {
 	wait_for "$T/$name.res" '^READY' 60
 }
 
-for mode in files oom thp nodump madv session pgrp membar; do
+for mode in files oom thp nodump madv shm session pgrp membar; do
 	start "$mode" "$mode"
 	on n1 cp "/clondike/n1/$P" /clondike/n2/ 2>"$T/mig.err" ||
 		fail "cp of $mode ($P): $(cat "$T/mig.err")"

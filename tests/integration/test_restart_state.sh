@@ -28,7 +28,7 @@ run() {
 	rst_expect_pass "$label"
 }
 
-for mode in files oom thp nodump madv session pgrp membar; do
+for mode in files oom thp nodump madv shm session pgrp membar; do
 	run "$mode-eager" "" "$mode"
 	run "$mode-lazy" --lazy "$mode"
 done

@@ -15,6 +15,8 @@
  *             it), MADV_HUGEPAGE, MADV_NOHUGEPAGE, and guard pages in the
  *             middle of a written region (Linux 6.13; "noguard" in the
  *             result where the kernel has none)
+ *   shm       MAP_SHARED|MAP_ANONYMOUS memory and a MAP_SHARED mapping of
+ *             /dev/zero, with data, one page of it never touched
  *   session   a session leader (setsid), without a terminal
  *   pgrp      a process group leader (setpgid), without a terminal
  *   membar    registered for MEMBARRIER_CMD_PRIVATE_EXPEDITED
@@ -124,6 +126,34 @@ static void madv_check(void)
 	RST_CHECK(!madvise(madv[4] + 8 * MPG, 2 * MPG, 103 /* MADV_GUARD_REMOVE */) &&
 			  madv[4][8 * MPG] == 0,
 		  "removing the guard gives a zero page");
+}
+
+static char *shm[2];
+
+static void shm_setup(void)
+{
+	int z = open("/dev/zero", O_RDWR);
+	int i;
+
+	shm[0] = mmap(NULL, MLEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	shm[1] = mmap(NULL, MLEN, PROT_READ | PROT_WRITE, MAP_SHARED, z, 0);
+	RST_CHECK(z >= 0 && shm[0] != MAP_FAILED && shm[1] != MAP_FAILED, "shared mmap");
+	close(z);
+	for (i = 0; i < 2; i++)
+		memset(shm[i], 'S' + i, MLEN - MPG); /* the last page untouched */
+}
+
+static void shm_check(void)
+{
+	size_t k;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		for (k = 0; k < MLEN - MPG; k += 512)
+			RST_CHECK(shm[i][k] == 'S' + i, "shared mapping %d lost its data at %zu", i,
+				  k);
+		RST_CHECK(shm[i][MLEN - 1] == 0, "shared mapping %d: its last page is not zero", i);
+	}
 }
 
 static int p[2], p_dup, p_sep, f, f_dup, f_sep, fifo, fifo_rd;
@@ -247,6 +277,8 @@ int main(int argc, char **argv)
 		RST_CHECK(!prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), "PR_SET_THP_DISABLE");
 	} else if (!strcmp(mode, "madv")) {
 		madv_setup();
+	} else if (!strcmp(mode, "shm")) {
+		shm_setup();
 	} else if (!strcmp(mode, "session")) {
 		RST_CHECK(setsid() == getpid(), "setsid: %s", strerror(errno));
 	} else if (!strcmp(mode, "pgrp")) {
@@ -287,6 +319,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "thp")) {
 		RST_CHECK(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1, "THP is enabled again");
 		rst_pass("PR_SET_THP_DISABLE kept");
+	} else if (!strcmp(mode, "shm")) {
+		shm_check();
+		rst_pass("shared anonymous and /dev/zero memory with its data");
 	} else if (!strcmp(mode, "session")) {
 		RST_CHECK(getsid(0) == getpid() && getpgrp() == getpid(),
 			  "not a session leader (sid %d pgid %d pid %d)", (int)getsid(0),

@@ -22,7 +22,8 @@
 
 #include "cli.h"
 #include "clondike/freezer.h"
-#include "clondike/procfs.h"
+#include "clondike/image_read.h"
+#include "clondike/restore.h"
 
 static int parse_pid(const char *s, pid_t *pid)
 {
@@ -233,6 +234,47 @@ static void show_progress(void *arg, uint64_t done, uint64_t total)
 		(int)(total ? done * 100 / total : 100), rate);
 }
 
+static ssize_t frozen_pread(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	return cld_frozen_pread(ctx, buf, len, off);
+}
+
+/* The restorer's up-front check, of what does not depend on where the
+ * image is restarted; the blockers on stderr, one a line. */
+static int portable_check(struct cld_frozen *fz, bool without_children, struct cld_err *err)
+{
+	struct cld_restore_opts o;
+	struct cld_rimage *ri = NULL;
+	char *report = NULL, *line, *save = NULL;
+	int ret;
+
+	cld_restore_opts_init(&o);
+	o.flags = CLD_RST_CHECK_PORTABLE | (without_children ? CLD_RST_WITHOUT_CHILDREN : 0);
+	ret = cld_frozen_prepare(fz, err);
+	if (ret)
+		return ret;
+	if (fz->proc) {
+		ret = cld_restore_check_proc(fz->proc, &o, &report, err);
+	} else {
+		/* The module's image: its description is in its notes. */
+		struct cld_src src = { .pread = frozen_pread, .ctx = fz, .size = fz->size };
+
+		ret = cld_rimage_open(&src, &ri, err);
+		if (!ret)
+			ret = cld_restore_check(ri, &o, &report, err);
+		cld_rimage_free(ri);
+	}
+	if (ret && report) {
+		for (line = strtok_r(report, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			fprintf(stderr, "  - %s\n", line);
+		cld_err_set(err, ret, "process %d cannot be restarted from an image (above); "
+			    "--unrestorable writes one all the same, for gdb and inspection%s",
+			    fz->pid, without_children ? "" : " (--without-children accepts losing its children)");
+	}
+	free(report);
+	return ret;
+}
+
 int cld_cmd_checkpoint(int argc, char **argv)
 {
 	enum { DEFAULT, LEAVE_RUNNING, KILL } mode = DEFAULT;
@@ -242,6 +284,7 @@ int cld_cmd_checkpoint(int argc, char **argv)
 	char tmp[PATH_MAX], size[32];
 	const char *file;
 	bool held = false, created = false, untrusted, to_stdout, without_children = false;
+	bool unrestorable = false;
 	double t0, dt;
 	pid_t pid;
 	int a = 1, fd = -1, ret;
@@ -253,6 +296,8 @@ int cld_cmd_checkpoint(int argc, char **argv)
 			mode = KILL;
 		else if (!strcmp(argv[a], "--without-children"))
 			without_children = true;
+		else if (!strcmp(argv[a], "--unrestorable"))
+			unrestorable = true;
 		else
 			return cld_cli_usage(argv[0]);
 	}
@@ -282,15 +327,12 @@ int cld_cmd_checkpoint(int argc, char **argv)
 	}
 	if (ret)
 		return cld_cli_fail(argv[0], "%s", cld_err_str(&err));
-	/* Frozen, it forks no more.  Process trees are not checkpointed:
-	 * an image of it alone would restart with its children lost. */
-	if (!without_children && cld_procfs_children(pid) > 0) {
-		ret = cld_err_set(&err, -EOPNOTSUPP,
-				  "process %d has children, and process trees are not "
-				  "checkpointed (--without-children writes it alone; restarted, "
-				  "its wait() and kill() of them fail)",
-				  (int)pid);
-		goto fail;
+	/* What no restart anywhere could bring back is refused before any
+	 * image is written, as `restart --check` would refuse it. */
+	if (!unrestorable) {
+		ret = portable_check(fz, without_children, &err);
+		if (ret)
+			goto fail;
 	}
 
 	if (to_stdout) {

@@ -13,7 +13,7 @@ static const struct cld_cmd commands[] = {
 	{ "verify", cld_cmd_verify, "IMAGE", "check every page against its digest" },
 	{ "freeze", cld_cmd_freeze, "PID", "freeze a process (stays frozen until thaw)" },
 	{ "thaw", cld_cmd_thaw, "PID", "thaw a process frozen by 'freeze'" },
-	{ "checkpoint", cld_cmd_checkpoint, "[--leave-running|--kill] [--without-children] PID FILE",
+	{ "checkpoint", cld_cmd_checkpoint, "[--leave-running|--kill] [--without-children] [--unrestorable] PID FILE",
 	  "write the image of a running process to FILE" },
 	{ "restart", cld_cmd_restart,
 	  "[--lazy [--no-pull] [--lazy-stats FILE]] [--detach] [--new-pid] "

@@ -335,7 +335,13 @@ static bool creds_foreign(const struct cld_proc *p, const struct cld_restore_opt
 int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts *o,
 		      char **report, struct cld_err *err)
 {
-	const struct cld_proc *p = &ri->proc;
+	return cld_restore_check_proc(&ri->proc, o, report, err);
+}
+
+int cld_restore_check_proc(const struct cld_proc *p, const struct cld_restore_opts *o,
+			   char **report, struct cld_err *err)
+{
+	bool here = !(o->flags & CLD_RST_CHECK_PORTABLE);
 	struct report rp = { 0 };
 	bool perm = false;
 	uint32_t i;
@@ -352,15 +358,16 @@ int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts
 			     "(--without-children accepts that)");
 	if (p->cwd && (strstr(p->cwd, " (deleted)") || p->cwd[0] != '/'))
 		blocker(&rp, "its working directory %s is deleted or unreachable", p->cwd);
-	else if (p->cwd && !is_dir(p->cwd))
+	else if (here && p->cwd && !is_dir(p->cwd))
 		blocker(&rp, "its working directory %s is not a directory here", p->cwd);
 	if (p->proc.flags & CLD_PROC_LOCKS)
 		blocker(&rp, "it held file locks or leases (flock, POSIX, OFD; not restored)");
-	check_limits(p, o, &rp);
+	if (here)
+		check_limits(p, o, &rp);
 	if (p->proc.flags & CLD_PROC_SECCOMP)
 		blocker(&rp, "a seccomp filter is installed (cannot be restored)");
 	check_timers(p, &rp);
-	if (p->nr_guards && !guards_here())
+	if (here && p->nr_guards && !guards_here())
 		blocker(&rp, "%u guard region(s) (MADV_GUARD_INSTALL), which this kernel cannot make "
 			     "(Linux 6.13 or later)", p->nr_guards);
 	if (p->root && strcmp(p->root, "/"))
@@ -384,7 +391,8 @@ int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts
 			blocker(&rp, "mapping %llx-%llx is a special mapping (%s)",
 				(unsigned long long)v->rec.start, (unsigned long long)v->rec.end, n);
 	}
-	check_vdso(p, &rp);
+	if (here)
+		check_vdso(p, &rp);
 	for (i = 0; i < p->nr_fds; i++) {
 		const struct cld_fd *f = &p->fds[i];
 		const char *n = f->name ? f->name : "?";
@@ -403,7 +411,7 @@ int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts
 				blocker(&rp, "fd %d: file %s was deleted", f->rec.fd, n);
 			break;
 		case CLD_FD_TTY:
-			if (o->tty_fd < 0)
+			if (here && o->tty_fd < 0)
 				blocker(&rp, "fd %d is a terminal (%s) and the restarting command has none",
 					f->rec.fd, n);
 			break;
@@ -430,7 +438,7 @@ int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts
 			break;
 		}
 	}
-	if (creds_foreign(p, o) && o->caller_uid != 0) {
+	if (here && creds_foreign(p, o) && o->caller_uid != 0) {
 		blocker(&rp, "the image belongs to uid %u gid %u; only they or root may restart it",
 			p->creds.uid, p->creds.gid);
 		perm = true;

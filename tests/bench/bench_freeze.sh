@@ -72,7 +72,7 @@ best_ck=0
 best_t=0
 for i in 1 2 3; do
 	t0=$(now)
-	"$cli" -q checkpoint --leave-running "$holder" "$shm/img"
+	"$cli" -q checkpoint --leave-running --unrestorable "$holder" "$shm/img"
 	t1=$(now)
 	size=$(stat -c %s "$shm/img")
 	rm -f "$shm/img"

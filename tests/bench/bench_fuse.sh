@@ -66,7 +66,7 @@ SIZE=$(stat -c %s /dev/shm/cldd-bench.img)
 head -c "$SIZE" /dev/zero | tr '\0' 'x' >/dev/shm/cldd-bench.plain
 
 t_cp=$(best cp "$DIR/$HOG" /dev/shm/cldd-bench.out)
-t_ck=$(best "$CLD" checkpoint "$HOG" /dev/shm/cldd-bench.out)
+t_ck=$(best "$CLD" checkpoint --unrestorable "$HOG" /dev/shm/cldd-bench.out)
 t_dd=$(best dd if="$DIR/$HOG" of=/dev/shm/cldd-bench.out bs=1M status=none)
 t_pcp=$(best cp /dev/shm/cldd-bench.plain /dev/shm/cldd-bench.out)
 t_cat=$(best cat /dev/shm/cldd-bench.plain)

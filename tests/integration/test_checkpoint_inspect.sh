@@ -9,7 +9,7 @@ frz_setup
 
 frz_start spin
 "$CLD_BIN" -q freeze "$FRZ_PID"
-"$CLD_BIN" -q checkpoint "$FRZ_PID" "$FRZ_TMP/img"
+"$CLD_BIN" -q checkpoint --unrestorable "$FRZ_PID" "$FRZ_TMP/img"
 "$CLD_BIN" --json inspect "$FRZ_TMP/img" >"$FRZ_TMP/insp.json"
 
 # Mappings: same ranges and protections ([vsyscall] is above what jq's
@@ -39,7 +39,7 @@ frz_finish
 
 # --kill: image complete, process killed (parent sees signal 9).
 frz_start spin
-"$CLD_BIN" -q checkpoint --kill "$FRZ_PID" "$FRZ_TMP/img2"
+"$CLD_BIN" -q checkpoint --kill --unrestorable "$FRZ_PID" "$FRZ_TMP/img2"
 "$CLD_BIN" verify "$FRZ_TMP/img2" >/dev/null || frz_fail "verify after --kill"
 for i in $(seq 100); do
 	[ -s "$FRZ_TMP/report" ] && break

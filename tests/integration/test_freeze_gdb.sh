@@ -12,7 +12,7 @@ json=$("$CLD_BIN" --json freeze "$FRZ_PID")
 rip=$(jq -r .rip <<<"$json")
 [ "$(awk '/^State/ {print $2}' /proc/$FRZ_PID/status)" = t ] || frz_fail "not in tracing stop"
 counter=$(frz_live_counter)
-"$CLD_BIN" checkpoint "$FRZ_PID" "$FRZ_TMP/img" | grep -q "stays frozen" ||
+"$CLD_BIN" checkpoint --unrestorable "$FRZ_PID" "$FRZ_TMP/img" | grep -q "stays frozen" ||
 	frz_fail "checkpoint of a frozen process should leave it frozen"
 "$CLD_BIN" verify "$FRZ_TMP/img" >/dev/null || frz_fail "verify failed"
 

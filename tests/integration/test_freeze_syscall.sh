@@ -16,7 +16,7 @@ frz_start sleep
 caught=
 for try in $(seq 20); do
 	"$CLD_BIN" -q freeze "$FRZ_PID"
-	"$CLD_BIN" -q checkpoint "$FRZ_PID" "$FRZ_TMP/img"
+	"$CLD_BIN" -q checkpoint --unrestorable "$FRZ_PID" "$FRZ_TMP/img"
 	out=$(gdb -nx -batch -ex bt -ex 'info registers rip rax orig_rax' \
 		"$CLD_PROGS/frz_target" "$FRZ_TMP/img" 2>&1)
 	grep -q 'clock_nanosleep' <<<"$out" || frz_fail "not in clock_nanosleep: $out"
@@ -40,7 +40,7 @@ done
 [ -n "$caught" ] || frz_fail "never caught the task inside nanosleep in 20 tries"
 
 for i in $(seq 20); do
-	"$CLD_BIN" -q checkpoint --leave-running "$FRZ_PID" - >/dev/null
+	"$CLD_BIN" -q checkpoint --leave-running --unrestorable "$FRZ_PID" - >/dev/null
 	sleep 0.01
 done
 frz_finish

@@ -11,7 +11,12 @@ rst_setup
 
 rst_start blk rst_blocker
 opid=$RST_PID
-rst_checkpoint "$RST_PID" "$RST_TMP/blk.img"
+st=0
+"$CLD_BIN" checkpoint "$RST_PID" "$RST_TMP/blk.img" 2>"$RST_TMP/blk.ck" || st=$?
+[ "$st" -ne 0 ] && grep -q 'not restorable' "$RST_TMP/blk.ck" && grep -q 'unrestorable' "$RST_TMP/blk.ck" ||
+	rst_fail "checkpoint of an unrestorable process exited $st: $(cat "$RST_TMP/blk.ck")"
+echo "ok: the checkpoint refuses it first: $(tail -1 "$RST_TMP/blk.ck")"
+CLD_CKPT="$CLD_BIN checkpoint --kill --unrestorable" rst_checkpoint "$RST_PID" "$RST_TMP/blk.img"
 st=0
 "$CLD_BIN" restart "$RST_TMP/blk.img" 2>"$RST_TMP/blk.log" || st=$?
 [ "$st" -eq 1 ] || rst_fail "restart of an unrestorable image exited $st: $(cat "$RST_TMP/blk.log")"

@@ -7,8 +7,9 @@
 #    capacity of a pipe (with its data) and of a FIFO (with its data);
 #    oom_score_adj; PR_SET_THP_DISABLE; the dumpable flag, also when root
 #    restarts another user's image;
-#  - refused by `restart --check` and by the restart, with the reason,
-#    before any process is made: a deleted working directory, file locks;
+#  - refused by `checkpoint` (unless --unrestorable), `restart --check` and
+#    the restart, with the reason, before any process is made: a deleted
+#    working directory, file locks;
 #  - a process with children: `checkpoint` refuses it, --without-children
 #    writes it; `restart --check` refuses that image, --without-children
 #    restarts it, and its wait() then fails with ECHILD (the loss it
@@ -76,14 +77,20 @@ else
 	echo "note: not root or no setpriv: a foreign image's dumpable flag is not tested" >&2
 fi
 
-# refused LABEL MODE PATTERN: the image is written; --check and restart
-# refuse it naming PATTERN, and nothing runs under its pid.
+# refused LABEL MODE PATTERN: the checkpoint refuses it naming PATTERN
+# and leaves it running; with --unrestorable the image is written, and
+# --check and restart refuse it naming PATTERN: nothing runs under its pid.
 refused() {
 	local label=$1 mode=$2 pat=$3 st pid
 	mkdir -p "$RST_TMP/$label.d"
 	rst_start "$label" rst_state "$mode" "$RST_TMP/$label.d"
 	pid=$RST_PID
-	rst_checkpoint "$RST_PID" "$RST_TMP/$label.img"
+	st=0
+	"$CLD_BIN" checkpoint "$pid" "$RST_TMP/$label.img" >"$RST_TMP/$label.ck" 2>&1 || st=$?
+	[ "$st" -ne 0 ] && grep -q "$pat" "$RST_TMP/$label.ck" && [ ! -e "$RST_TMP/$label.img" ] ||
+		rst_fail "$label: checkpoint exited $st: $(cat "$RST_TMP/$label.ck")"
+	kill -0 "$pid" || rst_fail "$label: the refused process does not run any more"
+	CLD_CKPT="$CLD_BIN checkpoint --kill --unrestorable" rst_checkpoint "$pid" "$RST_TMP/$label.img"
 	st=0
 	"$CLD_BIN" restart --check "$RST_TMP/$label.img" >"$RST_TMP/$label.chk" 2>&1 || st=$?
 	[ "$st" -ne 0 ] && grep -q "$pat" "$RST_TMP/$label.chk" ||
@@ -105,12 +112,12 @@ rst_start kids rst_state children "$RST_TMP/kids.d"
 for k in $(pgrep -P "$RST_PID"); do RST_PIDS+=("$k"); done
 st=0
 "$CLD_BIN" checkpoint "$RST_PID" "$RST_TMP/kids.img" >"$RST_TMP/kids.ck" 2>&1 || st=$?
-[ "$st" -ne 0 ] && grep -q 'has children' "$RST_TMP/kids.ck" ||
+[ "$st" -ne 0 ] && grep -q 'had children' "$RST_TMP/kids.ck" ||
 	rst_fail "checkpoint of a process with children exited $st: $(cat "$RST_TMP/kids.ck")"
 [ ! -e "$RST_TMP/kids.img" ] || rst_fail "a refused checkpoint left an image"
 kill -0 "$RST_PID" || rst_fail "the refused process does not run any more"
 grep -q '^State:.*[ST]' "/proc/$RST_PID/status" || rst_fail "the refused process is not thawed"
-echo "ok: checkpoint refused: $(cat "$RST_TMP/kids.ck")"
+echo "ok: checkpoint refused: $(tr '\n' ' ' <"$RST_TMP/kids.ck")"
 CLD_CKPT="$CLD_BIN checkpoint --kill --without-children" rst_checkpoint "$RST_PID" "$RST_TMP/kids.img"
 st=0
 "$CLD_BIN" restart --check "$RST_TMP/kids.img" >"$RST_TMP/kids.chk" 2>&1 || st=$?

@@ -37,6 +37,10 @@
 /* Restart a process that had children without them (they are lost: its
  * wait() fails with ECHILD, its kill() of them with ESRCH). */
 #define CLD_RST_WITHOUT_CHILDREN 0x8u
+/* cld_restore_check_proc: only what would block a restart anywhere (the
+ * checkpoint's own check), not what depends on this host or the caller:
+ * the vDSO, the terminal, credentials, limits, the cwd's existence. */
+#define CLD_RST_CHECK_PORTABLE 0x10u
 
 struct cld_rst;
 
@@ -91,16 +95,20 @@ struct cld_restore_result {
 /* Default options: eager, our child, original pid, caller = us. */
 void cld_restore_opts_init(struct cld_restore_opts *o);
 
-/*
- * Find everything that prevents restarting this image here: unsupported
- * fds, seccomp, SysV shm or hugetlb mappings, posix timers, a different vDSO, foreign credentials...  Returns 0 when there
- * is none, otherwise -EOPNOTSUPP (or -EPERM for credentials) with a short
- * summary in err and, if report is not NULL, the full list (one blocker a
- * line, malloc'ed, caller frees).
- */
 /* The local fd standing in for image fd, or -1. */
 int cld_restore_fwd(const struct cld_restore_opts *o, int fd);
 
+/*
+ * Find everything that prevents restarting this image here (docs/restore.md
+ * "Refused up front"): unsupported fds, seccomp, SysV shm or hugetlb
+ * mappings, children, locks, a different vDSO, foreign credentials...
+ * Returns 0 when there is none, otherwise -EOPNOTSUPP (or -EPERM for
+ * credentials) with a short summary in err and, if report is not NULL, the
+ * full list (one blocker a line, malloc'ed, caller frees).  The _proc form
+ * checks a description (a freezer's, before any image is written).
+ */
+int cld_restore_check_proc(const struct cld_proc *p, const struct cld_restore_opts *o,
+			   char **report, struct cld_err *err);
 int cld_restore_check(const struct cld_rimage *ri, const struct cld_restore_opts *o,
 		      char **report, struct cld_err *err);
 

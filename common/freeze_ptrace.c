@@ -174,7 +174,11 @@ static int ptr_prepare(struct cld_frozen *fz, struct cld_err *err)
 	const struct cld_layout *lo;
 	int ret;
 
-	ret = ptr_collect_pages(&c);
+	/* smaps walks the page tables, as the scan does: both are paid at
+	 * the first read, not by the freeze. */
+	ret = ptr_collect_vmflags(&c);
+	if (!ret)
+		ret = ptr_collect_pages(&c);
 	if (c.pm_fd >= 0)
 		close(c.pm_fd);
 	if (ret)
@@ -628,8 +632,6 @@ int cld_freeze_ptrace(pid_t pid, unsigned int flags, unsigned int timeout_ms,
 		ret = ptr_collect_misc(&c);
 	if (!ret)
 		ret = ptr_collect_vmas(&c);
-	if (!ret)
-		ret = ptr_collect_vmflags(&c);
 	if (!ret)
 		ret = ptr_collect_fds(&c);
 	if (!ret)

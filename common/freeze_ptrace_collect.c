@@ -165,8 +165,9 @@ int ptr_collect_vmflags(struct collect *c)
 	uint32_t vi = 0;
 	int ret;
 
-	/* smaps walks the page tables (a few ms for 256 MiB): the only place
-	 * that says which mappings have madvise state. */
+	/* smaps walks the page tables (~11 ms a GiB resident): the only
+	 * place that says which mappings have madvise state.  Read when the
+	 * image is laid out (ptr_prepare), not at the freeze. */
 	ret = cld_procfs_slurp(c->pid, "smaps", &smaps, NULL);
 	if (ret)
 		return 0; /* best effort: the flags are advisory for the restorer */

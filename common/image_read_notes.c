@@ -13,19 +13,6 @@
 #include "clondike/image_read.h"
 #include "image_read_priv.h"
 
-struct dec {
-	struct cld_proc *p;
-	struct cld_err *err;
-	uint32_t seen; /* bitmask of singleton notes seen */
-	uint32_t nr_thread_recs;
-	uint32_t nr_short_threads; /* 1.0-sized THREAD records (no name) */
-	uint32_t nr_fpregs;
-	size_t auxv_len;
-	const uint8_t *file_desc; /* NT_FILE, checked after VMAS */
-	size_t file_len;
-	const uint8_t *pages_desc; /* PAGES, applied after VMAS */
-	size_t pages_len;
-};
 
 enum {
 	SEEN_HEADER = 1 << 0,
@@ -88,7 +75,7 @@ static char *dup_bytes(const uint8_t *s, size_t n)
 }
 
 /* A name from a string table; NULL (and *ok = 0 on OOM/bounds) otherwise. */
-static int take_name(struct dec *d, char **out, const uint8_t *tab, size_t tab_len,
+int rimg_take_name(struct dec *d, char **out, const uint8_t *tab, size_t tab_len,
 		     uint32_t off, uint32_t len, const char *what)
 {
 	*out = NULL;
@@ -149,12 +136,12 @@ static int dec_proc(struct dec *d, const uint8_t *s, size_t len)
 				   "CLONDIKE/PROC: a record of %llu bytes (format %u.%u needs %zu)",
 				   (unsigned long long)base, p->hdr.major, p->hdr.minor,
 				   sizeof(p->proc));
-	ret = take_name(d, &p->cwd, s + base, var, 0, p->proc.cwd_len, "cwd");
+	ret = rimg_take_name(d, &p->cwd, s + base, var, 0, p->proc.cwd_len, "cwd");
 	if (!ret)
-		ret = take_name(d, &p->root, s + base, var, p->proc.cwd_len, p->proc.root_len,
+		ret = rimg_take_name(d, &p->root, s + base, var, p->proc.cwd_len, p->proc.root_len,
 				"root");
 	if (!ret)
-		ret = take_name(d, &p->exe, s + base, var, p->proc.cwd_len + p->proc.root_len,
+		ret = rimg_take_name(d, &p->exe, s + base, var, p->proc.cwd_len + p->proc.root_len,
 				p->proc.exe_len, "exe");
 	return ret;
 }
@@ -262,7 +249,7 @@ static int dec_signals(struct dec *d, const uint8_t *s, size_t len)
 			  "CLONDIKE/SIGNALS");
 }
 
-static int array_hdr(struct dec *d, const uint8_t *s, size_t len, size_t min_rec,
+int rimg_array_hdr(struct dec *d, const uint8_t *s, size_t len, size_t min_rec,
 		     uint32_t limit, struct cld_array_hdr *ah, const char *what)
 {
 	if (len < sizeof(*ah))
@@ -289,7 +276,7 @@ static int dec_vmas(struct dec *d, const uint8_t *s, size_t len)
 	uint32_t i;
 	int ret;
 
-	ret = array_hdr(d, s, len, sizeof(struct cld_vma_rec), CLD_MAX_VMAS, &ah,
+	ret = rimg_array_hdr(d, s, len, sizeof(struct cld_vma_rec), CLD_MAX_VMAS, &ah,
 			"CLONDIKE/VMAS");
 	if (ret)
 		return ret;
@@ -305,7 +292,7 @@ static int dec_vmas(struct dec *d, const uint8_t *s, size_t len)
 
 		memcpy(&v->rec, s + sizeof(ah) + (size_t)i * ah.rec_size, sizeof(v->rec));
 		snprintf(what, sizeof(what), "mapping %u", i);
-		ret = take_name(d, &v->name, tab, tab_len, v->rec.name_off, v->rec.name_len, what);
+		ret = rimg_take_name(d, &v->name, tab, tab_len, v->rec.name_off, v->rec.name_len, what);
 		if (ret)
 			return ret;
 	}
@@ -319,7 +306,7 @@ static int dec_pages(struct dec *d)
 	uint32_t i, *fill;
 	int ret;
 
-	ret = array_hdr(d, d->pages_desc, d->pages_len, sizeof(struct cld_extent_rec),
+	ret = rimg_array_hdr(d, d->pages_desc, d->pages_len, sizeof(struct cld_extent_rec),
 			CLD_MAX_EXTENTS, &ah, "CLONDIKE/PAGES");
 	if (ret)
 		return ret;
@@ -384,147 +371,6 @@ static int dec_pages(struct dec *d)
 	return 0;
 }
 
-static int dec_fds(struct dec *d, const uint8_t *s, size_t len)
-{
-	struct cld_proc *p = d->p;
-	struct cld_array_hdr ah;
-	const uint8_t *tab;
-	size_t tab_len;
-	uint32_t i;
-	int ret;
-
-	/* state[] came with 1.2: older images have shorter records, read
-	 * with zeros there (their kinds have no state). */
-	ret = array_hdr(d, s, len, p->hdr.minor >= 2 ? sizeof(struct cld_fd_rec) :
-						      CLD_FD_REC_SIZE_1_1,
-			CLD_MAX_FDS, &ah, "CLONDIKE/FDS");
-	if (ret)
-		return ret;
-	tab = s + sizeof(ah) + (size_t)ah.count * ah.rec_size;
-	tab_len = len - sizeof(ah) - (size_t)ah.count * ah.rec_size;
-	p->fds = calloc(ah.count ? ah.count : 1, sizeof(*p->fds));
-	if (!p->fds)
-		return cld_err_set(d->err, -ENOMEM, "out of memory");
-	p->nr_fds = ah.count;
-	for (i = 0; i < ah.count; i++) {
-		struct cld_fd *f = &p->fds[i];
-		char what[32];
-
-		memcpy(&f->rec, s + sizeof(ah) + (size_t)i * ah.rec_size,
-		       ah.rec_size < sizeof(f->rec) ? ah.rec_size : sizeof(f->rec));
-		snprintf(what, sizeof(what), "fd %d", f->rec.fd);
-		ret = take_name(d, &f->name, tab, tab_len, f->rec.name_off, f->rec.name_len, what);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-static int dec_pipes(struct dec *d, const uint8_t *s, size_t len)
-{
-	struct cld_proc *p = d->p;
-	size_t at = 0;
-
-	while (at < len) {
-		struct cld_pipedata_rec r;
-		struct cld_pipedata *np;
-		size_t span;
-
-		if (len - at < sizeof(r))
-			return cld_err_set(d->err, -EBADMSG, "CLONDIKE/PIPEDATA: truncated record");
-		memcpy(&r, s + at, sizeof(r));
-		span = ((size_t)r.len + 7) / 8 * 8;
-		if (r.len > CLD_MAX_PIPE_DATA || span > len - at - sizeof(r))
-			return cld_err_set(d->err, -EBADMSG,
-					   "CLONDIKE/PIPEDATA: %u bytes for pipe %llu exceed the note",
-					   r.len, (unsigned long long)r.ino);
-		if (r.kind != CLD_PIPEDATA_PIPE && r.kind != CLD_PIPEDATA_FIFO &&
-		    r.kind != CLD_PIPEDATA_SOCK)
-			return cld_err_set(d->err, -EBADMSG, "CLONDIKE/PIPEDATA: unknown kind %u",
-					   r.kind);
-		if (p->nr_pipes >= CLD_MAX_FDS)
-			return cld_err_set(d->err, -E2BIG, "CLONDIKE/PIPEDATA: too many pipes");
-		np = realloc(p->pipes, (p->nr_pipes + 1) * sizeof(*np));
-		if (!np)
-			return cld_err_set(d->err, -ENOMEM, "out of memory");
-		p->pipes = np;
-		np = &p->pipes[p->nr_pipes++];
-		np->ino = r.ino;
-		np->len = r.len;
-		np->kind = r.kind;
-		np->data = malloc(r.len ? r.len : 1);
-		if (!np->data)
-			return cld_err_set(d->err, -ENOMEM, "out of memory");
-		memcpy(np->data, s + at + sizeof(r), r.len);
-		at += sizeof(r) + span;
-	}
-	return 0;
-}
-
-/* Checked against the fds once every note is read (check_epolls). */
-static int dec_epolls(struct dec *d, const uint8_t *s, size_t len)
-{
-	struct cld_proc *p = d->p;
-	struct cld_array_hdr ah;
-	uint32_t i;
-	int ret;
-
-	ret = array_hdr(d, s, len, sizeof(struct cld_epoll_rec), CLD_MAX_FDS, &ah,
-			"CLONDIKE/EPOLL");
-	if (ret)
-		return ret;
-	p->epolls = calloc(ah.count ? ah.count : 1, sizeof(*p->epolls));
-	if (!p->epolls)
-		return cld_err_set(d->err, -ENOMEM, "out of memory");
-	p->nr_epolls = ah.count;
-	for (i = 0; i < ah.count; i++)
-		memcpy(&p->epolls[i], s + sizeof(ah) + (size_t)i * ah.rec_size,
-		       sizeof(p->epolls[i]));
-	return 0;
-}
-
-static int dec_timers(struct dec *d, const uint8_t *s, size_t len)
-{
-	struct cld_proc *p = d->p;
-	struct cld_array_hdr ah;
-	uint32_t i;
-	int ret;
-
-	ret = array_hdr(d, s, len, sizeof(struct cld_timer_rec), CLD_MAX_TIMERS, &ah,
-			"CLONDIKE/TIMERS");
-	if (ret)
-		return ret;
-	p->timers = calloc(ah.count ? ah.count : 1, sizeof(*p->timers));
-	if (!p->timers)
-		return cld_err_set(d->err, -ENOMEM, "out of memory");
-	p->nr_timers = ah.count;
-	for (i = 0; i < ah.count; i++)
-		memcpy(&p->timers[i], s + sizeof(ah) + (size_t)i * ah.rec_size,
-		       sizeof(p->timers[i]));
-	return 0;
-}
-
-static int dec_guards(struct dec *d, const uint8_t *s, size_t len)
-{
-	struct cld_proc *p = d->p;
-	struct cld_array_hdr ah;
-	uint32_t i;
-	int ret;
-
-	ret = array_hdr(d, s, len, sizeof(struct cld_range_rec), CLD_MAX_EXTENTS, &ah,
-			"CLONDIKE/GUARDS");
-	if (ret)
-		return ret;
-	p->guards = calloc(ah.count ? ah.count : 1, sizeof(*p->guards));
-	if (!p->guards)
-		return cld_err_set(d->err, -ENOMEM, "out of memory");
-	p->nr_guards = ah.count;
-	for (i = 0; i < ah.count; i++)
-		memcpy(&p->guards[i], s + sizeof(ah) + (size_t)i * ah.rec_size,
-		       sizeof(p->guards[i]));
-	return 0;
-}
-
 static int dec_clondike(struct dec *d, uint32_t type, const uint8_t *s, size_t len)
 {
 	struct cld_proc *p = d->p;
@@ -567,19 +413,19 @@ static int dec_clondike(struct dec *d, uint32_t type, const uint8_t *s, size_t l
 		return ret;
 	case CLD_NT_FDS:
 		ret = once(d, SEEN_FDS);
-		return ret ? ret : dec_fds(d, s, len);
+		return ret ? ret : rimg_dec_fds(d, s, len);
 	case CLD_NT_PIPEDATA:
 		ret = once(d, SEEN_PIPES);
-		return ret ? ret : dec_pipes(d, s, len);
+		return ret ? ret : rimg_dec_pipes(d, s, len);
 	case CLD_NT_GUARDS:
 		ret = once(d, SEEN_GUARDS);
-		return ret ? ret : dec_guards(d, s, len);
+		return ret ? ret : rimg_dec_guards(d, s, len);
 	case CLD_NT_TIMERS:
 		ret = once(d, SEEN_TIMERS);
-		return ret ? ret : dec_timers(d, s, len);
+		return ret ? ret : rimg_dec_timers(d, s, len);
 	case CLD_NT_EPOLL:
 		ret = once(d, SEEN_EPOLL);
-		return ret ? ret : dec_epolls(d, s, len);
+		return ret ? ret : rimg_dec_epolls(d, s, len);
 	case CLD_NT_SIGNALS:
 		ret = once(d, SEEN_SIGNALS);
 		return ret ? ret : dec_signals(d, s, len);

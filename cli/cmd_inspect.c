@@ -10,26 +10,6 @@
 #include "cli.h"
 #include "clondike/image_read.h"
 
-static const char *fd_kind(uint32_t k)
-{
-	switch (k) {
-	case CLD_FD_REG:
-		return "file";
-	case CLD_FD_DIR:
-		return "dir";
-	case CLD_FD_PIPE:
-		return "pipe";
-	case CLD_FD_FIFO:
-		return "fifo";
-	case CLD_FD_TTY:
-		return "tty";
-	case CLD_FD_CHR:
-		return "chr";
-	default:
-		return "unsupported";
-	}
-}
-
 static void prot_str(uint32_t prot, uint32_t flags, char out[5])
 {
 	out[0] = (prot & 1) ? 'r' : '-';
@@ -88,7 +68,7 @@ static void print_json(const char *path, const struct cld_rimage *ri, uint64_t d
 		const struct cld_fd *f = &p->fds[i];
 
 		printf("%s{\"fd\":%d,\"kind\":\"%s\",\"flags\":%u,\"pos\":%llu,\"path\":", i ? "," : "",
-		       f->rec.fd, fd_kind(f->rec.kind), f->rec.fl_flags,
+		       f->rec.fd, cld_fd_kind_name(f->rec.kind), f->rec.fl_flags,
 		       (unsigned long long)f->rec.pos);
 		cld_cli_json_str(f->name ? f->name : "");
 		putchar('}');
@@ -134,7 +114,7 @@ static void print_human(const char *path, const struct cld_rimage *ri, uint64_t 
 	for (i = 0; i < p->nr_fds; i++) {
 		const struct cld_fd *f = &p->fds[i];
 
-		printf("  %4d %-11s flags %#o pos %llu  %s\n", f->rec.fd, fd_kind(f->rec.kind),
+		printf("  %4d %-11s flags %#o pos %llu  %s\n", f->rec.fd, cld_fd_kind_name(f->rec.kind),
 		       f->rec.fl_flags, (unsigned long long)f->rec.pos, f->name ? f->name : "");
 	}
 }

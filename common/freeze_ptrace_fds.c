@@ -39,6 +39,7 @@ static uint32_t anon_kind(const char *link)
 		{ "anon_inode:[timerfd]", CLD_FD_TIMERFD },
 		{ "anon_inode:[signalfd]", CLD_FD_SIGNALFD },
 		{ "anon_inode:[pidfd]", CLD_FD_PIDFD },
+		{ "anon_inode:inotify", CLD_FD_INOTIFY },
 	};
 	size_t i;
 
@@ -284,7 +285,9 @@ int ptr_collect_fds(struct collect *c)
 			ret = cld_err_set(c->err, ret, "epoll fd %d of %d: %s", p->fds[i].rec.fd,
 					  c->pid, strerror(-ret));
 	}
-	return ret ? ret : ptr_collect_sockpairs(c);
+	if (!ret)
+		ret = ptr_collect_sockpairs(c);
+	return ret ? ret : ptr_collect_inotify(c);
 }
 
 /* Whether fd i is the one whose buffered data is recorded (PIPEDATA): of a

@@ -89,6 +89,8 @@ int ptr_collect_pipe_data(struct collect *c);
  * (scratch: a page of the task's). */
 struct cld_remote;
 int ptr_collect_timers(struct collect *c, struct cld_remote *r, uint64_t scratch);
+/* freeze_ptrace_inotify.c: the watches of inotify fds, by path. */
+int ptr_collect_inotify(struct collect *c);
 /* freeze_ptrace_sock.c: unix socketpairs held whole, and peeking their
  * queues (bytes, or a negative errno; -EBADMSG: fds in flight). */
 int ptr_collect_sockpairs(struct collect *c);

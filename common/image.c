@@ -173,6 +173,20 @@ int cld_proc_validate(const struct cld_proc *p, struct cld_err *err)
 			return cld_err_set(err, -EINVAL, "POSIX timer record %u (id %d) is not valid",
 					   i, t->id);
 	}
+	for (i = 0; i < p->nr_watches; i++) {
+		const struct cld_inotify_rec *w = &p->watches[i].rec;
+		const struct cld_fd *f = cld_proc_fd(p, w->fd);
+
+		if (!f || f->rec.kind != CLD_FD_INOTIFY || w->wd <= 0 || w->pad ||
+		    !p->watches[i].path || p->watches[i].path[0] != '/' ||
+		    cld_str_len(p->watches[i].path) > CLD_MAX_PATH ||
+		    (i && (w->fd < p->watches[i - 1].rec.fd ||
+			   (w->fd == p->watches[i - 1].rec.fd && w->wd <= p->watches[i - 1].rec.wd))))
+			return cld_err_set(err, -EINVAL,
+					   "inotify watch %u (fd %d, wd %d): not of an inotify fd, "
+					   "without an absolute path, or out of order",
+					   i, w->fd, w->wd);
+	}
 	for (i = 0, j = 0; i < p->nr_guards; i++) {
 		const struct cld_range_rec *g = &p->guards[i];
 
@@ -187,6 +201,22 @@ int cld_proc_validate(const struct cld_proc *p, struct cld_err *err)
 					   i, (unsigned long long)g->start, (unsigned long long)g->end);
 	}
 	return 0;
+}
+
+const char *cld_fd_kind_name(uint32_t kind)
+{
+	static const char *const names[] = {
+		[CLD_FD_REG] = "file",	       [CLD_FD_DIR] = "dir",
+		[CLD_FD_PIPE] = "pipe",	       [CLD_FD_FIFO] = "fifo",
+		[CLD_FD_TTY] = "tty",	       [CLD_FD_CHR] = "chr",
+		[CLD_FD_EPOLL] = "epoll",      [CLD_FD_EVENTFD] = "eventfd",
+		[CLD_FD_TIMERFD] = "timerfd",  [CLD_FD_SIGNALFD] = "signalfd",
+		[CLD_FD_PIDFD] = "pidfd",      [CLD_FD_SOCKPAIR] = "socketpair",
+		[CLD_FD_INOTIFY] = "inotify",
+	};
+
+	return kind < sizeof(names) / sizeof(names[0]) && names[kind] ? names[kind] :
+									 "unsupported";
 }
 
 const struct cld_fd *cld_proc_fd(const struct cld_proc *p, int fd)

@@ -30,6 +30,7 @@ enum {
 	SEEN_EPOLL = 1 << 12,
 	SEEN_TIMERS = 1 << 13,
 	SEEN_GUARDS = 1 << 14,
+	SEEN_INOTIFY = 1 << 15,
 	SEEN_REQUIRED = SEEN_HEADER | SEEN_PROC | SEEN_MM | SEEN_CREDS | SEEN_VMAS |
 			SEEN_PAGES | SEEN_FDS | SEEN_SIGNALS | SEEN_PRPSINFO | SEEN_AUXV |
 			SEEN_FILE,
@@ -39,7 +40,7 @@ static const char *const seen_names[] = {
 	"CLONDIKE/HEADER", "CLONDIKE/PROC",  "CLONDIKE/MM",	 "CLONDIKE/CREDS",
 	"CLONDIKE/VMAS",   "CLONDIKE/PAGES", "CLONDIKE/FDS",	 "CLONDIKE/PIPEDATA",
 	"CLONDIKE/SIGNALS", "CORE/NT_PRPSINFO", "CORE/NT_AUXV", "CORE/NT_FILE",
-	"CLONDIKE/EPOLL", "CLONDIKE/TIMERS", "CLONDIKE/GUARDS",
+	"CLONDIKE/EPOLL", "CLONDIKE/TIMERS", "CLONDIKE/GUARDS", "CLONDIKE/INOTIFY",
 };
 
 static int once(struct dec *d, uint32_t bit)
@@ -417,6 +418,9 @@ static int dec_clondike(struct dec *d, uint32_t type, const uint8_t *s, size_t l
 	case CLD_NT_PIPEDATA:
 		ret = once(d, SEEN_PIPES);
 		return ret ? ret : rimg_dec_pipes(d, s, len);
+	case CLD_NT_INOTIFY:
+		ret = once(d, SEEN_INOTIFY);
+		return ret ? ret : rimg_dec_watches(d, s, len);
 	case CLD_NT_GUARDS:
 		ret = once(d, SEEN_GUARDS);
 		return ret ? ret : rimg_dec_guards(d, s, len);

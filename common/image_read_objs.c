@@ -131,6 +131,37 @@ int rimg_dec_timers(struct dec *d, const uint8_t *s, size_t len)
 	return 0;
 }
 
+int rimg_dec_watches(struct dec *d, const uint8_t *s, size_t len)
+{
+	struct cld_proc *p = d->p;
+	struct cld_array_hdr ah;
+	const uint8_t *tab;
+	size_t tab_len;
+	uint32_t i;
+	int ret;
+
+	ret = rimg_array_hdr(d, s, len, sizeof(struct cld_inotify_rec), CLD_MAX_FDS, &ah,
+			     "CLONDIKE/INOTIFY");
+	if (ret)
+		return ret;
+	tab = s + sizeof(ah) + (size_t)ah.count * ah.rec_size;
+	tab_len = len - sizeof(ah) - (size_t)ah.count * ah.rec_size;
+	p->watches = calloc(ah.count ? ah.count : 1, sizeof(*p->watches));
+	if (!p->watches)
+		return cld_err_set(d->err, -ENOMEM, "out of memory");
+	p->nr_watches = ah.count;
+	for (i = 0; i < ah.count; i++) {
+		struct cld_inotify *w = &p->watches[i];
+
+		memcpy(&w->rec, s + sizeof(ah) + (size_t)i * ah.rec_size, sizeof(w->rec));
+		ret = rimg_take_name(d, &w->path, tab, tab_len, w->rec.name_off, w->rec.name_len,
+				     "inotify watch");
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 int rimg_dec_guards(struct dec *d, const uint8_t *s, size_t len)
 {
 	struct cld_proc *p = d->p;

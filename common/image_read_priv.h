@@ -46,5 +46,6 @@ int rimg_dec_pipes(struct dec *d, const uint8_t *s, size_t len);
 int rimg_dec_epolls(struct dec *d, const uint8_t *s, size_t len);
 int rimg_dec_timers(struct dec *d, const uint8_t *s, size_t len);
 int rimg_dec_guards(struct dec *d, const uint8_t *s, size_t len);
+int rimg_dec_watches(struct dec *d, const uint8_t *s, size_t len);
 
 #endif /* CLONDIKE_IMAGE_READ_PRIV_H */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -83,6 +84,51 @@ static int arm_timer(int fd, const struct cld_fd_rec *r, struct cld_err *err)
 	return 0;
 }
 
+/*
+ * The watches of inotify fd r, made again with their wds: a new instance
+ * numbers them 1, 2, 3... and on from the last one made even when it is
+ * removed, so a wd freed before the checkpoint is made with a stand-in
+ * watch, removed at once.
+ */
+static int add_watches(const struct cld_proc *p, const struct cld_fd_rec *r, int fd,
+		       struct cld_err *err)
+{
+	int next = 1, wd;
+	uint32_t i;
+
+	for (i = 0; i < p->nr_watches; i++) {
+		const struct cld_inotify *w = &p->watches[i];
+
+		if (w->rec.fd != r->fd)
+			continue;
+		while (next < w->rec.wd) {
+			struct inotify_event ev;
+
+			wd = inotify_add_watch(fd, "/", IN_ATTRIB | IN_MASK_CREATE);
+			if (wd < 0 || inotify_rm_watch(fd, wd) < 0)
+				return cld_err_set(err, -errno, "fd %d: an inotify stand-in watch: %s",
+						   r->fd, strerror(errno));
+			/* Its IN_IGNORED is not the process's to read (the fd is
+			 * still non-blocking here). */
+			if (read(fd, &ev, sizeof(ev)) != sizeof(ev) || ev.wd != wd ||
+			    !(ev.mask & IN_IGNORED))
+				return cld_err_set(err, -EAGAIN,
+						   "fd %d: an inotify event came while its watches "
+						   "were made again", r->fd);
+			next = wd + 1;
+		}
+		wd = inotify_add_watch(fd, w->path, w->rec.mask & ~IN_MASK_CREATE);
+		if (wd < 0)
+			return cld_err_set(err, -errno, "fd %d: watching %s: %s", r->fd, w->path,
+					   strerror(errno));
+		if (wd != w->rec.wd)
+			return cld_err_set(err, -EBUSY, "fd %d: the watch of %s came back as wd %d, "
+					   "not %d", r->fd, w->path, wd, w->rec.wd);
+		next = wd + 1;
+	}
+	return 0;
+}
+
 int rst_open_anon(struct cld_rst *rs, const struct cld_fd *f, struct cld_err *err)
 {
 	const struct cld_fd_rec *r = &f->rec;
@@ -130,12 +176,25 @@ int rst_open_anon(struct cld_rst *rs, const struct cld_fd *f, struct cld_err *er
 	case CLD_FD_EPOLL:
 		fd = epoll_create1(EPOLL_CLOEXEC);
 		break;
+	case CLD_FD_INOTIFY:
+		fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+		if (fd >= 0) {
+			s = add_watches(rs->p, r, fd, err);
+			if (!s && !nb && fcntl(fd, F_SETFL, 0) < 0)
+				s = cld_err_set(err, -errno, "fd %d: fcntl: %s", r->fd,
+						strerror(errno));
+			if (s) {
+				close(fd);
+				return s;
+			}
+		}
+		break;
 	default:
 		return cld_err_set(err, -EINVAL, "fd %d: not an anonymous-inode kind", r->fd);
 	}
 	if (fd < 0)
 		return cld_err_set(err, -errno, "fd %d: re-creating its %s: %s", r->fd,
-				   rst_fd_kind_name(r->kind), strerror(errno));
+				   cld_fd_kind_name(r->kind), strerror(errno));
 	slot = rst_add_pfd(rs, fd, true);
 	if (slot < 0) {
 		close(fd);

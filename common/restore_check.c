@@ -140,25 +140,6 @@ bool rst_pipe_has_both(const struct cld_proc *p, uint64_t ino)
 	return rd && wr;
 }
 
-const char *rst_fd_kind_name(uint32_t k)
-{
-	switch (k) {
-	case CLD_FD_REG: return "file";
-	case CLD_FD_DIR: return "directory";
-	case CLD_FD_PIPE: return "pipe";
-	case CLD_FD_FIFO: return "fifo";
-	case CLD_FD_TTY: return "terminal";
-	case CLD_FD_CHR: return "device";
-	case CLD_FD_EPOLL: return "epoll";
-	case CLD_FD_EVENTFD: return "eventfd";
-	case CLD_FD_TIMERFD: return "timerfd";
-	case CLD_FD_SIGNALFD: return "signalfd";
-	case CLD_FD_PIDFD: return "pidfd";
-	case CLD_FD_SOCKPAIR: return "socketpair";
-	default: return "unsupported";
-	}
-}
-
 static void check_vdso(const struct cld_proc *p, struct report *rp)
 {
 	uint64_t digest = 0, len = 0;
@@ -290,6 +271,18 @@ static void check_anon(const struct cld_proc *p, const struct cld_fd *f, struct 
 			blocker(rp, "fd %d: a timerfd on clock %llu", r->fd,
 				(unsigned long long)r->state[0]);
 		break;
+	case CLD_FD_INOTIFY:
+		for (i = 0; i < p->nr_watches; i++) {
+			const struct cld_inotify *w = &p->watches[i];
+			struct stat st;
+
+			if (w->rec.fd == r->fd &&
+			    (stat(w->path, &st) || st.st_ino != w->rec.ino ||
+			     rst_dev_enc(st.st_dev) != w->rec.dev))
+				blocker(rp, "fd %d: inotify watches %s, which is not the same file here",
+					r->fd, w->path);
+		}
+		break;
 	case CLD_FD_PIDFD:
 		if (!rst_pidfd_target_here(r))
 			blocker(rp, "fd %d: a pidfd of process %lld, which does not run here", r->fd,
@@ -406,7 +399,7 @@ int cld_restore_check_proc(const struct cld_proc *p, const struct cld_restore_op
 		case CLD_FD_CHR:
 			if (n[0] != '/')
 				blocker(&rp, "fd %d: %s without a path (%s)", f->rec.fd,
-					rst_fd_kind_name(f->rec.kind), n);
+					cld_fd_kind_name(f->rec.kind), n);
 			else if (strstr(n, " (deleted)"))
 				blocker(&rp, "fd %d: file %s was deleted", f->rec.fd, n);
 			break;
@@ -425,6 +418,7 @@ int cld_restore_check_proc(const struct cld_proc *p, const struct cld_restore_op
 		case CLD_FD_TIMERFD:
 		case CLD_FD_SIGNALFD:
 		case CLD_FD_PIDFD:
+		case CLD_FD_INOTIFY:
 			check_anon(p, f, &rp);
 			break;
 		case CLD_FD_PIPE:

@@ -138,7 +138,7 @@ static int open_fd_file(struct cld_rst *rs, const struct cld_fd *f, struct cld_e
 	if ((st.st_mode & S_IFMT) != kind_type(r->kind)) {
 		close(fd);
 		return cld_err_set(err, -ESTALE, "fd %d: %s is not a %s any more", r->fd, f->name,
-				   rst_fd_kind_name(r->kind));
+				   cld_fd_kind_name(r->kind));
 	}
 	/* Status flags as the process had them (O_NONBLOCK only if it did);
 	 * an O_PATH fd has none to set. */
@@ -413,6 +413,7 @@ int rst_open_fds(struct cld_rst *rs, struct cld_err *err)
 		case CLD_FD_TIMERFD:
 		case CLD_FD_SIGNALFD:
 		case CLD_FD_PIDFD:
+		case CLD_FD_INOTIFY:
 			ret = rst_open_anon(rs, f, err);
 			if (ret < 0)
 				return ret;

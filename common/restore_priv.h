@@ -68,7 +68,6 @@ bool rst_is_vdso_block(const struct cld_vma *v);
 enum vkind rst_classify(const struct cld_vma *v);
 /* Does a pipe inode have both ends among the image's fds? */
 bool rst_pipe_has_both(const struct cld_proc *p, uint64_t ino);
-const char *rst_fd_kind_name(uint32_t k);
 
 /* restore_files.c, phase 2: open what the child inherits.  rst_add_pfd
  * returns the new slot or -ENOMEM (err not set). */

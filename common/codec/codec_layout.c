@@ -36,6 +36,9 @@ void cld_proc_drop(struct cld_proc *p, int thread_bufs)
 	cld_free(p->epolls);
 	cld_free(p->timers);
 	cld_free(p->guards);
+	for (i = 0; i < p->nr_watches && p->watches; i++)
+		cld_free(p->watches[i].path);
+	cld_free(p->watches);
 }
 
 uint64_t cld_proc_nr_dumped(const struct cld_proc *p)

@@ -233,6 +233,30 @@ static void encode_timers(struct cld_nbuf *b, const struct cld_proc *p)
 	note_end(b, at);
 }
 
+/* INOTIFY only when there are watches: records, then their paths. */
+static void encode_watches(struct cld_nbuf *b, struct cld_proc *p)
+{
+	struct cld_array_hdr ah = { sizeof(struct cld_inotify_rec), p->nr_watches };
+	uint32_t i, soff = 0;
+	size_t at;
+
+	if (!p->nr_watches)
+		return;
+	at = note_begin(b, CLD_NOTE_NAME, CLD_NT_INOTIFY);
+	buf_put(b, &ah, sizeof(ah));
+	for (i = 0; i < p->nr_watches; i++) {
+		struct cld_inotify *w = &p->watches[i];
+
+		w->rec.name_off = soff;
+		w->rec.name_len = (uint32_t)cld_str_len(w->path);
+		soff += w->rec.name_len;
+		buf_put(b, &w->rec, sizeof(w->rec));
+	}
+	for (i = 0; i < p->nr_watches; i++)
+		put_str(b, p->watches[i].path);
+	note_end(b, at);
+}
+
 /* GUARDS only when there are guard pages. */
 static void encode_guards(struct cld_nbuf *b, const struct cld_proc *p)
 {
@@ -325,6 +349,7 @@ int cld_notes_build(struct cld_proc *p, struct cld_nbuf *b)
 	encode_epolls(b, p);
 	encode_timers(b, p);
 	encode_guards(b, p);
+	encode_watches(b, p);
 
 	at = note_begin(b, CLD_NOTE_NAME, CLD_NT_SIGNALS);
 	buf_put(b, &p->sig, sizeof(p->sig));

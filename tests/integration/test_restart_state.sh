@@ -42,7 +42,8 @@ RST_PIDS+=("$SLEEPER")
 for how in eager lazy; do
 	args=
 	[ $how = lazy ] && args=--lazy
-	rst_start "events-$how" rst_events "$SLEEPER" "$RST_TMP"
+	mkdir -p "$RST_TMP/events-$how.d"
+	rst_start "events-$how" rst_events "$SLEEPER" "$RST_TMP/events-$how.d"
 	rst_checkpoint "$RST_PID" "$RST_TMP/events-$how.img"
 	CLD_RESTART_ARGS=$args rst_restart "$RST_TMP/events-$how.img" "events-$how"
 	rst_trigger "events-$how"
@@ -51,7 +52,8 @@ done
 # A pidfd of a process that is gone: refused.
 sleep 1000 &
 GONE=$!
-rst_start events-gone rst_events "$GONE" "$RST_TMP"
+mkdir -p "$RST_TMP/events-gone.d"
+rst_start events-gone rst_events "$GONE" "$RST_TMP/events-gone.d"
 rst_checkpoint "$RST_PID" "$RST_TMP/events-gone.img"
 kill "$GONE"
 wait "$GONE" 2>/dev/null || true

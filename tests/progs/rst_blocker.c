@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Restart test: a process holding what cannot be restored (a listening
- * unix socket, an inotify fd, a POSIX timer on its own CPU-time clock
- * named by pid).  rst_blocker RESULT CTL.  Its image must be refused up
+ * unix socket, an inotify fd with an event queued, a POSIX timer on its
+ * own CPU-time clock named by pid).  rst_blocker RESULT CTL.  Its image must be refused up
  * front, with every blocker listed; it never gets to verify itself.
  */
 #include <signal.h>
@@ -28,7 +28,8 @@ int main(int argc, char **argv)
 	RST_CHECK(s >= 0 && !bind(s, (struct sockaddr *)&sa, sizeof(sa)) && !listen(s, 1),
 		  "listening socket: %s", strerror(errno));
 	in = inotify_init1(0);
-	RST_CHECK(in >= 0 && inotify_add_watch(in, "/", IN_CREATE) >= 0, "inotify");
+	RST_CHECK(in >= 0 && inotify_add_watch(in, argv[2], IN_OPEN) >= 0, "inotify");
+	close(open(argv[2], O_RDWR)); /* an event, queued: it would be lost */
 	RST_CHECK(clock_getcpuclockid(getpid(), &clk) == 0, "clock_getcpuclockid");
 	memset(&sev, 0, sizeof(sev));
 	sev.sigev_notify = SIGEV_NONE;

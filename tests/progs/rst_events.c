@@ -17,6 +17,8 @@
  *  - an O_PATH fd of DIR;
  *  - a stream socketpair with bytes queued both ways (two sends one way),
  *    a dup of one end, and an empty SOCK_SEQPACKET pair, non-blocking;
+ *  - an inotify fd watching DIR (IN_CREATE), DIR/w2 (removed: a freed wd)
+ *    and DIR/w3;
  *  - POSIX timers: id 0 (30 s, then every second, SIGEV_NONE), id 1 deleted,
  *    id 2 fired before the checkpoint (its signal pending, with its
  *    sigev_value), id 3 notifying the main thread (SIGEV_THREAD_ID) half a
@@ -27,6 +29,7 @@
 #include <stdbool.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -42,6 +45,8 @@
 
 static int pp[2], efd, efd2, trel, tabs, tdue, sfd, ep, pfd, opath, sp[2], sq[2], sp_dup;
 static pid_t target;
+static int ino_fd, ino_wd[3];
+static char ino_dir[4096];
 static int tmr[4];
 
 static int ktimer(clockid_t clk, int notify, int sig, uint64_t value, int ns_after)
@@ -163,6 +168,26 @@ static void setup(const char *dir)
 			  send(sp[1], "back", 4, 0) == 4,
 		  "send");
 	sp_dup = dup(sp[1]);
+	snprintf(ino_dir, sizeof(ino_dir), "%s/ino", dir);
+	{
+		char p2[4200], p3[4200];
+
+		snprintf(p2, sizeof(p2), "%s/w2", ino_dir);
+		snprintf(p3, sizeof(p3), "%s/w3", ino_dir);
+		RST_CHECK(!mkdir(ino_dir, 0700) && !mkdir(p2, 0700) && !mkdir(p3, 0700), "mkdir");
+		ino_fd = inotify_init1(IN_NONBLOCK);
+		ino_wd[0] = inotify_add_watch(ino_fd, ino_dir, IN_CREATE);
+		ino_wd[1] = inotify_add_watch(ino_fd, p2, IN_CREATE);
+		ino_wd[2] = inotify_add_watch(ino_fd, p3, IN_DELETE);
+		RST_CHECK(ino_wd[0] == 1 && ino_wd[1] == 2 && ino_wd[2] == 3 &&
+				  !inotify_rm_watch(ino_fd, ino_wd[1]),
+			  "inotify watches %d %d %d", ino_wd[0], ino_wd[1], ino_wd[2]);
+		/* The IN_IGNORED of the removal, read before the checkpoint. */
+		char ev[256];
+
+		while (read(ino_fd, ev, sizeof(ev)) > 0)
+			;
+	}
 	timers_setup();
 	usleep(20000); /* tdue and timer 2 expire, unread */
 }
@@ -240,6 +265,20 @@ static void check(void)
 	RST_CHECK(recv(sq[1], buf, 1, 0) < 0 && errno == EAGAIN, "the seqpacket end lost O_NONBLOCK");
 	RST_CHECK(fcntl(opath, F_GETFL) & O_PATH, "the O_PATH fd is not O_PATH any more");
 	timers_check();
+	{
+		char ev[512], path[4200];
+		struct inotify_event *e = (struct inotify_event *)ev;
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "%s/new", ino_dir);
+		close(open(path, O_CREAT | O_WRONLY, 0600));
+		n = read(ino_fd, ev, sizeof(ev));
+		RST_CHECK(n > 0 && e->wd == 1 && (e->mask & IN_CREATE) && !strcmp(e->name, "new"),
+			  "inotify: no IN_CREATE of new on wd 1 (read %zd)", n);
+		RST_CHECK(inotify_rm_watch(ino_fd, 2) < 0 && errno == EINVAL,
+			  "inotify: wd 2 was removed, and is back");
+		RST_CHECK(!inotify_rm_watch(ino_fd, 3), "inotify: wd 3 is gone");
+	}
 	RST_CHECK(faccessat(opath, ".", F_OK, 0) == 0, "the O_PATH fd does not lead to its dir");
 }
 
@@ -252,5 +291,5 @@ int main(int argc, char **argv)
 	rst_wait_trigger();
 	check();
 	rst_pass("eventfds, timerfds, signalfd, epoll (events, data, ET, MOD/DEL), pidfd, O_PATH, "
-		 "socketpairs with their queues, POSIX timers");
+		 "socketpairs with their queues, POSIX timers, inotify");
 }

@@ -54,6 +54,11 @@ struct cld_fd {
 	char *name;
 };
 
+struct cld_inotify {
+	struct cld_inotify_rec rec; /* name_off/name_len set by codec */
+	char *path;
+};
+
 struct cld_pipedata {
 	uint64_t ino;
 	uint32_t len;
@@ -86,6 +91,8 @@ struct cld_proc {
 	uint32_t nr_timers;
 	struct cld_range_rec *guards; /* sorted */
 	uint32_t nr_guards;
+	struct cld_inotify *watches; /* by fd, then wd */
+	uint32_t nr_watches;
 };
 
 /*

@@ -120,6 +120,7 @@ enum cld_note_type {
 	CLD_NT_EPOLL = 0x10c, /* 1.2: the interest lists of epoll fds */
 	CLD_NT_TIMERS = 0x10d, /* 1.2: POSIX timers */
 	CLD_NT_GUARDS = 0x10e, /* 1.2: guard regions (MADV_GUARD_INSTALL) */
+	CLD_NT_INOTIFY = 0x10f, /* 1.2: inotify watches */
 };
 
 /* cld_hdr.flags */
@@ -273,6 +274,7 @@ enum cld_fd_kind {
 	CLD_FD_SIGNALFD = 10,
 	CLD_FD_PIDFD = 11,
 	CLD_FD_SOCKPAIR = 12, /* an end of a unix socketpair both ends of which it holds */
+	CLD_FD_INOTIFY = 13, /* its watches in CLONDIKE/INOTIFY */
 	CLD_FD_UNSUPPORTED = 0x100, /* sockets, eventfd, epoll...: blocks restart */
 };
 
@@ -329,6 +331,17 @@ struct cld_epoll_rec {
 	__u32 events;
 	__u32 pad;
 	__u64 data;
+};
+
+/* 1.2: an inotify watch, by path (names in the note's string table);
+ * sorted by fd, then wd. */
+struct cld_inotify_rec {
+	__s32 fd; /* the inotify fd (CLD_FD_INOTIFY) */
+	__s32 wd;
+	__u32 mask;
+	__u32 pad;
+	__u64 dev, ino; /* the watched inode, (major << 32) | minor */
+	__u32 name_off, name_len;
 };
 
 /* 1.2: a range of guard pages (CLONDIKE/GUARDS), page aligned, inside a

@@ -33,6 +33,10 @@ int cld_proc_dup(const struct cld_proc *src, struct cld_proc **out,
  */
 int cld_proc_validate(const struct cld_proc *p, struct cld_err *err);
 
+/* A word for an fd kind (CLD_FD_*): "file", "dir", "pipe", "fifo", "tty",
+ * "chr", "epoll"...; `inspect --json` prints it. */
+const char *cld_fd_kind_name(uint32_t kind);
+
 /* The record of fd in p's (sorted) fd table, NULL if it has none. */
 const struct cld_fd *cld_proc_fd(const struct cld_proc *p, int fd);
 

@@ -40,12 +40,6 @@
 
 /* ---- helpers ----------------------------------------------------------- */
 
-/* Clock ticks the way /proc/PID/stat reports them (USER_HZ). */
-static u64 cld_ns_to_ticks(u64 ns)
-{
-	return div_u64(ns, NSEC_PER_SEC / USER_HZ);
-}
-
 /*
  * d_path() into a fresh string.  Unlinked files come back with the
  * " (deleted)" suffix d_path() appends; *deleted tells, and strip removes
@@ -656,7 +650,7 @@ int cld_desc_build(struct cld_frz *frz, struct cld_proc *p,
 	err = cld_fill_vmas(p, mm);
 	if (err)
 		return err;
-	err = cld_fill_fds(p, t);
+	err = cld_fill_fds(p, t, frz->ns);
 	if (err)
 		return err;
 	p->hdr.vdso_digest = cld_vdso_digest(p, mm);

@@ -9,7 +9,9 @@
 #ifndef CLD_DESC_H
 #define CLD_DESC_H
 
+#include <linux/jiffies.h>
 #include <linux/kdev_t.h>
+#include <linux/math64.h>
 #include <linux/path.h>
 #include <linux/stat.h>
 #include <linux/time64.h>
@@ -34,6 +36,12 @@ int cld_stat(const struct path *path, struct kstat *st);
 static inline u64 cld_dev(dev_t d)
 {
 	return ((u64)MAJOR(d) << 32) | MINOR(d);
+}
+
+/* Clock ticks the way /proc/PID/stat reports them (USER_HZ). */
+static inline u64 cld_ns_to_ticks(u64 ns)
+{
+	return div_u64(ns, NSEC_PER_SEC / USER_HZ);
 }
 
 static inline s64 cld_ts_ns(struct timespec64 ts)

@@ -2,7 +2,10 @@
 /*
  * The open fds of a frozen group as /proc/PID/fd and fdinfo show them to
  * the ptrace backend, and the unread data of the pipes it holds both ends
- * of (what tee(2) gives that backend).
+ * of (what tee(2) gives that backend).  The state of the anonymous-inode
+ * fds a restart re-creates (epoll, eventfd, timerfd, signalfd, pidfd) is
+ * parsed from the text fdinfo would show by the codec's parser, the one
+ * the ptrace backend uses (common/codec/codec_fdinfo.c).
  */
 #include <linux/version.h>
 #include <linux/fdtable.h>
@@ -14,8 +17,12 @@
 #include <linux/highmem.h>
 #include <linux/magic.h>
 #include <linux/major.h>
+#include <linux/pid.h>
 #include <linux/pipe_fs_i.h>
+#include <linux/rcupdate.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
+#include <linux/timekeeping.h>
 
 #include "cld_desc.h"
 #include "cld_fds.h"
@@ -63,8 +70,155 @@ static bool cld_is_tty(dev_t rdev)
 		maj < UNIX98_PTY_SLAVE_MAJOR + UNIX98_PTY_MAJOR_COUNT);
 }
 
+/*
+ * The anonymous-inode files a restart re-creates, by their readlink text
+ * (as anon_kind() of common/freeze_ptrace_fds.c tells them).
+ */
+static u32 cld_anon_kind(const char *link)
+{
+	static const struct {
+		const char *link;
+		u32 kind;
+	} k[] = {
+		{ "anon_inode:[eventpoll]", CLD_FD_EPOLL },
+		{ "anon_inode:[eventfd]", CLD_FD_EVENTFD },
+		{ "anon_inode:[timerfd]", CLD_FD_TIMERFD },
+		{ "anon_inode:[signalfd]", CLD_FD_SIGNALFD },
+		{ "anon_inode:[pidfd]", CLD_FD_PIDFD },
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(k); i++)
+		if (!strcmp(link, k[i].link))
+			return k[i].kind;
+	if (!strncmp(link, "pidfd:", 6)) /* pidfs's early name (6.9) */
+		return CLD_FD_PIDFD;
+	return CLD_FD_UNSUPPORTED;
+}
+
+/*
+ * Bound of the text of one file's show_fdinfo (an epoll fd's line per
+ * registration is some 90 bytes: about 700 of them).  /proc grows its
+ * buffer without a bound, so an epoll fd watching more is recorded by the
+ * ptrace backend and not restorable (UNSUPPORTED) here.
+ */
+#define CLD_FDINFO_MAX (16 * PAGE_SIZE)
+
+/*
+ * The file's show_fdinfo text, NUL terminated, in *out (kvfree it):
+ * /proc/PID/fdinfo/N without the generic lines (pos, flags, mnt_id, ino)
+ * and locks seq_show() of fs/proc/fd.c prints first, which the codec's
+ * parser does not look at.  Only for files whose show_fdinfo uses neither
+ * m->file nor m->private (eventpoll, eventfd, timerfd, signalfd: a
+ * pidfd's reads the /proc superblock of m->file).  -EOVERFLOW if it does
+ * not fit in CLD_FDINFO_MAX.
+ */
+static int cld_show_fdinfo(struct file *file, char **out)
+{
+	struct seq_file m = {};
+	size_t size;
+
+	for (size = PAGE_SIZE; size <= CLD_FDINFO_MAX; size *= 2) {
+		m.buf = kvmalloc(size, GFP_KERNEL);
+		if (!m.buf)
+			return -ENOMEM;
+		m.size = size;
+		m.count = 0;
+		if (file->f_op->show_fdinfo)
+			file->f_op->show_fdinfo(&m, file);
+		if (!seq_has_overflowed(&m)) {
+			m.buf[m.count] = '\0';
+			*out = m.buf;
+			return 0;
+		}
+		kvfree(m.buf);
+	}
+	return -EOVERFLOW;
+}
+
+/* The struct pid a pidfd refers to (pidfd_pid() is not exported). */
+static struct pid *cld_pidfd_pid(struct file *file)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	/* pidfs: the inode's (pidfs_init_inode(), pidfd_pid()). */
+	if (file_inode(file)->i_sb->s_magic == PID_FS_MAGIC)
+		return file_inode(file)->i_private;
+#endif
+	/* anon_inode_getfile("[pidfd]", &pidfd_fops, pid, ...) */
+	return file->private_data;
+}
+
+/*
+ * A pidfd: what its fdinfo's "Pid:" says (the pid in the freezer's
+ * namespace, 0 outside it, -1 once the process is gone), through the
+ * codec's parser, and state[1] its start time in clock ticks, as
+ * /proc/PID/stat field 22 shows it to the ptrace backend.
+ */
+static void cld_pidfd_state(struct cld_fd_rec *r, struct file *file,
+			    struct pid_namespace *ns)
+{
+	struct task_struct *task;
+	struct pid *pid;
+	char info[32];
+	pid_t nr = -1;
+	u64 start = 0;
+
+	/* An O_PATH open of it (empty_fops): fdinfo shows no "Pid:". */
+	if (!file->f_op->show_fdinfo) {
+		cld_fdinfo_state(r, "", 0);
+		return;
+	}
+	pid = cld_pidfd_pid(file);
+	if (!pid) {
+		r->kind = CLD_FD_UNSUPPORTED;
+		return;
+	}
+	rcu_read_lock();
+	task = pid_task(pid, PIDTYPE_PID);
+	if (task) {
+		nr = pid_nr_ns(pid, ns);
+		start = cld_ns_to_ticks(task->start_boottime);
+	}
+	rcu_read_unlock();
+	snprintf(info, sizeof(info), "Pid:\t%d\n", nr);
+	cld_fdinfo_state(r, info, 0);
+	if (r->kind == CLD_FD_PIDFD)
+		r->state[1] = start;
+}
+
+/* state[] of an eventfd, timerfd, signalfd or pidfd. */
+static int cld_fd_state(struct cld_fd_rec *r, struct file *file,
+			struct pid_namespace *ns)
+{
+	char *info;
+	int err;
+
+	switch (r->kind) {
+	case CLD_FD_EVENTFD:
+	case CLD_FD_TIMERFD:
+	case CLD_FD_SIGNALFD:
+		break;
+	case CLD_FD_PIDFD:
+		cld_pidfd_state(r, file, ns);
+		return 0;
+	default:
+		return 0;
+	}
+	err = cld_show_fdinfo(file, &info);
+	if (err == -EOVERFLOW) {
+		r->kind = CLD_FD_UNSUPPORTED;
+		return 0;
+	}
+	if (err)
+		return err;
+	/* The timerfd's clock: volatile (image-format.md 10), as it_value. */
+	cld_fdinfo_state(r, info, ktime_get_real_ns());
+	kvfree(info);
+	return 0;
+}
+
 static int cld_fill_fd(struct cld_fd *k, struct file *file, int fd,
-		       bool cloexec)
+		       bool cloexec, struct pid_namespace *ns)
 {
 	struct kstat st;
 	char *s;
@@ -79,6 +233,8 @@ static int cld_fill_fd(struct cld_fd *k, struct file *file, int fd,
 	if (err)
 		return err;
 	k->rec.dev = cld_dev(st.dev);
+	/* What stat(2) says, as the ptrace backend (and the codec's check of
+	 * an epoll fd's watched files against fdinfo's ino) sees it. */
 	k->rec.ino = st.ino;
 	k->rec.rdev = cld_dev(st.rdev);
 	/* Size and mtime identify regular files only. */
@@ -87,6 +243,11 @@ static int cld_fill_fd(struct cld_fd *k, struct file *file, int fd,
 		k->rec.mtime_ns = cld_ts_ns(st.mtime);
 	}
 	k->rec.mode = st.mode;
+	/* The readlink(/proc/PID/fd/N) text: a path, "pipe:[ino]", ... */
+	s = cld_path(&file->f_path, false, NULL);
+	if (IS_ERR(s))
+		return PTR_ERR(s);
+	k->name = s;
 	if (S_ISREG(st.mode))
 		k->rec.kind = CLD_FD_REG;
 	else if (S_ISDIR(st.mode))
@@ -96,13 +257,43 @@ static int cld_fill_fd(struct cld_fd *k, struct file *file, int fd,
 			      CLD_FD_PIPE : CLD_FD_FIFO;
 	else if (S_ISCHR(st.mode))
 		k->rec.kind = cld_is_tty(st.rdev) ? CLD_FD_TTY : CLD_FD_CHR;
-	else
+	else if (S_ISSOCK(st.mode))
 		k->rec.kind = CLD_FD_UNSUPPORTED;
-	/* The readlink(/proc/PID/fd/N) text: a path, "pipe:[ino]", ... */
-	s = cld_path(&file->f_path, false, NULL);
-	if (IS_ERR(s))
-		return PTR_ERR(s);
-	k->name = s;
+	else /* anonymous inodes have no file type: by their name */
+		k->rec.kind = cld_anon_kind(s);
+	err = cld_fd_state(&k->rec, file, ns);
+	if (err) {
+		kfree(k->name);
+		k->name = NULL;
+	}
+	return err;
+}
+
+/*
+ * The interest lists of the epoll fds, once the table is complete (the
+ * codec checks each watched fd against it), in fd order.
+ */
+static int cld_fill_epolls(struct cld_proc *p, struct file **files)
+{
+	char *info;
+	u32 i;
+	int err;
+
+	for (i = 0; i < p->nr_fds; i++) {
+		if (p->fds[i].rec.kind != CLD_FD_EPOLL)
+			continue;
+		err = cld_show_fdinfo(files[i], &info);
+		if (err == -EOVERFLOW) {
+			p->fds[i].rec.kind = CLD_FD_UNSUPPORTED;
+			continue;
+		}
+		if (err)
+			return err;
+		err = cld_fdinfo_epoll(p, i, info);
+		kvfree(info);
+		if (err)
+			return err;
+	}
 	return 0;
 }
 
@@ -289,7 +480,8 @@ static void cld_fds_sharing(struct cld_proc *p, struct cld_fdcol *c)
 	}
 }
 
-int cld_fill_fds(struct cld_proc *p, struct task_struct *t)
+int cld_fill_fds(struct cld_proc *p, struct task_struct *t,
+		 struct pid_namespace *ns)
 {
 	struct cld_fdcol c = {};
 	unsigned int max = 256;
@@ -331,7 +523,8 @@ int cld_fill_fds(struct cld_proc *p, struct task_struct *t)
 	}
 	/* iterate_fd() walks in ascending fd order: already sorted. */
 	for (i = 0; i < c.n && !err; i++) {
-		err = cld_fill_fd(&p->fds[i], c.file[i], c.fd[i], c.cloexec[i]);
+		err = cld_fill_fd(&p->fds[i], c.file[i], c.fd[i], c.cloexec[i],
+				  ns);
 		if (!err)
 			p->nr_fds++;
 	}
@@ -339,6 +532,8 @@ int cld_fill_fds(struct cld_proc *p, struct task_struct *t)
 		cld_fds_sharing(p, &c);
 		err = cld_fill_pipes(p, c.file);
 	}
+	if (!err)
+		err = cld_fill_epolls(p, c.file);
 out:
 	for (i = 0; i < c.n; i++)
 		fput(c.file[i]);

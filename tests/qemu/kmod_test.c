@@ -90,6 +90,7 @@ static const struct {
 	{ "ptrace_compare_threads", t_ptrace_compare_threads },
 	{ "ptrace_compare_state", t_ptrace_compare_state },
 	{ "ptrace_compare_state_each", t_ptrace_compare_state_each },
+	{ "ptrace_compare_events", t_ptrace_compare_events },
 	{ "restart_image", t_restart_image },
 	{ "persist_kill", t_persist_kill },
 	{ "unload_while_frozen", t_unload },

@@ -77,6 +77,25 @@ enum {
 	ST_NFD
 };
 
+/* target_events: the anonymous-inode fds format 1.2 re-creates. */
+#define EV_COUNT 5	       /* the counter eventfd's count (EFD_SEMAPHORE) */
+#define EV_TIMER_S 30	       /* the timerfd: armed relative, 30 s */
+#define EV_INTERVAL_S 2	       /* with a 2 s interval */
+#define EV_DATA_PIPE 0x1111    /* epoll data of the pipe (EPOLLIN) */
+#define EV_DATA_EVENTFD 0x2222 /* and of the watched eventfd (EPOLLIN|EPOLLET) */
+enum {
+	EV_FD_EPOLL,  /* watches EV_FD_PIPE_R and EV_FD_WATCHED */
+	EV_FD_PIPE_R, /* an empty pipe */
+	EV_FD_PIPE_W,
+	EV_FD_WATCHED, /* an eventfd at 0 */
+	EV_FD_COUNTER, /* an eventfd at EV_COUNT, EFD_SEMAPHORE */
+	EV_FD_TIMER,   /* CLOCK_MONOTONIC */
+	EV_FD_SIGNAL,  /* SIGUSR1 */
+	EV_FD_PIDFD,   /* of its parent, the driver */
+	EV_FD_PIDPATH, /* an O_PATH open of the pidfd: no fdinfo, UNSUPPORTED */
+	EV_NFD
+};
+
 struct board {
 	volatile uint64_t count[8]; /* per worker thread progress */
 	volatile int stop;	    /* targets finish and self-check */
@@ -85,11 +104,12 @@ struct board {
 	volatile uint64_t pattern; /* address of the pattern buffer */
 	volatile uint64_t pattern_len;
 	volatile int nthreads;
-	volatile int eintr; /* a restartable call returned EINTR */
-	int pipe_in[2];	    /* driver -> target */
+	volatile int eintr;	    /* a restartable call returned EINTR */
+	int pipe_in[2];		    /* driver -> target */
 	volatile int st_what;	    /* ST_* : what target_state sets up */
 	volatile pid_t st_child;    /* its child, 0 once it reaped it */
 	volatile int st_fd[ST_NFD]; /* its fds, in ST_FD_* order */
+	volatile int ev_fd[EV_NFD]; /* target_events' fds, EV_FD_* order */
 };
 
 /* Threads of target_threads besides its main thread. */
@@ -119,6 +139,7 @@ int target_spawn(void);
 int target_sparse(void);
 int target_pause(void);
 int target_state(void);
+int target_events(void);
 pid_t spawn(int (*fn)(void), uid_t uid, int dumpable);
 int reap(pid_t pid, int sig_kill);
 
@@ -152,6 +173,7 @@ int t_ptrace_compare(void);
 int t_ptrace_compare_threads(void);
 int t_ptrace_compare_state(void);
 int t_ptrace_compare_state_each(void);
+int t_ptrace_compare_events(void);
 int t_restart_image(void);
 int t_persist_kill(void);
 int t_unload(void);

@@ -5,6 +5,9 @@
  * while the module holds it; the thaw then drops it straight into the
  * ptrace stop, before it runs a single user instruction.
  */
+#include <sys/epoll.h>
+#include <sys/utsname.h>
+
 #include "kmod_test.h"
 
 /* Name the note holding image offset off, for a readable mismatch. */
@@ -89,6 +92,39 @@ struct cmp_case {
 	int without_children; /* the target has a child: tell the CLI */
 	int (*check)(const uint8_t *img, uint64_t size, char *why, size_t n);
 };
+
+/*
+ * Mask the volatile fields of the FDS records of TIMERFDs (image-format.md
+ * 10): state[2], the time left to the expiry, and state[5], the clock read
+ * with it.  Both images have the same layout here (equal sizes).
+ */
+static void mask_timerfds(uint8_t *a, uint8_t *b, uint64_t size)
+{
+	const size_t st = offsetof(struct cld_fd_rec, state);
+	struct cld_array_hdr ah;
+	const uint8_t *note;
+	uint32_t len, i, ka, kb;
+	uint64_t at;
+
+	note = find_note(a, size, CLD_NOTE_NAME, CLD_NT_FDS, 0, &len);
+	if (!note || len < sizeof(ah))
+		return;
+	memcpy(&ah, note, sizeof(ah));
+	if (ah.rec_size < sizeof(struct cld_fd_rec) ||
+	    (uint64_t)ah.rec_size * ah.count > len - sizeof(ah))
+		return;
+	for (i = 0; i < ah.count; i++) {
+		at = (uint64_t)(note - a) + sizeof(ah) + (uint64_t)i * ah.rec_size;
+		memcpy(&ka, a + at + offsetof(struct cld_fd_rec, kind), 4);
+		memcpy(&kb, b + at + offsetof(struct cld_fd_rec, kind), 4);
+		if (ka != CLD_FD_TIMERFD && kb != CLD_FD_TIMERFD)
+			continue;
+		memset(a + at + st + 2 * 8, 0, 8);
+		memset(b + at + st + 2 * 8, 0, 8);
+		memset(a + at + st + 5 * 8, 0, 8);
+		memset(b + at + st + 5 * 8, 0, 8);
+	}
+}
 
 /* 0 identical, -1 failed (reported), 1 skipped (reported). */
 static int ptrace_compare(const struct cmp_case *cc)
@@ -176,7 +212,8 @@ static int ptrace_compare(const struct cmp_case *cc)
 				    pbad ? pwhy : "");
 		}
 	}
-	/* Mask what the format calls volatile: created_ns, backend, producer. */
+	/* Mask what the format calls volatile: created_ns, backend, producer,
+	 * and the time of timerfds. */
 	hdr = find_note(a, fr.image_size, CLD_NOTE_NAME, CLD_NT_HEADER, 0, &hlen);
 	if (hdr && (uint64_t)st.st_size == fr.image_size) {
 		uint64_t h = (uint64_t)(hdr - a);
@@ -185,6 +222,7 @@ static int ptrace_compare(const struct cmp_case *cc)
 		memset(b + h + offsetof(struct cld_hdr, created_ns), 0, 8);
 		memset(a + h + offsetof(struct cld_hdr, backend), 0, 16 + 32);
 		memset(b + h + offsetof(struct cld_hdr, backend), 0, 16 + 32);
+		mask_timerfds(a, b, fr.image_size);
 	}
 	/*
 	 * Fields image-format.md fixes (5.1) that the ptrace backend may not
@@ -298,7 +336,7 @@ static int ptrace_compare(const struct cmp_case *cc)
 	free(b);
 	if (ndiff)
 		return fail("images differ (first at byte %llu)", (unsigned long long)first);
-	printf("INFO %s: %llu bytes identical, %d threads (volatile created_ns/backend/producer masked)\n",
+	printf("INFO %s: %llu bytes identical, %d threads (volatile created_ns/backend/producer/timerfd times masked)\n",
 	       cur, (unsigned long long)fr.image_size, nthr);
 	return 0;
 }
@@ -510,4 +548,187 @@ int t_ptrace_compare_state_each(void)
 	}
 	cur = base;
 	return bad;
+}
+
+/* ---- anonymous-inode fds (format 1.2) -------------------------------- */
+
+static const char *const ev_name[EV_NFD] = {
+	[EV_FD_EPOLL] = "epoll",
+	[EV_FD_PIPE_R] = "pipe read end",
+	[EV_FD_PIPE_W] = "pipe write end",
+	[EV_FD_WATCHED] = "watched eventfd",
+	[EV_FD_COUNTER] = "counting eventfd",
+	[EV_FD_TIMER] = "timerfd",
+	[EV_FD_SIGNAL] = "signalfd",
+	[EV_FD_PIDFD] = "pidfd",
+	[EV_FD_PIDPATH] = "O_PATH pidfd",
+};
+
+/* Whether the running kernel is at least maj.min (the guest's uname). */
+static int kernel_at_least(int maj, int min)
+{
+	struct utsname u;
+	int a = 0, b = 0;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &a, &b) != 2)
+		return 0;
+	return a > maj || (a == maj && b >= min);
+}
+
+/* Field 22 of /proc/self/stat: the driver's start time in clock ticks. */
+static uint64_t self_start_ticks(void)
+{
+	char buf[1024], *s;
+	ssize_t len;
+	int fd = open("/proc/self/stat", O_RDONLY), i;
+
+	len = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (len <= 0)
+		return 0;
+	buf[len] = '\0';
+	s = strrchr(buf, ')');
+	for (i = 2; s && i < 22; i++)
+		s = strchr(s + 1, ' ');
+	return s ? strtoull(s + 1, NULL, 10) : 0;
+}
+
+/* The state[] of fd k: want[] exactly, except where any[] says. */
+static int ev_state(const struct cld_fd_rec *r, int k, const uint64_t want[6], const int any[6],
+		    char *why, size_t n)
+{
+	int j;
+
+	for (j = 0; j < 6; j++)
+		if (!any[j] && r->state[j] != want[j])
+			return WHY("fd %d (%s): state[%d] %#llx, want %#llx", r->fd, ev_name[k], j,
+				   (unsigned long long)r->state[j], (unsigned long long)want[j]);
+	return 0;
+}
+
+/* EPOLL: the two registrations of the epoll fd, nothing else. */
+static int check_events_epoll(const uint8_t *img, uint64_t size, char *why, size_t n)
+{
+	volatile int *fd = B->ev_fd;
+	struct cld_array_hdr ah;
+	struct cld_epoll_rec e;
+	const uint8_t *note;
+	uint32_t len, i, want;
+	int seen = 0;
+
+	note = find_note(img, size, CLD_NOTE_NAME, CLD_NT_EPOLL, 0, &len);
+	if (!note || len < sizeof(ah))
+		return WHY("no EPOLL note");
+	memcpy(&ah, note, sizeof(ah));
+	if (ah.rec_size < sizeof(e) || (uint64_t)ah.rec_size * ah.count > len - sizeof(ah))
+		return WHY("EPOLL: %u records of %u bytes in %u", ah.count, ah.rec_size, len);
+	if (ah.count != 2)
+		return WHY("EPOLL: %u registrations, want 2", ah.count);
+	for (i = 0; i < ah.count; i++) {
+		memcpy(&e, note + sizeof(ah) + (uint64_t)i * ah.rec_size, sizeof(e));
+		/* EPOLL_CTL_ADD adds EPOLLERR|EPOLLHUP to what it is given. */
+		if (e.epfd != fd[EV_FD_EPOLL] || e.pad)
+			return WHY("EPOLL record %u: epfd %d pad %u, want %d 0", i, e.epfd, e.pad,
+				   fd[EV_FD_EPOLL]);
+		if (e.tfd == fd[EV_FD_PIPE_R]) {
+			want = EPOLLIN | EPOLLERR | EPOLLHUP;
+			if (e.events != want || e.data != EV_DATA_PIPE)
+				return WHY("EPOLL of the pipe: events %#x data %#llx, want %#x %#x",
+					   e.events, (unsigned long long)e.data, want,
+					   EV_DATA_PIPE);
+			seen |= 1;
+		} else if (e.tfd == fd[EV_FD_WATCHED]) {
+			want = EPOLLIN | EPOLLET | EPOLLERR | EPOLLHUP;
+			if (e.events != want || e.data != EV_DATA_EVENTFD)
+				return WHY(
+					"EPOLL of the eventfd: events %#x data %#llx, want %#x %#x",
+					e.events, (unsigned long long)e.data, want,
+					EV_DATA_EVENTFD);
+			seen |= 2;
+		} else {
+			return WHY("EPOLL record %u: tfd %d, not a watched fd", i, e.tfd);
+		}
+	}
+	return seen == 3 ? 0 : WHY("EPOLL: a registration twice, the other missing");
+}
+
+/*
+ * FDS: the kind and state of each of target_events' fds.  Before 6.5 an
+ * eventfd's fdinfo has no eventfd-semaphore line: UNSUPPORTED, no state;
+ * an O_PATH file's fdinfo has no state at all.
+ */
+static int check_events(const uint8_t *img, uint64_t size, char *why, size_t n)
+{
+	const int has_sem = kernel_at_least(6, 5);
+	const uint32_t efd = has_sem ? CLD_FD_EVENTFD : CLD_FD_UNSUPPORTED;
+	const uint32_t kind[EV_NFD] = {
+		[EV_FD_EPOLL] = CLD_FD_EPOLL,
+		[EV_FD_PIPE_R] = CLD_FD_PIPE,
+		[EV_FD_PIPE_W] = CLD_FD_PIPE,
+		[EV_FD_WATCHED] = efd,
+		[EV_FD_COUNTER] = efd,
+		[EV_FD_TIMER] = CLD_FD_TIMERFD,
+		[EV_FD_SIGNAL] = CLD_FD_SIGNALFD,
+		[EV_FD_PIDFD] = CLD_FD_PIDFD,
+		[EV_FD_PIDPATH] = CLD_FD_UNSUPPORTED,
+	};
+	uint64_t want[EV_NFD][6] = { { 0 } };
+	int any[EV_NFD][6] = { { 0 } };
+	struct cld_fd_rec r[EV_NFD], o;
+	struct cld_array_hdr ah;
+	const uint8_t *note;
+	uint32_t len, i;
+	uint64_t left;
+	int k, found[EV_NFD] = { 0 };
+
+	note = find_note(img, size, CLD_NOTE_NAME, CLD_NT_FDS, 0, &len);
+	if (!note || len < sizeof(ah))
+		return WHY("no FDS note");
+	memcpy(&ah, note, sizeof(ah));
+	if (ah.rec_size < sizeof(o) || (uint64_t)ah.rec_size * ah.count > len - sizeof(ah))
+		return WHY("FDS: %u records of %u bytes in %u", ah.count, ah.rec_size, len);
+	for (i = 0; i < ah.count; i++) {
+		memcpy(&o, note + sizeof(ah) + (uint64_t)i * ah.rec_size, sizeof(o));
+		for (k = 0; k < EV_NFD; k++)
+			if (o.fd == B->ev_fd[k]) {
+				r[k] = o;
+				found[k] = 1;
+			}
+	}
+	if (has_sem) {
+		want[EV_FD_COUNTER][0] = EV_COUNT;
+		want[EV_FD_COUNTER][1] = 1; /* EFD_SEMAPHORE */
+	}
+	want[EV_FD_TIMER][0] = CLOCK_MONOTONIC;
+	want[EV_FD_TIMER][3] = EV_INTERVAL_S * 1000000000ull;
+	any[EV_FD_TIMER][2] = any[EV_FD_TIMER][5] = 1; /* volatile, below */
+	want[EV_FD_SIGNAL][0] = 1ull << (SIGUSR1 - 1);
+	want[EV_FD_PIDFD][0] = (uint64_t)getpid();
+	want[EV_FD_PIDFD][1] = self_start_ticks();
+	for (k = 0; k < EV_NFD; k++) {
+		if (!found[k])
+			return WHY("no FDS record of fd %d (%s)", B->ev_fd[k], ev_name[k]);
+		if (r[k].kind != kind[k])
+			return WHY("fd %d (%s): kind %#x, want %#x", r[k].fd, ev_name[k], r[k].kind,
+				   kind[k]);
+		if (ev_state(&r[k], k, want[k], any[k], why, n))
+			return -1;
+	}
+	/* Armed for EV_TIMER_S, some of which passed; the clock read. */
+	left = r[EV_FD_TIMER].state[2];
+	if (!left || left > EV_TIMER_S * 1000000000ull || !r[EV_FD_TIMER].state[5])
+		return WHY("timerfd: %llu ns left, clock %llu", (unsigned long long)left,
+			   (unsigned long long)r[EV_FD_TIMER].state[5]);
+	return check_events_epoll(img, size, why, n);
+}
+
+/* An epoll fd watching a pipe and an eventfd, an eventfd with a count, a
+ * timerfd, a signalfd, a pidfd and an O_PATH pidfd: kinds, states,
+ * registrations. */
+int t_ptrace_compare_events(void)
+{
+	static const struct cmp_case cc = { target_events, 1, 0, check_events };
+
+	return compare_one(&cc);
 }

@@ -3,6 +3,11 @@
  * The targets: forked children of the driver that report on the board
  * (progress, known data, self-check verdicts); spawn() and reap().
  */
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+
 #include "kmod_test.h"
 
 uint64_t pattern_word(uint64_t i)
@@ -477,6 +482,99 @@ int target_state(void)
 			B->st_child = 0;
 	}
 	return bad || B->eintr ? 1 : 0;
+}
+
+/* Set up target_events' fds; 0 or the failing step. */
+static int ev_setup(volatile int *fd)
+{
+	struct itimerspec its = { .it_interval = { EV_INTERVAL_S, 0 },
+				  .it_value = { EV_TIMER_S, 0 } };
+	struct epoll_event ev = { 0 };
+	char path[64];
+	sigset_t ss;
+	int p[2];
+
+	if (pipe(p))
+		return 1;
+	fd[EV_FD_PIPE_R] = p[0];
+	fd[EV_FD_PIPE_W] = p[1];
+	fd[EV_FD_WATCHED] = eventfd(0, 0);
+	fd[EV_FD_COUNTER] = eventfd(EV_COUNT, EFD_SEMAPHORE);
+	if (fd[EV_FD_WATCHED] < 0 || fd[EV_FD_COUNTER] < 0)
+		return 2;
+	fd[EV_FD_TIMER] = timerfd_create(CLOCK_MONOTONIC, 0);
+	if (fd[EV_FD_TIMER] < 0 || timerfd_settime(fd[EV_FD_TIMER], 0, &its, NULL))
+		return 3;
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGUSR1);
+	fd[EV_FD_SIGNAL] = signalfd(-1, &ss, 0);
+	if (fd[EV_FD_SIGNAL] < 0)
+		return 4;
+	/* Of the parent: a child would be a process tree (CHILDREN). */
+	fd[EV_FD_PIDFD] = (int)syscall(SYS_pidfd_open, getppid(), 0);
+	if (fd[EV_FD_PIDFD] < 0)
+		return 5;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd[EV_FD_PIDFD]);
+	fd[EV_FD_PIDPATH] = open(path, O_PATH);
+	if (fd[EV_FD_PIDPATH] < 0)
+		return 5;
+	fd[EV_FD_EPOLL] = epoll_create1(0);
+	if (fd[EV_FD_EPOLL] < 0)
+		return 6;
+	ev.events = EPOLLIN;
+	ev.data.u64 = EV_DATA_PIPE;
+	if (epoll_ctl(fd[EV_FD_EPOLL], EPOLL_CTL_ADD, fd[EV_FD_PIPE_R], &ev))
+		return 7;
+	ev.events = EPOLLIN | EPOLLET;
+	ev.data.u64 = EV_DATA_EVENTFD;
+	if (epoll_ctl(fd[EV_FD_EPOLL], EPOLL_CTL_ADD, fd[EV_FD_WATCHED], &ev))
+		return 8;
+	return 0;
+}
+
+/* After the thaw: the fds still work as set up (1 if not). */
+static int ev_check(volatile int *fd)
+{
+	struct epoll_event evs[4];
+	struct itimerspec its;
+	uint64_t v = 0;
+	int bad = 0;
+
+	/* A semaphore: one at a time. */
+	bad |= read(fd[EV_FD_COUNTER], &v, 8) != 8 || v != 1;
+	bad |= timerfd_gettime(fd[EV_FD_TIMER], &its) || its.it_interval.tv_sec != EV_INTERVAL_S ||
+	       (!its.it_value.tv_sec && !its.it_value.tv_nsec);
+	/* Nothing ready (the pipe empty, the eventfd 0), then the pipe. */
+	bad |= epoll_wait(fd[EV_FD_EPOLL], evs, 4, 0) != 0;
+	bad |= write(fd[EV_FD_PIPE_W], "e", 1) != 1;
+	bad |= epoll_wait(fd[EV_FD_EPOLL], evs, 4, 0) != 1 || evs[0].data.u64 != EV_DATA_PIPE;
+	return bad;
+}
+
+/*
+ * The anonymous-inode fds format 1.2 re-creates (B->ev_fd, EV_FD_*): an
+ * epoll fd watching a pipe and an eventfd, an eventfd counting EV_COUNT,
+ * a timerfd, a signalfd and a pidfd of its parent (and an O_PATH open
+ * of it).  Single-threaded, blocked in read().
+ */
+int target_events(void)
+{
+	int r;
+	char c;
+
+	pin_cpu0();
+	r = ev_setup(B->ev_fd);
+	if (r) {
+		printf("INFO %s: target_events: setup step %d failed: %s\n", cur, r,
+		       strerror(errno));
+		fflush(stdout);
+		return 3;
+	}
+	B->ready = 1;
+	while (read(B->pipe_in[0], &c, 1) < 0)
+		if (errno == EINTR)
+			B->eintr = 1;
+	return ev_check(B->ev_fd) || B->eintr ? 1 : 0;
 }
 
 /* Fork a target; wait until it reports ready. */

@@ -87,6 +87,13 @@ void cld_fdinfo_state(struct cld_fd_rec *r, const char *info, uint64_t realtime_
 	__u64 *st = r->state;
 	bool ok = true;
 
+	/* An O_PATH open (0o10000000 on x86) of one of these is none of them:
+	 * no show_fdinfo, nothing to re-create. */
+	if (r->kind >= CLD_FD_EPOLL && r->kind <= CLD_FD_INOTIFY && (r->fl_flags & 010000000)) {
+		memset(r->state, 0, sizeof(r->state));
+		r->kind = CLD_FD_UNSUPPORTED;
+		return;
+	}
 	switch (r->kind) {
 	case CLD_FD_EVENTFD:
 		st[0] = key_num(info, "eventfd-count:", 16, &ok);

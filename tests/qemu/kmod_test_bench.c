@@ -47,7 +47,8 @@ static int run_cli_checkpoint(pid_t pid, const char *path)
 
 		dup2(nul, 1);
 		setenv("CLD_FREEZER", "ptrace", 1); /* the backend to compare with */
-		execl("/bin/clondike", "clondike", "checkpoint", pidstr, path, (char *)NULL);
+		execl("/bin/clondike", "clondike", "checkpoint", "--unrestorable", pidstr, path,
+		      (char *)NULL);
 		_exit(127);
 	}
 	waitpid(c, &st, 0);

@@ -89,6 +89,7 @@ static int all_traced(pid_t pid)
 struct cmp_case {
 	int (*target)(void);
 	int want_threads;
+	int has_child; /* the target has a child (the CLI runs --unrestorable anyway) */
 	int (*check)(const uint8_t *img, uint64_t size, char *why, size_t n);
 };
 

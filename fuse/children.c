@@ -34,13 +34,14 @@ struct kept {
 	siginfo_t si;
 };
 
-static struct {
-	uv_signal_t sigchld;
+struct cldd_children {
+	struct cldd *d;
+	uv_signal_t sigchld; /* data: this */
 	pid_t tid; /* the loop thread: its children are ours */
 	struct watch *watches;
 	struct kept kept[KEPT];
 	unsigned int next_kept;
-} C;
+};
 
 static uint64_t mono_ns(void)
 {
@@ -50,11 +51,11 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static struct watch **find(pid_t pid)
+static struct watch **find(struct cldd_children *C, pid_t pid)
 {
 	struct watch **pp;
 
-	for (pp = &C.watches; *pp; pp = &(*pp)->next)
+	for (pp = &C->watches; *pp; pp = &(*pp)->next)
 		if ((*pp)->pid == pid)
 			return pp;
 	return NULL;
@@ -65,15 +66,15 @@ static bool exited(const siginfo_t *si)
 	return si->si_code == CLD_EXITED || si->si_code == CLD_KILLED || si->si_code == CLD_DUMPED;
 }
 
-static void report(pid_t pid, const siginfo_t *si)
+static void report(struct cldd_children *C, pid_t pid, const siginfo_t *si)
 {
-	struct watch **pp = find(pid), *w;
+	struct watch **pp = find(C, pid), *w;
 	struct kept *k;
 
 	if (!pp) {
 		if (!exited(si))
 			return;
-		k = &C.kept[C.next_kept++ % KEPT];
+		k = &C->kept[C->next_kept++ % KEPT];
 		k->pid = pid;
 		k->at_ns = mono_ns();
 		k->si = *si;
@@ -91,12 +92,12 @@ static void report(pid_t pid, const siginfo_t *si)
 	w->cb(w->arg, pid, si);
 }
 
-static void reap_one(pid_t pid)
+static void reap_one(struct cldd_children *C, pid_t pid)
 {
 	siginfo_t si;
 
 	/* Its reports are its tracer's while it is frozen. */
-	if (cldd_freeze_held(pid))
+	if (cldd_freeze_held(C->d, pid))
 		return;
 	for (;;) {
 		memset(&si, 0, sizeof(si));
@@ -104,20 +105,21 @@ static void reap_one(pid_t pid)
 			   WEXITED | WSTOPPED | WCONTINUED | WNOHANG | __WNOTHREAD) < 0 ||
 		    si.si_pid == 0)
 			return;
-		report(pid, &si);
+		report(C, pid, &si);
 		if (exited(&si))
 			return;
 	}
 }
 
-void cldd_children_poll(void)
+void cldd_children_poll(struct cldd *d)
 {
+	struct cldd_children *C = d->kids;
 	char path[64], buf[8192];
 	ssize_t n;
 	char *p, *end;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)C.tid);
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)C->tid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
@@ -130,7 +132,7 @@ void cldd_children_poll(void)
 			if (end == p)
 				break;
 			if (v > 0)
-				reap_one((pid_t)v);
+				reap_one(C, (pid_t)v);
 		}
 	}
 	close(fd);
@@ -138,34 +140,42 @@ void cldd_children_poll(void)
 
 static void on_sigchld(uv_signal_t *h, int sig)
 {
-	(void)h;
+	struct cldd_children *C = h->data;
+
 	(void)sig;
-	cldd_children_poll();
+	cldd_children_poll(C->d);
 }
 
-int cldd_children_init(uv_loop_t *loop)
+int cldd_children_init(struct cldd *d)
 {
+	struct cldd_children *C = calloc(1, sizeof(*C));
 	int r;
 
-	C.tid = (pid_t)syscall(SYS_gettid);
+	if (!C)
+		return -ENOMEM;
+	C->d = d;
+	C->sigchld.data = C;
+	d->kids = C;
+	C->tid = (pid_t)syscall(SYS_gettid);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		cldd_warn("cannot become a child subreaper (%s): guests' exits will not reach home",
 			  strerror(errno));
-	r = uv_signal_init(loop, &C.sigchld);
+	r = uv_signal_init(d->loop, &C->sigchld);
 	if (!r)
-		r = uv_signal_start(&C.sigchld, on_sigchld, SIGCHLD);
+		r = uv_signal_start(&C->sigchld, on_sigchld, SIGCHLD);
 	return r;
 }
 
-int cldd_child_watch(pid_t pid, cldd_child_cb cb, void *arg)
+int cldd_child_watch(struct cldd *d, pid_t pid, cldd_child_cb cb, void *arg)
 {
+	struct cldd_children *C = d->kids;
 	struct watch *w;
 	unsigned int i;
 
-	if (find(pid))
+	if (find(C, pid))
 		return -EEXIST;
 	for (i = 0; i < KEPT; i++) {
-		struct kept *k = &C.kept[i];
+		struct kept *k = &C->kept[i];
 
 		if (k->pid != pid)
 			continue;
@@ -182,16 +192,16 @@ int cldd_child_watch(pid_t pid, cldd_child_cb cb, void *arg)
 	w->pid = pid;
 	w->cb = cb;
 	w->arg = arg;
-	w->next = C.watches;
-	C.watches = w;
+	w->next = C->watches;
+	C->watches = w;
 	/* A SIGCHLD before the watch found nobody: look again. */
-	reap_one(pid);
+	reap_one(C, pid);
 	return 0;
 }
 
-void cldd_child_unwatch(pid_t pid)
+void cldd_child_unwatch(struct cldd *d, pid_t pid)
 {
-	struct watch **pp = find(pid), *w;
+	struct watch **pp = find(d->kids, pid), *w;
 
 	if (!pp)
 		return;
@@ -200,7 +210,7 @@ void cldd_child_unwatch(pid_t pid)
 	free(w);
 }
 
-void cldd_child_reaped(pid_t pid, int status)
+void cldd_child_reaped(struct cldd *d, pid_t pid, int status)
 {
 	siginfo_t si;
 
@@ -216,5 +226,5 @@ void cldd_child_reaped(pid_t pid, int status)
 	} else {
 		return;
 	}
-	report(pid, &si);
+	report(d->kids, pid, &si);
 }

@@ -17,7 +17,10 @@
 #include <sys/types.h>
 #include <uv.h>
 
-int cldd_children_init(uv_loop_t *loop);
+#include "cldd.h"
+
+/* d->kids; SIGCHLD on d->loop. */
+int cldd_children_init(struct cldd *d);
 
 /* What waitid reported (si_code CLD_EXITED, CLD_KILLED, CLD_DUMPED,
  * CLD_STOPPED, CLD_CONTINUED; si_status). */
@@ -28,16 +31,16 @@ typedef void (*cldd_child_cb)(void *arg, pid_t pid, const siginfo_t *si);
  * call).  A child that exited before it was watched reports at once (its
  * status is kept for a while).
  */
-int cldd_child_watch(pid_t pid, cldd_child_cb cb, void *arg);
-void cldd_child_unwatch(pid_t pid);
+int cldd_child_watch(struct cldd *d, pid_t pid, cldd_child_cb cb, void *arg);
+void cldd_child_unwatch(struct cldd *d, pid_t pid);
 
 /*
  * A child of ours that a freezer thread traced was reaped by that thread's
  * wait (the tracer's group is its parent): pass on its wait status.
  */
-void cldd_child_reaped(pid_t pid, int status);
+void cldd_child_reaped(struct cldd *d, pid_t pid, int status);
 
 /* Reap now (after a kill that must not wait for the signal). */
-void cldd_children_poll(void);
+void cldd_children_poll(struct cldd *d);
 
 #endif /* CLDD_CHILDREN_H */

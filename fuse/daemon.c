@@ -15,13 +15,16 @@
 #include <unistd.h>
 
 #include "children.h"
+#include "fdio.h"
 #include "frozen.h"
 #include "incoming.h"
 #include "migrate.h"
 #include "pairs.h"
 #include "restart.h"
 #include "log.h"
+#include "mcopy.h"
 #include "peer.h"
+#include "procs.h"
 #include "remote.h"
 #include "serve.h"
 
@@ -249,75 +252,77 @@ static int check_mountpoint(const char *mp, bool is_default)
 	return 0;
 }
 
-static void stop(struct cldd *d, const char *why)
+static void stop(struct cldd_daemon *dm, const char *why)
 {
-	cldd_info("%s: unmounting %s", why, d->opts.mountpoint);
-	fuse_session_exit(d->se);
-	uv_stop(&d->loop);
+	cldd_info("%s: unmounting %s", why, dm->opts.mountpoint);
+	fuse_session_exit(dm->fs.se);
+	uv_stop(&dm->loop);
 }
 
 static void on_fuse(uv_poll_t *h, int status, int events)
 {
-	struct cldd *d = h->data;
+	struct cldd_daemon *dm = h->data;
 	int i, r;
 
 	(void)events;
 	if (status < 0) {
 		cldd_err("polling /dev/fuse: %s", uv_strerror(status));
-		d->exit_code = 1;
-		stop(d, "error");
+		dm->exit_code = 1;
+		stop(dm, "error");
 		return;
 	}
 	for (i = 0; i < BATCH; i++) {
-		r = fuse_session_receive_buf(d->se, &d->buf);
+		r = fuse_session_receive_buf(dm->fs.se, &dm->buf);
 		if (r == -EAGAIN)
 			return;
 		if (r == -EINTR)
 			continue;
-		if (r <= 0 || fuse_session_exited(d->se)) {
+		if (r <= 0 || fuse_session_exited(dm->fs.se)) {
 			if (r < 0)
 				cldd_err("reading /dev/fuse: %s", strerror(-r));
-			stop(d, r < 0 ? "error" : "unmounted");
+			stop(dm, r < 0 ? "error" : "unmounted");
 			return;
 		}
-		fuse_session_process_buf(d->se, &d->buf);
+		fuse_session_process_buf(dm->fs.se, &dm->buf);
 	}
 }
 
 /* Root entries are cached for long: drop those of removed nodes. */
-static void forget_removed(struct cldd *d)
+static void forget_removed(struct cldd_daemon *dm)
 {
+	const struct cldd_cluster *cl = dm->d.cluster;
 	unsigned int s;
 
-	for (s = 0; s < cldd_peer_slots(); s++) {
-		struct cldd_peer *p = cldd_peer_by_slot(s);
+	for (s = 0; s < cldd_peer_slots(cl); s++) {
+		struct cldd_peer *p = cldd_peer_by_slot(cl, s);
 
 		if (p->removed)
-			fuse_lowlevel_notify_inval_entry(d->se, FUSE_ROOT_ID, p->conf.name,
+			fuse_lowlevel_notify_inval_entry(dm->fs.se, FUSE_ROOT_ID, p->conf.name,
 							 strlen(p->conf.name));
 	}
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
-	struct cldd *d = h->data;
+	struct cldd_daemon *dm = h->data;
+	struct cldd_cluster *cl = dm->d.cluster;
 
 	if (signum == SIGHUP) {
 		struct cld_err err = { 0 };
 
-		cldd_info("SIGHUP: node %s, mount %s", d->fs.node, d->opts.mountpoint);
-		if (cldd_cluster_enabled() && cldd_cluster_reload(&err))
+		cldd_info("SIGHUP: node %s, mount %s", dm->fs.node, dm->opts.mountpoint);
+		if (cldd_cluster_enabled(cl) && cldd_cluster_reload(cl, &err))
 			cldd_err("reload failed, keeping the old configuration: %s",
 				 cld_err_str(&err));
-		else if (cldd_cluster_enabled())
-			cldd_remote_set_cache(cldd_cluster_conf()->cache_mb);
-		forget_removed(d);
+		else if (cldd_cluster_enabled(cl))
+			cldd_remote_set_cache(&dm->d, cldd_cluster_conf(cl)->cache_mb);
+		forget_removed(dm);
 		return;
 	}
-	stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	stop(dm, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-static int build_args(struct cldd *d, struct fuse_args *args)
+static int build_args(struct cldd_daemon *dm, struct fuse_args *args)
 {
 	static const char base[] = "allow_other,default_permissions,fsname=clondike,"
 				   "subtype=clondike";
@@ -326,10 +331,10 @@ static int build_args(struct cldd *d, struct fuse_args *args)
 
 	if (fuse_opt_add_arg(args, "clondiked"))
 		return ret;
-	if (d->opts.debug && fuse_opt_add_arg(args, "-d"))
+	if (dm->opts.debug && fuse_opt_add_arg(args, "-d"))
 		return ret;
-	if (asprintf(&opts, "%s%s%s", base, d->opts.mount_opts ? "," : "",
-		     d->opts.mount_opts ? d->opts.mount_opts : "") < 0)
+	if (asprintf(&opts, "%s%s%s", base, dm->opts.mount_opts ? "," : "",
+		     dm->opts.mount_opts ? dm->opts.mount_opts : "") < 0)
 		return ret;
 	if (!fuse_opt_add_arg(args, "-o") && !fuse_opt_add_arg(args, opts))
 		ret = 0;
@@ -337,28 +342,28 @@ static int build_args(struct cldd *d, struct fuse_args *args)
 	return ret;
 }
 
-static int start_loop(struct cldd *d)
+static int start_loop(struct cldd_daemon *dm)
 {
-	int fd = fuse_session_fd(d->se), r;
+	int fd = fuse_session_fd(dm->fs.se), r;
 
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
 		return -errno;
-	d->poll.data = d->sigterm.data = d->sigint.data = d->sighup.data = d;
-	r = uv_poll_init(&d->loop, &d->poll, fd);
+	dm->poll.data = dm->sigterm.data = dm->sigint.data = dm->sighup.data = dm;
+	r = uv_poll_init(&dm->loop, &dm->poll, fd);
 	if (!r)
-		r = uv_poll_start(&d->poll, UV_READABLE, on_fuse);
+		r = uv_poll_start(&dm->poll, UV_READABLE, on_fuse);
 	if (!r)
-		r = uv_signal_init(&d->loop, &d->sigterm);
+		r = uv_signal_init(&dm->loop, &dm->sigterm);
 	if (!r)
-		r = uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+		r = uv_signal_start(&dm->sigterm, on_signal, SIGTERM);
 	if (!r)
-		r = uv_signal_init(&d->loop, &d->sigint);
+		r = uv_signal_init(&dm->loop, &dm->sigint);
 	if (!r)
-		r = uv_signal_start(&d->sigint, on_signal, SIGINT);
+		r = uv_signal_start(&dm->sigint, on_signal, SIGINT);
 	if (!r)
-		r = uv_signal_init(&d->loop, &d->sighup);
+		r = uv_signal_init(&dm->loop, &dm->sighup);
 	if (!r)
-		r = uv_signal_start(&d->sighup, on_signal, SIGHUP);
+		r = uv_signal_start(&dm->sighup, on_signal, SIGHUP);
 	return r;
 }
 
@@ -405,49 +410,93 @@ static void walk_close(uv_handle_t *h, void *arg)
 		uv_close(h, close_cb);
 }
 
-/* The cluster's callbacks: the peer layer calls up only through these. */
+/* The cluster's callbacks (arg: the daemon object): the peer layer calls
+ * up only through these. */
 static void on_peer_request(void *arg, struct cldd_conn *c, const struct cldp_hdr *h,
 			    const uint8_t *payload)
 {
-	(void)arg;
-	cldd_serve(c, h, payload);
+	cldd_serve(arg, c, h, payload);
 }
 
 static void on_conn_closed(void *arg, struct cldd_conn *c)
 {
-	(void)arg;
-	cldd_serve_conn_closed(c);
+	cldd_serve_conn_closed(arg, c);
 }
 
 static void on_peer_updown(void *arg, struct cldd_peer *p, bool up)
 {
-	(void)arg;
-	cldd_pairs_peer(p, up);
+	cldd_pairs_peer(arg, p, up);
+}
+
+/* The subsystems' state that the loop and the cluster's callbacks may
+ * reach before the mount (and the daemon's fork). */
+static int init_state(struct cldd_daemon *dm)
+{
+	struct cldd *d = &dm->d;
+	const struct cldd_limits *l = &dm->opts.lim;
+	int ret;
+
+	ret = cldd_procs_init(d);
+	if (ret)
+		return ret;
+	ret = cldd_freeze_init(d, &(struct cldd_freeze_limits){
+					  .timeout_ms = l->freeze_timeout_ms,
+					  .per_user = l->frozen_per_user,
+					  .total = l->frozen_total,
+				  });
+	if (ret) {
+		cldd_err("freezer: %s", uv_strerror(ret));
+		return -EIO;
+	}
+	ret = cldd_in_init(d, &(struct cldd_in_limits){
+				      .user_bytes = (uint64_t)l->buffer_mb_per_user << 20,
+				      .total_bytes = (uint64_t)l->buffer_mb_total << 20,
+				      .user_files = l->writers_per_user,
+				      .total_files = l->writers_total,
+				      .restart_timeout_ms = l->restart_timeout_ms,
+			      });
+	if (!ret)
+		ret = cldd_mcopy_init(d);
+	if (!ret)
+		ret = cldd_remote_init(d);
+	if (!ret)
+		ret = cldd_fwd_init(d);
+	if (!ret)
+		ret = cldd_pairs_init(d, l->guest_lost_ms);
+	if (!ret && !(d->cluster = cldd_cluster_new(d->loop)))
+		ret = -ENOMEM;
+	if (ret)
+		cldd_err("daemon state: %s", strerror(-ret));
+	return ret;
 }
 
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	static struct cldd d;
+	/* The process and its daemon object, handed down from here (static,
+	 * not on main's stack: what it points to stays reachable for leak
+	 * checkers until exit). */
+	static struct cldd_daemon dm;
 	static char mp_abs[PATH_MAX];
+	struct cldd *d = &dm.d;
 	char host[256];
 	bool is_default;
 	int ret;
 
 	if (argc > 1 && !strcmp(argv[1], CLDD_RESTART_WORKER_ARG))
 		return cldd_restart_worker_main(argc, argv);
-	ret = cldd_parse_args(argc, argv, &d.opts);
+	ret = cldd_parse_args(argc, argv, &dm.opts);
 	if (ret)
 		return ret > 0 ? 0 : 2;
-	cldd_log_init(true, d.opts.debug);
-	is_default = !strcmp(d.opts.mountpoint, DEFAULT_MOUNTPOINT);
-	if (!d.opts.node) {
+	cldd_log_init(true, dm.opts.debug);
+	is_default = !strcmp(dm.opts.mountpoint, DEFAULT_MOUNTPOINT);
+	if (!dm.opts.node) {
 		if (gethostname(host, sizeof(host)) < 0 || !host[0])
 			strcpy(host, "localhost");
-		host[sizeof(d.fs.node) - 1] = 0;
-		d.opts.node = host;
+		host[sizeof(dm.fs.node) - 1] = 0;
+		dm.opts.node = host;
 	}
-	snprintf(d.fs.node, sizeof(d.fs.node), "%s", d.opts.node);
+	snprintf(dm.fs.node, sizeof(dm.fs.node), "%s", dm.opts.node);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 	cld_hold_set_warn(hold_warn);
@@ -458,108 +507,97 @@ int main(int argc, char **argv)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 512 << 20);
-	d.fs.direct_io = !getenv("CLDD_CACHED_READS");
+	dm.fs.direct_io = !getenv("CLDD_CACHED_READS");
+	d->fs = &dm.fs;
 
-	ret = uv_loop_init(&d.loop);
+	ret = uv_loop_init(&dm.loop);
 	if (ret) {
 		cldd_err("event loop: %s", uv_strerror(ret));
 		goto out_free;
 	}
-	ret = cldd_freeze_init(&d.loop, &(struct cldd_freeze_limits){
-						.timeout_ms = d.opts.lim.freeze_timeout_ms,
-						.per_user = d.opts.lim.frozen_per_user,
-						.total = d.opts.lim.frozen_total,
-					});
-	if (ret) {
-		cldd_err("freezer: %s", uv_strerror(ret));
+	d->loop = &dm.loop;
+	ret = init_state(&dm);
+	if (ret)
 		goto out_loop_only;
-	}
-	cldd_in_init(&d.loop, &(struct cldd_in_limits){
-				      .user_bytes = (uint64_t)d.opts.lim.buffer_mb_per_user << 20,
-				      .total_bytes = (uint64_t)d.opts.lim.buffer_mb_total << 20,
-				      .user_files = d.opts.lim.writers_per_user,
-				      .total_files = d.opts.lim.writers_total,
-				      .restart_timeout_ms = d.opts.lim.restart_timeout_ms,
-			      });
 	/* The cluster first: a bad configuration or key stops us before
 	 * anything is mounted. */
-	if (d.opts.config || access(CLD_CONF_DEFAULT, F_OK) == 0) {
-		const char *conf = d.opts.config ? d.opts.config : CLD_CONF_DEFAULT;
+	if (dm.opts.config || access(CLD_CONF_DEFAULT, F_OK) == 0) {
+		const char *conf = dm.opts.config ? dm.opts.config : CLD_CONF_DEFAULT;
 		const struct cldd_cluster_cbs cluster_cbs = {
 			.request = on_peer_request,
 			.conn_closed = on_conn_closed,
 			.peer_updown = on_peer_updown,
-			.arg = &d,
+			.arg = d,
 		};
 		struct cld_err err = { 0 };
 
-		ret = cldd_cluster_start(&d.loop, conf, d.fs.node, &cluster_cbs, &d.cluster,
-					 &err);
+		ret = cldd_cluster_start(d->cluster, conf, dm.fs.node, &cluster_cbs, &err);
 		if (ret) {
 			cldd_err("cluster: %s", cld_err_str(&err));
 			goto out_loop_only;
 		}
-		cldd_remote_set_cache(cldd_cluster_conf()->cache_mb);
+		cldd_remote_set_cache(d, cldd_cluster_conf(d->cluster)->cache_mb);
 	}
-	ret = check_mountpoint(d.opts.mountpoint, is_default);
+	ret = check_mountpoint(dm.opts.mountpoint, is_default);
 	if (ret)
 		goto out_loop_only;
 	/* fuse_daemonize() changes to /: unmount by the absolute path. */
-	if (realpath(d.opts.mountpoint, mp_abs))
-		d.opts.mountpoint = mp_abs;
-	ret = build_args(&d, &args);
+	if (realpath(dm.opts.mountpoint, mp_abs))
+		dm.opts.mountpoint = mp_abs;
+	ret = build_args(&dm, &args);
 	if (ret)
 		goto out_args;
-	d.se = fuse_session_new(&args, &cldd_fs_ops, sizeof(cldd_fs_ops), &d.fs);
-	if (!d.se) {
+	dm.fs.se = fuse_session_new(&args, &cldd_fs_ops, sizeof(cldd_fs_ops), d);
+	if (!dm.fs.se) {
 		cldd_err("cannot create the FUSE session (bad -o option?)");
 		ret = -EINVAL;
 		goto out_args;
 	}
-	d.fs.se = d.se;
-	if (fuse_session_mount(d.se, d.opts.mountpoint)) {
-		cldd_err("cannot mount %s (see the message above)", d.opts.mountpoint);
+	if (fuse_session_mount(dm.fs.se, dm.opts.mountpoint)) {
+		cldd_err("cannot mount %s (see the message above)", dm.opts.mountpoint);
 		ret = -EIO;
 		goto out_session;
 	}
-	cldd_log_init(d.opts.foreground, d.opts.debug);
-	if (fuse_daemonize(d.opts.foreground)) {
+	cldd_log_init(dm.opts.foreground, dm.opts.debug);
+	if (fuse_daemonize(dm.opts.foreground)) {
 		ret = -errno;
 		goto out_unmount;
 	}
-	if (!d.opts.foreground)
-		uv_loop_fork(&d.loop);
-	cldd_migrate_init(&d.loop, d.opts.mountpoint, d.opts.lim.guest_lost_ms);
-	ret = cldd_children_init(&d.loop);
+	if (!dm.opts.foreground)
+		uv_loop_fork(&dm.loop);
+	ret = cldd_migrate_init(d, dm.opts.mountpoint);
 	if (!ret)
-		ret = start_loop(&d);
+		ret = cldd_children_init(d);
+	if (!ret)
+		ret = start_loop(&dm);
 	if (ret) {
 		cldd_err("event loop: %s", ret < 0 && ret > -4096 ? strerror(-ret) : "error");
 		goto out_loop;
 	}
-	cldd_info("serving node %s on %s", d.fs.node, d.opts.mountpoint);
-	uv_run(&d.loop, UV_RUN_DEFAULT);
-	ret = d.exit_code ? -EIO : 0;
+	cldd_info("serving node %s on %s", dm.fs.node, dm.opts.mountpoint);
+	uv_run(&dm.loop, UV_RUN_DEFAULT);
+	ret = dm.exit_code ? -EIO : 0;
 out_loop:
-	if (d.poll.loop)
-		uv_poll_stop(&d.poll); /* before the session closes its fd */
+	if (dm.poll.loop)
+		uv_poll_stop(&dm.poll); /* before the session closes its fd */
 	/* Requests waiting for peers are answered while the session lives. */
-	cldd_cluster_stop();
+	cldd_cluster_stop(d->cluster);
 out_unmount:
-	cldd_freeze_thaw_all();
-	fuse_session_unmount(d.se);
+	cldd_freeze_thaw_all(d);
+	fuse_session_unmount(dm.fs.se);
 out_session:
-	fuse_session_destroy(d.se);
+	fuse_session_destroy(dm.fs.se);
 out_args:
 	fuse_opt_free_args(&args);
 out_loop_only:
-	cldd_cluster_stop();
-	uv_walk(&d.loop, walk_close, NULL);
-	uv_run(&d.loop, UV_RUN_DEFAULT);
-	uv_loop_close(&d.loop);
+	if (d->cluster)
+		cldd_cluster_stop(d->cluster);
+	uv_walk(&dm.loop, walk_close, NULL);
+	uv_run(&dm.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&dm.loop);
 out_free:
-	free(d.fs.rbuf);
-	free(d.buf.mem);
-	free(d.opts.mount_opts);
+	free(dm.fs.rbuf);
+	free(dm.buf.mem);
+	free(dm.opts.mount_opts);
 	return ret ? 1 : 0;
 }

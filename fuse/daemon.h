@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <uv.h>
 
+#include "cldd.h"
 #include "fs.h"
 
 /* What users may hold of the daemon (--limit NAME=VALUE; docs/security.md). */
@@ -28,15 +29,14 @@ struct cldd_opts {
 	struct cldd_limits lim;
 };
 
-struct cldd_cluster;
-
-struct cldd {
+/* The process: the daemon object it hands down (cldd.h), and what only
+ * daemon.c uses (the handles' data is this). */
+struct cldd_daemon {
+	struct cldd d;
 	struct cldd_opts opts;
-	struct cldd_fs fs;
-	struct cldd_cluster *cluster; /* peer.c's, NULL without a cluster */
-	struct fuse_session *se;
+	struct cldd_fs fs; /* d.fs */
 	struct fuse_buf buf;
-	uv_loop_t loop;
+	uv_loop_t loop; /* d.loop */
 	uv_poll_t poll;
 	uv_signal_t sigterm, sigint, sighup;
 	int exit_code;

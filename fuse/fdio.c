@@ -16,15 +16,15 @@
 #include "log.h"
 #include "peer.h"
 
-static struct {
-	uv_loop_t *loop;
-	struct cldd_chan *chans;
-	uint32_t next_id;
-} X;
-
-void cldd_fwd_init(uv_loop_t *loop)
+int cldd_fwd_init(struct cldd *d)
 {
-	X.loop = loop;
+	struct cldd_fwd *fw = calloc(1, sizeof(*fw));
+
+	if (!fw)
+		return -ENOMEM;
+	fw->loop = d->loop;
+	d->fwd = fw;
+	return 0;
 }
 
 static void poll_closed(uv_handle_t *h)
@@ -41,7 +41,7 @@ static void unlink_chan(struct cldd_chan *ch)
 {
 	struct cldd_chan **pp;
 
-	for (pp = &X.chans; *pp; pp = &(*pp)->next)
+	for (pp = &ch->fw->chans; *pp; pp = &(*pp)->next)
 		if (*pp == ch) {
 			*pp = ch->next;
 			return;
@@ -233,14 +233,15 @@ void cldd_fwd_update(struct cldd_chan *ch)
 		uv_poll_stop(&ch->poll);
 }
 
-static int chan_new(struct cldd_peer *peer, uint32_t id, bool home, int fd, bool sock,
-		    enum cldd_fwd_kind kind, struct cldd_chan **out)
+static int chan_new(struct cldd_fwd *fw, struct cldd_peer *peer, uint32_t id, bool home, int fd,
+		    bool sock, enum cldd_fwd_kind kind, struct cldd_chan **out)
 {
 	struct cldd_chan *ch = calloc(1, sizeof(*ch));
 	int r;
 
 	if (!ch)
 		return -ENOMEM;
+	ch->fw = fw;
 	ch->peer = peer;
 	ch->id = id;
 	ch->home = home;
@@ -253,35 +254,36 @@ static int chan_new(struct cldd_peer *peer, uint32_t id, bool home, int fd, bool
 	ch->tty = kind == CLDD_FWD_TTY;
 	ch->rd = kind >= CLDD_FWD_DUPLEX || (home ? kind == CLDD_FWD_IN : kind == CLDD_FWD_OUT);
 	ch->wr = kind >= CLDD_FWD_DUPLEX || (home ? kind == CLDD_FWD_OUT : kind == CLDD_FWD_IN);
-	r = uv_poll_init(X.loop, &ch->poll, fd);
+	r = uv_poll_init(fw->loop, &ch->poll, fd);
 	if (r) {
 		free(ch);
 		return r == UV_EPERM ? -EPERM : -EINVAL;
 	}
 	ch->poll.data = ch;
-	ch->next = X.chans;
-	X.chans = ch;
+	ch->next = fw->chans;
+	fw->chans = ch;
 	*out = ch;
 	return 0;
 }
 
-int cldd_fwd_home(struct cldd_peer *peer, int fd, bool sock, enum cldd_fwd_kind kind, uint32_t *id,
-		  struct cldd_chan **out)
+int cldd_fwd_home(struct cldd *d, struct cldd_peer *peer, int fd, bool sock,
+		  enum cldd_fwd_kind kind, uint32_t *id, struct cldd_chan **out)
 {
+	struct cldd_fwd *fw = d->fwd;
 	int r;
 
-	if (!X.next_id)
-		X.next_id = (uint32_t)getpid() << 16 | 1; /* unlike a restarted daemon's */
-	r = chan_new(peer, X.next_id, true, fd, sock, kind, out);
+	if (!fw->next_id)
+		fw->next_id = (uint32_t)getpid() << 16 | 1; /* unlike a restarted daemon's */
+	r = chan_new(fw, peer, fw->next_id, true, fd, sock, kind, out);
 	if (!r)
-		*id = X.next_id++;
+		*id = fw->next_id++;
 	return r;
 }
 
-int cldd_fwd_guest(struct cldd_peer *peer, uint32_t id, int fd, enum cldd_fwd_kind kind,
-		   struct cldd_chan **out)
+int cldd_fwd_guest(struct cldd *d, struct cldd_peer *peer, uint32_t id, int fd,
+		   enum cldd_fwd_kind kind, struct cldd_chan **out)
 {
-	int r = chan_new(peer, id, false, fd, false, kind, out);
+	int r = chan_new(d->fwd, peer, id, false, fd, false, kind, out);
 
 	if (!r)
 		cldd_fwd_start(*out);
@@ -340,27 +342,18 @@ void cldd_fwd_release(struct cldd_chan *ch)
 		cldd_fwd_update(ch);
 }
 
-struct cldd_chan *cldd_fwd_first(void)
-{
-	return X.chans;
-}
-
-uv_loop_t *cldd_fwd_loop(void)
-{
-	return X.loop;
-}
-
-struct cldd_chan *cldd_fwd_find(struct cldd_peer *peer, uint32_t id, bool home)
+struct cldd_chan *cldd_fwd_find(struct cldd_fwd *fw, struct cldd_peer *peer, uint32_t id, bool home)
 {
 	struct cldd_chan *ch;
 
-	for (ch = X.chans; ch; ch = ch->next)
+	for (ch = fw->chans; ch; ch = ch->next)
 		if (ch->peer == peer && ch->id == id && ch->home == home)
 			return ch;
 	return NULL;
 }
 
-void cldd_fwd_serve_data(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+void cldd_fwd_serve_data(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+			 const uint8_t *p)
 {
 	struct cldp_fwd_hdr hd;
 	struct cldd_chan *ch;
@@ -368,7 +361,7 @@ void cldd_fwd_serve_data(struct cldd_conn *c, const struct cldp_hdr *h, const ui
 	size_t n = h->len - sizeof(hd);
 
 	memcpy(&hd, p, sizeof(hd));
-	ch = cldd_fwd_find(cldd_conn_peer(c), hd.chan, hd.flags & CLDP_FWD_TO_HOME);
+	ch = cldd_fwd_find(d->fwd, cldd_conn_peer(c), hd.chan, hd.flags & CLDP_FWD_TO_HOME);
 	if (!ch || !ch->wr || ch->wr_done || ch->wr_eof)
 		return; /* late bytes of a channel that ended: nobody wants them */
 	if (n) {
@@ -395,14 +388,15 @@ void cldd_fwd_serve_data(struct cldd_conn *c, const struct cldp_hdr *h, const ui
 		cldd_fwd_update(ch);
 }
 
-void cldd_fwd_serve_ack(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+void cldd_fwd_serve_ack(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+			const uint8_t *p)
 {
 	struct cldp_fwd_ack a;
 	struct cldd_chan *ch;
 
 	(void)h;
 	memcpy(&a, p, sizeof(a));
-	ch = cldd_fwd_find(cldd_conn_peer(c), a.chan, a.flags & CLDP_FWD_TO_HOME);
+	ch = cldd_fwd_find(d->fwd, cldd_conn_peer(c), a.chan, a.flags & CLDP_FWD_TO_HOME);
 	if (!ch || !ch->rd)
 		return;
 	if (a.flags & CLDP_FWD_GONE) {
@@ -420,11 +414,11 @@ void cldd_fwd_serve_ack(struct cldd_conn *c, const struct cldp_hdr *h, const uin
 		cldd_fwd_update(ch);
 }
 
-void cldd_fwd_peer_down(struct cldd_peer *peer)
+void cldd_fwd_peer_down(struct cldd *d, struct cldd_peer *peer)
 {
 	struct cldd_chan *ch, *next;
 
-	for (ch = X.chans; ch; ch = next) {
+	for (ch = d->fwd->chans; ch; ch = next) {
 		next = ch->next;
 		if (ch->peer != peer || ch->fd < 0)
 			continue;

@@ -24,6 +24,8 @@
 
 #include "clondike/proto.h"
 
+#include "cldd.h"
+
 struct cldd_conn;
 struct cldd_peer;
 struct cldd_chan;
@@ -39,7 +41,8 @@ enum cldd_fwd_kind {
 	CLDD_FWD_TTY = 4, /* both: a terminal (a pty on the guest's node) */
 };
 
-void cldd_fwd_init(uv_loop_t *loop);
+/* d->fwd, on d->loop. */
+int cldd_fwd_init(struct cldd *d);
 
 /*
  * Home: relay fd (ours: closed with the channel) of a shadow-to-be for the
@@ -47,11 +50,11 @@ void cldd_fwd_init(uv_loop_t *loop);
  * shares the shadow's open file, so every call is made non-blocking by
  * flag (MSG_DONTWAIT) instead of O_NONBLOCK.  Held until cldd_fwd_start.
  */
-int cldd_fwd_home(struct cldd_peer *peer, int fd, bool sock, enum cldd_fwd_kind kind, uint32_t *id,
-		  struct cldd_chan **out);
+int cldd_fwd_home(struct cldd *d, struct cldd_peer *peer, int fd, bool sock,
+		  enum cldd_fwd_kind kind, uint32_t *id, struct cldd_chan **out);
 /* Guest's node: relay fd (ours, non-blocking) of channel id of peer. */
-int cldd_fwd_guest(struct cldd_peer *peer, uint32_t id, int fd, enum cldd_fwd_kind kind,
-		   struct cldd_chan **out);
+int cldd_fwd_guest(struct cldd *d, struct cldd_peer *peer, uint32_t id, int fd,
+		   enum cldd_fwd_kind kind, struct cldd_chan **out);
 
 /* The migration committed: bytes move. */
 void cldd_fwd_start(struct cldd_chan *ch);
@@ -70,23 +73,26 @@ void cldd_fwd_drain(struct cldd_chan *ch);
  * stream socket.  Fills rq's forwarding table and chans (CLDP_FWD_MAX).
  */
 struct cld_proc;
-int cldd_fwd_collect(struct cldd_peer *peer, pid_t pid, const struct cld_proc *p,
+int cldd_fwd_collect(struct cldd *d, struct cldd_peer *peer, pid_t pid, const struct cld_proc *p,
 		     struct cldp_restore_req *rq, struct cldd_chan **chans);
 /*
  * Guest's node, on RESTORE: a pipe or socketpair for each entry, our end
  * relayed (chans), the other (guest_ends) for the restorer to install.
  */
-int cldd_fwd_accept(struct cldd_peer *home, const struct cldp_restore_req *rq, int *guest_ends,
-		    struct cldd_chan **chans);
+int cldd_fwd_accept(struct cldd *d, struct cldd_peer *home, const struct cldp_restore_req *rq,
+		    int *guest_ends, struct cldd_chan **chans);
 
 /* Home: the shadow was sent SIGWINCH: the guest's pty takes the size of
  * the terminal first, so its handler reads the new one. */
 void cldd_fwd_winch(struct cldd_chan *ch);
 
 /* Messages (serve.c), and a connection that went down. */
-void cldd_fwd_serve_tty(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p);
-void cldd_fwd_serve_data(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p);
-void cldd_fwd_serve_ack(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p);
-void cldd_fwd_peer_down(struct cldd_peer *peer);
+void cldd_fwd_serve_tty(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+			const uint8_t *p);
+void cldd_fwd_serve_data(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+			 const uint8_t *p);
+void cldd_fwd_serve_ack(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+			const uint8_t *p);
+void cldd_fwd_peer_down(struct cldd *d, struct cldd_peer *peer);
 
 #endif /* CLDD_FDIO_H */

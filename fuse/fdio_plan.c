@@ -49,7 +49,7 @@ static bool stream_connected(int fd)
 	return getpeername(fd, (struct sockaddr *)&ss, &sl) == 0;
 }
 
-int cldd_fwd_collect(struct cldd_peer *peer, pid_t pid, const struct cld_proc *p,
+int cldd_fwd_collect(struct cldd *d, struct cldd_peer *peer, pid_t pid, const struct cld_proc *p,
 		     struct cldp_restore_req *rq, struct cldd_chan **chans)
 {
 	int pidfd = -1, fd, ret = 0;
@@ -125,7 +125,7 @@ int cldd_fwd_collect(struct cldd_peer *peer, pid_t pid, const struct cld_proc *p
 		} else {
 			continue;
 		}
-		ret = cldd_fwd_home(peer, fd, sock, kind, &id, &chans[rq->nr_fwd]);
+		ret = cldd_fwd_home(d, peer, fd, sock, kind, &id, &chans[rq->nr_fwd]);
 		if (ret) {
 			close(fd);
 			break;
@@ -147,8 +147,8 @@ int cldd_fwd_collect(struct cldd_peer *peer, pid_t pid, const struct cld_proc *p
 	return ret;
 }
 
-int cldd_fwd_accept(struct cldd_peer *home, const struct cldp_restore_req *rq, int *guest_ends,
-		    struct cldd_chan **chans)
+int cldd_fwd_accept(struct cldd *d, struct cldd_peer *home, const struct cldp_restore_req *rq,
+		    int *guest_ends, struct cldd_chan **chans)
 {
 	uint32_t i;
 	int ret = 0;
@@ -210,7 +210,8 @@ int cldd_fwd_accept(struct cldd_peer *home, const struct cldp_restore_req *rq, i
 		}
 		/* p[0] is the guest's, p[1] ours. */
 		fcntl(p[1], F_SETFL, O_NONBLOCK);
-		ret = cldd_fwd_guest(home, e->chan, p[1], (enum cldd_fwd_kind)e->kind, &chans[i]);
+		ret = cldd_fwd_guest(d, home, e->chan, p[1], (enum cldd_fwd_kind)e->kind,
+				     &chans[i]);
 		if (ret) {
 			close(p[0]);
 			close(p[1]);

@@ -18,7 +18,19 @@ struct chunk {
 	uint8_t data[];
 };
 
+/* The forwarded fds (d->fwd). */
+struct cldd_fwd {
+	uv_loop_t *loop;
+	struct cldd_chan *chans;
+	uint32_t next_id;
+	/* Terminals' settings and foreground, looked at every 100 ms
+	 * (fdio_tty.c); data: this. */
+	uv_timer_t tty_timer;
+	bool tty_running;
+};
+
 struct cldd_chan {
+	struct cldd_fwd *fw; /* its table */
 	struct cldd_peer *peer;
 	uint32_t id;
 	bool home; /* this side is the shadow's */
@@ -45,10 +57,9 @@ struct cldd_chan {
 	struct cldd_chan *next;
 };
 
-/* The channels, for lookups and the terminal's timer. */
-struct cldd_chan *cldd_fwd_first(void);
-uv_loop_t *cldd_fwd_loop(void);
-struct cldd_chan *cldd_fwd_find(struct cldd_peer *peer, uint32_t id, bool home);
+/* The channel id of peer, by the side it is. */
+struct cldd_chan *cldd_fwd_find(struct cldd_fwd *fw, struct cldd_peer *peer, uint32_t id,
+				bool home);
 /* Poll for what can go on now. */
 void cldd_fwd_update(struct cldd_chan *ch);
 

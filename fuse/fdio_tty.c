@@ -29,11 +29,6 @@ _Static_assert(sizeof(struct termios) == sizeof(((struct cldp_tty *)0)->termios)
 _Static_assert(sizeof(struct winsize) == sizeof(((struct cldp_tty *)0)->ws),
 	       "struct winsize is not what the protocol carries");
 
-static struct {
-	uv_timer_t timer;
-	bool running;
-} Y;
-
 /* Whether the shadow's process group is its terminal's foreground one. */
 static bool in_front(pid_t pid)
 {
@@ -179,11 +174,11 @@ void cldd_tty_end(struct cldd_chan *ch)
  * coming to the front (fg) or going to the back. */
 static void on_tick(uv_timer_t *t)
 {
+	struct cldd_fwd *fw = t->data;
 	struct cldd_chan *ch;
 	bool any = false;
 
-	(void)t;
-	for (ch = cldd_fwd_first(); ch; ch = ch->next) {
+	for (ch = fw->chans; ch; ch = ch->next) {
 		if (!ch->tty || ch->fd < 0 || !ch->started)
 			continue;
 		any = true;
@@ -201,22 +196,26 @@ static void on_tick(uv_timer_t *t)
 		cldd_fwd_update(ch);
 	}
 	if (!any) {
-		uv_timer_stop(&Y.timer);
-		Y.running = false;
+		uv_timer_stop(&fw->tty_timer);
+		fw->tty_running = false;
 	}
 }
 
 void cldd_tty_started(struct cldd_chan *ch)
 {
-	if (!Y.running) {
-		if (!Y.timer.loop)
-			uv_timer_init(cldd_fwd_loop(), &Y.timer);
-		uv_timer_start(&Y.timer, on_tick, 100, 100);
-		Y.running = true;
+	struct cldd_fwd *fw = ch->fw;
+
+	if (!fw->tty_running) {
+		if (!fw->tty_timer.loop) {
+			uv_timer_init(fw->loop, &fw->tty_timer);
+			fw->tty_timer.data = fw;
+		}
+		uv_timer_start(&fw->tty_timer, on_tick, 100, 100);
+		fw->tty_running = true;
 	}
 	if (ch->home) {
 		ch->front = false;
-		on_tick(&Y.timer);
+		on_tick(&fw->tty_timer);
 	} else {
 		cldd_tty_traffic(ch);
 	}
@@ -230,7 +229,8 @@ void cldd_fwd_winch(struct cldd_chan *ch)
 		send_tty(ch, CLDP_FWD_WS, NULL, &ws);
 }
 
-void cldd_fwd_serve_tty(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+void cldd_fwd_serve_tty(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+			const uint8_t *p)
 {
 	struct cldp_fwd_tty m;
 	struct cldd_chan *ch;
@@ -238,7 +238,7 @@ void cldd_fwd_serve_tty(struct cldd_conn *c, const struct cldp_hdr *h, const uin
 
 	(void)h;
 	memcpy(&m, p, sizeof(m));
-	ch = cldd_fwd_find(cldd_conn_peer(c), m.chan, m.flags & CLDP_FWD_TO_HOME);
+	ch = cldd_fwd_find(d->fwd, cldd_conn_peer(c), m.chan, m.flags & CLDP_FWD_TO_HOME);
 	if (!ch || !ch->tty || ch->fd < 0)
 		return;
 	if (ch->home && (m.flags & CLDP_FWD_SIG) && m.tty.pad > 0 && m.tty.pad < 65)

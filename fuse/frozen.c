@@ -14,20 +14,6 @@
 #include "clondike/shadow.h"
 #include "log.h"
 
-static struct {
-	uv_loop_t *loop;
-	uv_async_t async;
-	struct cldd_freeze_limits lim;
-	struct cldd_freeze *list;
-	unsigned int count;
-	uint64_t next_id;
-	/* Events from the threads, and the number of threads alive. */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct event *events;
-	unsigned int threads;
-} F = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
-
 static uint64_t realtime_ns(void)
 {
 	struct timespec ts;
@@ -36,24 +22,24 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void cldd_frz_post(struct event *e, bool thread_ends)
+void cldd_frz_post(struct cldd_freezer *F, struct event *e, bool thread_ends)
 {
-	pthread_mutex_lock(&F.mu);
-	e->next = F.events;
-	F.events = e;
+	pthread_mutex_lock(&F->mu);
+	e->next = F->events;
+	F->events = e;
 	if (thread_ends) {
-		F.threads--;
-		pthread_cond_broadcast(&F.cv);
+		F->threads--;
+		pthread_cond_broadcast(&F->cv);
 	}
-	pthread_mutex_unlock(&F.mu);
-	uv_async_send(&F.async);
+	pthread_mutex_unlock(&F->mu);
+	uv_async_send(&F->async);
 }
 
 /* ---- The freeze's thread --------------------------------------------------- */
 
 static int do_freeze(struct cldd_freeze *f, struct cld_frozen **fz, struct cld_err *err)
 {
-	int ret = cld_freeze_timed(f->pid, 0, F.lim.timeout_ms, fz, err);
+	int ret = cld_freeze_timed(f->pid, 0, f->priv->fr->lim.timeout_ms, fz, err);
 
 	/* Held by `clondike freeze`: talk to its holder instead. */
 	if (ret == -EBUSY && cld_hold_connect(f->pid, fz, NULL) == 0) {
@@ -135,12 +121,12 @@ static void *freeze_thread(void *arg)
 	if (p->ret) {
 		snprintf(p->msg, sizeof(p->msg), "%s", cld_err_str(&err));
 		/* Ending the thread releases a task it could not stop. */
-		cldd_frz_post(&p->ev_frozen, true);
+		cldd_frz_post(p->fr, &p->ev_frozen, true);
 		return NULL;
 	}
 	p->inline_io = p->fz->owns_freeze; /* ptrace, kmod; not a holder's socket */
 	p->pending = cld_shadow_pending(f->pid);
-	cldd_frz_post(&p->ev_frozen, false);
+	cldd_frz_post(p->fr, &p->ev_frozen, false);
 	for (;;) {
 		j = cldd_frz_next_job(p);
 		switch (j->op) {
@@ -176,15 +162,16 @@ static void *freeze_thread(void *arg)
 			free(j);
 			cld_frozen_free(p->fz);
 			p->fz = NULL;
-			cldd_frz_post(&p->ev_thawed, true);
+			cldd_frz_post(p->fr, &p->ev_thawed, true);
 			return NULL;
 		}
-		cldd_frz_post(j->ev, false);
+		cldd_frz_post(p->fr, j->ev, false);
 	}
 }
 
 static int start_thread(struct cldd_freeze *f)
 {
+	struct cldd_freezer *F = f->priv->fr;
 	pthread_attr_t a;
 	pthread_t t;
 	int r;
@@ -193,15 +180,15 @@ static int start_thread(struct cldd_freeze *f)
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 	/* collect and the injected calls need little; sanitizers more. */
 	pthread_attr_setstacksize(&a, 1u << 20);
-	pthread_mutex_lock(&F.mu);
-	F.threads++;
-	pthread_mutex_unlock(&F.mu);
+	pthread_mutex_lock(&F->mu);
+	F->threads++;
+	pthread_mutex_unlock(&F->mu);
 	r = pthread_create(&t, &a, freeze_thread, f);
 	pthread_attr_destroy(&a);
 	if (r) {
-		pthread_mutex_lock(&F.mu);
-		F.threads--;
-		pthread_mutex_unlock(&F.mu);
+		pthread_mutex_lock(&F->mu);
+		F->threads--;
+		pthread_mutex_unlock(&F->mu);
 	}
 	return -r;
 }
@@ -225,12 +212,13 @@ void cldd_frz_queue_job(struct cldd_freeze *f, struct job *j)
 
 static void unlink_freeze(struct cldd_freeze *f)
 {
+	struct cldd_freezer *F = f->priv->fr;
 	struct cldd_freeze **pp;
 
-	for (pp = &F.list; *pp; pp = &(*pp)->next)
+	for (pp = &F->list; *pp; pp = &(*pp)->next)
 		if (*pp == f) {
 			*pp = f->next;
-			F.count--;
+			F->count--;
 			return;
 		}
 }
@@ -280,6 +268,7 @@ static void begin(struct cldd_freeze *f)
 static void on_frozen(struct cldd_freeze *f)
 {
 	struct cldd_freeze_priv *p = f->priv;
+	struct cldd_freezer *F = p->fr;
 	struct waiter *w = p->waiters, *next;
 
 	p->waiters = NULL;
@@ -297,9 +286,9 @@ static void on_frozen(struct cldd_freeze *f)
 	f->fz = p->fz;
 	f->frozen_ns = realtime_ns();
 	/* Seeded by the clock: ids stay unique across daemon restarts. */
-	if (!F.next_id)
-		F.next_id = f->frozen_ns;
-	f->id = F.next_id++;
+	if (!F->next_id)
+		F->next_id = f->frozen_ns;
+	f->id = F->next_id++;
 	p->state = F_READY;
 	cldd_dbg("froze %d (%s): image %llu bytes", (int)f->pid, f->fz->backend,
 		 (unsigned long long)f->fz->size);
@@ -339,13 +328,13 @@ static void on_gone(struct cldd_freeze *f, int status)
 
 static void on_async(uv_async_t *h)
 {
+	struct cldd_freezer *F = h->data;
 	struct event *e, *next, *rev = NULL;
 
-	(void)h;
-	pthread_mutex_lock(&F.mu);
-	e = F.events;
-	F.events = NULL;
-	pthread_mutex_unlock(&F.mu);
+	pthread_mutex_lock(&F->mu);
+	e = F->events;
+	F->events = NULL;
+	pthread_mutex_unlock(&F->mu);
 	/* In the order posted. */
 	for (; e; e = next) {
 		next = e->next;
@@ -380,39 +369,51 @@ static void on_async(uv_async_t *h)
 	}
 }
 
-int cldd_freeze_init(uv_loop_t *loop, const struct cldd_freeze_limits *lim)
+int cldd_freeze_init(struct cldd *d, const struct cldd_freeze_limits *lim)
 {
-	F.loop = loop;
-	F.lim = *lim;
-	return uv_async_init(loop, &F.async, on_async);
+	struct cldd_freezer *F = calloc(1, sizeof(*F));
+	int r;
+
+	if (!F)
+		return UV_ENOMEM;
+	pthread_mutex_init(&F->mu, NULL);
+	pthread_cond_init(&F->cv, NULL);
+	F->lim = *lim;
+	F->async.data = F;
+	r = uv_async_init(d->loop, &F->async, on_async);
+	if (!r)
+		F->loop = d->loop;
+	d->frz = F;
+	return r;
 }
 
-struct cldd_freeze *cldd_freeze_find(pid_t pid)
+struct cldd_freeze *cldd_freeze_find(struct cldd *d, pid_t pid)
 {
+	struct cldd_freezer *F = d->frz;
 	struct cldd_freeze *f;
 
-	for (f = F.list; f; f = f->next)
+	for (f = F->list; f; f = f->next)
 		if (f->pid == pid && f->priv->state == F_READY)
 			return f;
 	return NULL;
 }
 
-static struct cldd_freeze *find_any(pid_t pid)
+static struct cldd_freeze *find_any(struct cldd_freezer *F, pid_t pid)
 {
 	struct cldd_freeze *f;
 
-	for (f = F.list; f; f = f->next)
+	for (f = F->list; f; f = f->next)
 		if (f->pid == pid)
 			return f;
 	return NULL;
 }
 
-static unsigned int count_uid(uid_t uid)
+static unsigned int count_uid(struct cldd_freezer *F, uid_t uid)
 {
 	struct cldd_freeze *f;
 	unsigned int n = 0;
 
-	for (f = F.list; f; f = f->next)
+	for (f = F->list; f; f = f->next)
 		n += f->uid == uid;
 	return n;
 }
@@ -433,10 +434,11 @@ static int add_waiter(struct cldd_freeze *f, cldd_freeze_cb cb, void *arg)
 	return 0;
 }
 
-void cldd_freeze_get(pid_t pid, unsigned long long start_ticks, uid_t uid, cldd_freeze_cb cb,
-		     void *arg)
+void cldd_freeze_get(struct cldd *d, pid_t pid, unsigned long long start_ticks, uid_t uid,
+		     cldd_freeze_cb cb, void *arg)
 {
-	struct cldd_freeze *f = find_any(pid);
+	struct cldd_freezer *F = d->frz;
+	struct cldd_freeze *f = find_any(F, pid);
 	char msg[160];
 	int ret;
 
@@ -475,11 +477,11 @@ void cldd_freeze_get(pid_t pid, unsigned long long start_ticks, uid_t uid, cldd_
 		cb(arg, NULL, -EDEADLK, msg);
 		return;
 	}
-	if (F.count >= F.lim.total || (uid != 0 && count_uid(uid) >= F.lim.per_user)) {
+	if (F->count >= F->lim.total || (uid != 0 && count_uid(F, uid) >= F->lim.per_user)) {
 		snprintf(
 			msg, sizeof(msg),
 			"too many processes frozen at once (%u for uid %u, %u in all; limits %u and %u)",
-			count_uid(uid), (unsigned)uid, F.count, F.lim.per_user, F.lim.total);
+			count_uid(F, uid), (unsigned)uid, F->count, F->lim.per_user, F->lim.total);
 		cb(arg, NULL, -EMFILE, msg);
 		return;
 	}
@@ -494,6 +496,7 @@ void cldd_freeze_get(pid_t pid, unsigned long long start_ticks, uid_t uid, cldd_
 	f->pid = pid;
 	f->start_ticks = start_ticks;
 	f->uid = uid;
+	f->priv->fr = F;
 	pthread_mutex_init(&f->priv->mu, NULL);
 	pthread_cond_init(&f->priv->cv, NULL);
 	f->priv->jobs_tail = &f->priv->jobs;
@@ -505,9 +508,9 @@ void cldd_freeze_get(pid_t pid, unsigned long long start_ticks, uid_t uid, cldd_
 		cb(arg, NULL, -ENOMEM, "out of memory");
 		return;
 	}
-	f->next = F.list;
-	F.list = f;
-	F.count++;
+	f->next = F->list;
+	F->list = f;
+	F->count++;
 	begin(f);
 }
 
@@ -594,34 +597,38 @@ int cldd_freeze_exitkill(struct cldd_freeze *f, bool on, cldd_freeze_io_cb cb, v
 	return (int)io(f, &(struct job){ .op = J_EXITKILL, .whence = on }, cb, arg);
 }
 
-bool cldd_freeze_held(pid_t pid)
+bool cldd_freeze_held(struct cldd *d, pid_t pid)
 {
-	struct cldd_freeze *f = find_any(pid);
+	struct cldd_freeze *f = find_any(d->frz, pid);
 
 	/* A shadow that exited has no tracer any more. */
 	return f && !f->priv->gone;
 }
 
-void cldd_freeze_thaw_all(void)
+void cldd_freeze_thaw_all(struct cldd *d)
 {
+	struct cldd_freezer *F = d->frz;
 	struct timespec until;
 	struct cldd_freeze *f;
 
+	if (!F)
+		return;
+
 	/* A shadow is not thawed: it dies with our threads (EXITKILL). */
-	for (f = F.list; f; f = f->next)
+	for (f = F->list; f; f = f->next)
 		if (f->priv->state == F_READY && !f->shadow) {
 			f->refs = 1;
 			cldd_freeze_put(f);
 		}
 	/* Freezes still stopping give up at their deadline. */
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += F.lim.timeout_ms / 1000 + 2;
-	pthread_mutex_lock(&F.mu);
-	while (F.threads && pthread_cond_timedwait(&F.cv, &F.mu, &until) == 0)
+	until.tv_sec += F->lim.timeout_ms / 1000 + 2;
+	pthread_mutex_lock(&F->mu);
+	while (F->threads && pthread_cond_timedwait(&F->cv, &F->mu, &until) == 0)
 		;
-	if (F.threads)
-		cldd_warn("%u freezer thread(s) did not end in time", F.threads);
-	pthread_mutex_unlock(&F.mu);
-	if (F.loop)
-		on_async(&F.async);
+	if (F->threads)
+		cldd_warn("%u freezer thread(s) did not end in time", F->threads);
+	pthread_mutex_unlock(&F->mu);
+	if (F->loop)
+		on_async(&F->async);
 }

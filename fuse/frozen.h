@@ -22,6 +22,8 @@
 #include "clondike/err.h"
 #include "clondike/freezer.h"
 
+#include "cldd.h"
+
 struct cldd_freeze_priv;
 
 struct cldd_freeze {
@@ -51,7 +53,8 @@ struct cldd_freeze_limits {
 	unsigned int total;
 };
 
-int cldd_freeze_init(uv_loop_t *loop, const struct cldd_freeze_limits *lim);
+/* d->frz, on d->loop: 0 or a libuv error. */
+int cldd_freeze_init(struct cldd *d, const struct cldd_freeze_limits *lim);
 
 /*
  * Completion of cldd_freeze_get: f holds a reference for the caller, or
@@ -61,12 +64,12 @@ int cldd_freeze_init(uv_loop_t *loop, const struct cldd_freeze_limits *lim);
 typedef void (*cldd_freeze_cb)(void *arg, struct cldd_freeze *f, int ret, const char *msg);
 
 /* Freeze pid for uid (or join its freeze). */
-void cldd_freeze_get(pid_t pid, unsigned long long start_ticks, uid_t uid, cldd_freeze_cb cb,
-		     void *arg);
+void cldd_freeze_get(struct cldd *d, pid_t pid, unsigned long long start_ticks, uid_t uid,
+		     cldd_freeze_cb cb, void *arg);
 void cldd_freeze_put(struct cldd_freeze *f);
 
 /* The freeze in effect for pid (ready), or NULL (no reference taken). */
-struct cldd_freeze *cldd_freeze_find(pid_t pid);
+struct cldd_freeze *cldd_freeze_find(struct cldd *d, pid_t pid);
 
 /*
  * Image bytes (SEEK_DATA/SEEK_HOLE for seek).  When the backend does not
@@ -109,9 +112,9 @@ int cldd_freeze_shadow_exit(struct cldd_freeze *f, int code, int status);
 
 /* Whether pid has a freeze in any state (its wait reports are the
  * freezer's). */
-bool cldd_freeze_held(pid_t pid);
+bool cldd_freeze_held(struct cldd *d, pid_t pid);
 
 /* Thaw everything and wait for the threads (shutdown). */
-void cldd_freeze_thaw_all(void);
+void cldd_freeze_thaw_all(struct cldd *d);
 
 #endif /* CLDD_FROZEN_H */

@@ -68,7 +68,23 @@ enum fstate {
 	F_GONE, /* a shadow that exited: its thread is gone */
 };
 
+/* The table of freezes (d->frz). */
+struct cldd_freezer {
+	uv_loop_t *loop;  /* set once async is */
+	uv_async_t async; /* data: this */
+	struct cldd_freeze_limits lim;
+	struct cldd_freeze *list;
+	unsigned int count;
+	uint64_t next_id;
+	/* Events from the threads, and the number of threads alive. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct event *events;
+	unsigned int threads;
+};
+
 struct cldd_freeze_priv {
+	struct cldd_freezer *fr; /* its table */
 	enum fstate state;
 	struct waiter *waiters; /* for the freeze in progress (or the next one) */
 	/* Set by the thread before E_FROZEN. */
@@ -90,7 +106,7 @@ struct cldd_freeze_priv {
 };
 
 /* Post an event to the loop thread (thread_ends: the thread is done). */
-void cldd_frz_post(struct event *e, bool thread_ends);
+void cldd_frz_post(struct cldd_freezer *fr, struct event *e, bool thread_ends);
 /* The thread's queue. */
 struct job *cldd_frz_next_job(struct cldd_freeze_priv *p);
 void cldd_frz_wait_job(struct cldd_freeze_priv *p, long ms);

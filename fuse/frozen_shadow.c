@@ -61,7 +61,7 @@ static bool shadow_jobs(struct cldd_freeze *f, struct cldd_freeze_priv *p, struc
 			}
 			break;
 		}
-		cldd_frz_post(j->ev, false);
+		cldd_frz_post(p->fr, j->ev, false);
 	}
 	return resume;
 }
@@ -103,7 +103,7 @@ bool cldd_frz_shadow_thread(struct cldd_freeze *f, struct cldd_freeze_priv *p)
 			continue;
 		case CLD_SHADOW_GONE:
 			p->ev_gone.status = ev.status;
-			cldd_frz_post(&p->ev_gone, true);
+			cldd_frz_post(p->fr, &p->ev_gone, true);
 			return true;
 		case CLD_SHADOW_SIGNAL:
 			e = calloc(1, sizeof(*e));
@@ -111,7 +111,7 @@ bool cldd_frz_shadow_thread(struct cldd_freeze *f, struct cldd_freeze_priv *p)
 				e->kind = E_SIGNAL;
 				e->f = f;
 				e->si = ev.si;
-				cldd_frz_post(e, false);
+				cldd_frz_post(p->fr, e, false);
 			}
 			break;
 		case CLD_SHADOW_WAKE:

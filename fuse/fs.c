@@ -50,8 +50,7 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 
 static void ll_destroy(void *userdata)
 {
-	(void)userdata;
-	cldd_freeze_thaw_all();
+	cldd_freeze_thaw_all(userdata);
 }
 
 static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -147,7 +146,7 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		cldd_reply_err(req, EBADF);
 		return;
 	}
-	if (k->migrates && cldd_mcopy_eof(ino, fuse_req_ctx(req)->pid)) {
+	if (k->migrates && cldd_mcopy_eof(cldd_of(req), ino, fuse_req_ctx(req)->pid)) {
 		fuse_reply_buf(req, NULL, 0); /* its copy was a migration, done */
 		return;
 	}
@@ -164,7 +163,7 @@ static void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		cldd_reply_err(req, EBADF);
 		return;
 	}
-	if (k->migrates && cldd_mcopy_eof(ino, fuse_req_ctx(req)->pid)) {
+	if (k->migrates && cldd_mcopy_eof(cldd_of(req), ino, fuse_req_ctx(req)->pid)) {
 		cldd_reply_err(req, ENXIO);
 		return;
 	}
@@ -260,17 +259,17 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		cldd_reply_err(req, parent == newparent ? EPERM : EXDEV);
 		return;
 	}
-	if (from.kind == CLDD_K_RDIR && !(home = cldd_remote_peer(parent))) {
+	if (from.kind == CLDD_K_RDIR && !(home = cldd_remote_peer(cldd_of(req), parent))) {
 		cldd_reply_err(req, ENOENT);
 		return;
 	}
-	if (to.kind == CLDD_K_RDIR && !(target = cldd_remote_peer(newparent))) {
+	if (to.kind == CLDD_K_RDIR && !(target = cldd_remote_peer(cldd_of(req), newparent))) {
 		cldd_reply_err(req, ENOENT);
 		return;
 	}
 	cldd_info("uid %u moves %s:%d to %s (mv)", (unsigned)ctx->uid,
 		  home ? home->conf.name : node, (int)pid, target ? target->conf.name : node);
-	cldd_migrate_request(home, pid, 0, target, ctx->uid, ctx->gid, renamed, req);
+	cldd_migrate_request(cldd_of(req), home, pid, 0, target, ctx->uid, ctx->gid, renamed, req);
 }
 
 static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)

@@ -79,10 +79,10 @@ static const char *const node_xattr_names[] = { "state", "role", "addr", "rtt_us
 #define NR_NODE_XATTRS (sizeof(node_xattr_names) / sizeof(node_xattr_names[0]))
 
 /* Attributes of a node directory: what `clondike nodes` shows. */
-static int node_xattr(fuse_ino_t ino, const char *key, char *v, size_t cap)
+static int node_xattr(struct cldd *d, fuse_ino_t ino, const char *key, char *v, size_t cap)
 {
-	const struct cld_node_conf *self = cldd_cluster_self();
-	struct cldd_peer *p = ino == CLDD_INO_NODE ? NULL : cldd_remote_peer(ino);
+	const struct cld_node_conf *self = cldd_cluster_self(d->cluster);
+	struct cldd_peer *p = ino == CLDD_INO_NODE ? NULL : cldd_remote_peer(d, ino);
 	const struct cld_node_conf *n = p ? &p->conf : self;
 
 	if (ino != CLDD_INO_NODE && !p)
@@ -106,7 +106,7 @@ static void node_getxattr(fuse_req_t req, const struct cldd_ino *n, const char *
 	char v[4096];
 	int r;
 
-	r = node_xattr(n->ino, key, v, sizeof(v));
+	r = node_xattr(cldd_of(req), n->ino, key, v, sizeof(v));
 	if (r > (int)sizeof(v) - 1)
 		r = (int)sizeof(v) - 1;
 	if (r < 0)
@@ -121,7 +121,7 @@ static void node_listxattr(fuse_req_t req, const struct cldd_ino *n, size_t size
 	size_t len = 0, i;
 
 	for (i = 0; i < NR_NODE_XATTRS; i++)
-		if (node_xattr(n->ino, node_xattr_names[i], v, sizeof(v)) >= 0)
+		if (node_xattr(cldd_of(req), n->ino, node_xattr_names[i], v, sizeof(v)) >= 0)
 			len = cldd_xattr_list_add(list, sizeof(list), len, node_xattr_names[i]);
 	cldd_reply_xattr(req, list, len, size);
 }
@@ -130,7 +130,7 @@ static void node_listxattr(fuse_req_t req, const struct cldd_ino *n, size_t size
 
 static void root_lookup(fuse_req_t req, const struct cldd_ino *dir, const char *name)
 {
-	struct cldd_peer *p = cldd_peer_by_name(name);
+	struct cldd_peer *p = cldd_peer_by_name(cldd_of(req)->cluster, name);
 	struct fuse_entry_param e;
 
 	(void)dir;
@@ -150,12 +150,13 @@ static void root_lookup(fuse_req_t req, const struct cldd_ino *dir, const char *
 
 static int root_add(fuse_req_t req, struct cldd_dirbuf *b)
 {
+	const struct cldd_cluster *cl = cldd_of(req)->cluster;
 	unsigned int s;
 	int ret;
 
 	ret = cldd_dirbuf_add(req, b, cldd_fs_of(req)->node, CLDD_INO_NODE, S_IFDIR);
-	for (s = 0; !ret && s < cldd_peer_slots() && s < CLDD_RDIR_MAX; s++) {
-		struct cldd_peer *p = cldd_peer_by_slot(s);
+	for (s = 0; !ret && s < cldd_peer_slots(cl) && s < CLDD_RDIR_MAX; s++) {
+		struct cldd_peer *p = cldd_peer_by_slot(cl, s);
 
 		if (!p->removed)
 			ret = cldd_dirbuf_add(req, b, p->conf.name, cldd_ino_rdir(s), S_IFDIR);
@@ -170,7 +171,7 @@ static void root_opendir(fuse_req_t req, const struct cldd_ino *n, struct fuse_f
 
 static void root_getxattr(fuse_req_t req, const struct cldd_ino *n, const char *key, size_t size)
 {
-	const struct cldd_remote_stats *st = cldd_remote_stats();
+	const struct cldd_remote_stats *st = cldd_remote_stats(cldd_of(req));
 	char v[4096];
 	int r;
 
@@ -225,12 +226,12 @@ static void node_lookup(fuse_req_t req, const struct cldd_ino *dir, const char *
 		int vis = cldd_pid_vis(req, pid);
 
 		/* Hidden by hidepid: as if there were no such process. */
-		if (vis >= 0 && cldd_pid_attr(pid, &start_ticks, &st) >= 0) {
+		if (vis >= 0 && cldd_pid_attr(cldd_of(req), pid, &start_ticks, &st) >= 0) {
 			cldd_pid_reply_entry(req, pid, vis);
 			return;
 		}
 	}
-	in = cldd_in_by_name(name);
+	in = cldd_in_by_name(cldd_of(req), name);
 	if (!in) {
 		cldd_reply_err(req, ENOENT);
 		return;
@@ -291,7 +292,7 @@ static void create_in(fuse_req_t req, const char *name, struct fuse_file_info *f
 	struct cldd_in *in;
 	int ret;
 
-	ret = cldd_in_create(name, ctx->uid, ctx->gid, &in, &err);
+	ret = cldd_in_create(cldd_of(req), name, ctx->uid, ctx->gid, &in, &err);
 	if (ret) {
 		cldd_err("create %s: %s", name, cld_err_str(&err));
 		cldd_reply_err(req, -ret);
@@ -302,7 +303,7 @@ static void create_in(fuse_req_t req, const char *name, struct fuse_file_info *f
 		in->remote = true;
 		in->target_slot = target->slot;
 	}
-	cldd_mcopy_created(in, ctx->pid);
+	cldd_mcopy_created(cldd_of(req), in, ctx->pid);
 	memset(&e, 0, sizeof(e));
 	e.ino = in->ino;
 	cldd_in_stat(in, &e.attr);
@@ -318,7 +319,7 @@ static void node_create(fuse_req_t req, const struct cldd_ino *dir, const char *
 	pid_t pid = cldd_parse_pid(name);
 
 	(void)dir;
-	if (cldd_in_by_name(name)) {
+	if (cldd_in_by_name(cldd_of(req), name)) {
 		cldd_reply_err(req, EEXIST);
 		return;
 	}
@@ -330,7 +331,7 @@ static void node_create(fuse_req_t req, const struct cldd_ino *dir, const char *
 static void node_unlink(fuse_req_t req, const struct cldd_ino *dir, const char *name)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct cldd_in *in = cldd_in_by_name(name);
+	struct cldd_in *in = cldd_in_by_name(cldd_of(req), name);
 
 	(void)dir;
 	if (!in) {
@@ -360,7 +361,7 @@ const struct cldd_kind_ops cldd_kind_node = {
 
 static void rdir_lookup(fuse_req_t req, const struct cldd_ino *dir, const char *name)
 {
-	struct cldd_peer *p = cldd_remote_peer(dir->ino);
+	struct cldd_peer *p = cldd_remote_peer(cldd_of(req), dir->ino);
 
 	if (!p)
 		cldd_reply_err(req, ENOENT);
@@ -370,7 +371,7 @@ static void rdir_lookup(fuse_req_t req, const struct cldd_ino *dir, const char *
 
 static void rdir_opendir(fuse_req_t req, const struct cldd_ino *n, struct fuse_file_info *fi)
 {
-	struct cldd_peer *p = cldd_remote_peer(n->ino);
+	struct cldd_peer *p = cldd_remote_peer(cldd_of(req), n->ino);
 
 	if (!p)
 		cldd_reply_err(req, ENOENT);
@@ -382,7 +383,7 @@ static void rdir_opendir(fuse_req_t req, const struct cldd_ino *n, struct fuse_f
 static void rdir_create(fuse_req_t req, const struct cldd_ino *dir, const char *name,
 			struct fuse_file_info *fi)
 {
-	struct cldd_peer *target = cldd_remote_peer(dir->ino);
+	struct cldd_peer *target = cldd_remote_peer(cldd_of(req), dir->ino);
 
 	if (!target) {
 		cldd_reply_err(req, ENOENT);

@@ -28,7 +28,7 @@ void cldd_in_stat(const struct cldd_in *in, struct stat *st)
 
 static void in_getattr(fuse_req_t req, const struct cldd_ino *n)
 {
-	struct cldd_in *in = cldd_in_by_ino(n->ino);
+	struct cldd_in *in = cldd_in_by_ino(cldd_of(req), n->ino);
 	struct stat st;
 
 	if (!in) {
@@ -41,7 +41,7 @@ static void in_getattr(fuse_req_t req, const struct cldd_ino *n)
 
 static void in_setattr(fuse_req_t req, const struct cldd_ino *n, struct stat *attr, int to_set)
 {
-	struct cldd_in *in = cldd_in_by_ino(n->ino);
+	struct cldd_in *in = cldd_in_by_ino(cldd_of(req), n->ino);
 	struct stat st;
 	int ret;
 
@@ -63,7 +63,7 @@ static void in_setattr(fuse_req_t req, const struct cldd_ino *n, struct stat *at
 static void in_open(fuse_req_t req, const struct cldd_ino *n, struct fuse_file_info *fi)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct cldd_in *in = cldd_in_by_ino(n->ino);
+	struct cldd_in *in = cldd_in_by_ino(cldd_of(req), n->ino);
 	int ret;
 
 	if (!in) {
@@ -189,7 +189,7 @@ static int in_xattr(const struct cldd_in *in, const char *key, char *v, size_t c
 
 static void in_getxattr(fuse_req_t req, const struct cldd_ino *n, const char *key, size_t size)
 {
-	struct cldd_in *in = cldd_in_by_ino(n->ino);
+	struct cldd_in *in = cldd_in_by_ino(cldd_of(req), n->ino);
 	char v[4096];
 	int r;
 
@@ -203,7 +203,7 @@ static void in_getxattr(fuse_req_t req, const struct cldd_ino *n, const char *ke
 static void in_listxattr(fuse_req_t req, const struct cldd_ino *n, size_t size)
 {
 	static const char *const names[] = { "state", "uid", "pid", "error" };
-	struct cldd_in *in = cldd_in_by_ino(n->ino);
+	struct cldd_in *in = cldd_in_by_ino(cldd_of(req), n->ino);
 	char list[512], v[256];
 	size_t len = 0, i;
 

@@ -17,9 +17,16 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "cldd.h"
 #include "ino.h"
 
-/* The FUSE side of the daemon (struct cldd's, the session's userdata). */
+/* The daemon object is the session's userdata. */
+static inline struct cldd *cldd_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* The FUSE side of the daemon (struct cldd's fs). */
 struct cldd_fs {
 	char node[64];
 	struct fuse_session *se;
@@ -32,7 +39,7 @@ struct cldd_fs {
 
 static inline struct cldd_fs *cldd_fs_of(fuse_req_t req)
 {
-	return fuse_req_userdata(req);
+	return cldd_of(req)->fs;
 }
 
 /* A read buffer of at least size bytes; NULL when out of memory, and req

@@ -15,14 +15,14 @@
 #include "pairs.h"
 #include "procs.h"
 
-int cldd_pid_entry(pid_t pid, struct cldp_pentry *pe)
+int cldd_pid_entry(struct cldd *d, pid_t pid, struct cldp_pentry *pe)
 {
 	struct cldd_freeze *f;
 	struct cldd_pinfo pi;
 	uint64_t size, data;
 	int ret;
 
-	ret = cldd_proc_info(pid, &pi);
+	ret = cldd_proc_info(d, pid, &pi);
 	if (ret)
 		return ret == -ESRCH || ret == -ENOENT ? -ENOENT : ret;
 	memset(pe, 0, sizeof(*pe));
@@ -31,7 +31,7 @@ int cldd_pid_entry(pid_t pid, struct cldp_pentry *pe)
 	pe->gid = pi.gid;
 	pe->state = (uint8_t)pi.state;
 	pe->start_ticks = pi.start_ticks;
-	f = cldd_freeze_find(pid);
+	f = cldd_freeze_find(d, pid);
 	if (f && f->start_ticks == pi.start_ticks) {
 		pe->flags |= CLDP_PE_FROZEN;
 		pe->size = f->fz->size;
@@ -47,12 +47,12 @@ int cldd_pid_entry(pid_t pid, struct cldp_pentry *pe)
 	return 0;
 }
 
-int cldd_pid_attr(pid_t pid, unsigned long long *start_ticks, struct stat *st)
+int cldd_pid_attr(struct cldd *d, pid_t pid, unsigned long long *start_ticks, struct stat *st)
 {
 	struct cldp_pentry pe;
 	int ret;
 
-	ret = cldd_pid_entry(pid, &pe);
+	ret = cldd_pid_entry(d, pid, &pe);
 	if (ret)
 		return ret;
 	*start_ticks = pe.start_ticks;
@@ -71,7 +71,7 @@ int cldd_pid_vis(fuse_req_t req, pid_t pid)
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct cldd_caller who = { ctx->uid, ctx->gid, fuse_groups, req };
 
-	return cldd_proc_visible(pid, &who);
+	return cldd_proc_visible(cldd_of(req), pid, &who);
 }
 
 /* hidepid=noaccess: the owner and no more (what stat of /proc/PID shows). */
@@ -90,7 +90,7 @@ void cldd_pid_reply_entry(fuse_req_t req, pid_t pid, int vis)
 	int ret;
 
 	memset(&e, 0, sizeof(e));
-	ret = cldd_pid_attr(pid, &start_ticks, &e.attr);
+	ret = cldd_pid_attr(cldd_of(req), pid, &start_ticks, &e.attr);
 	if (ret < 0) {
 		cldd_reply_err(req, -ret);
 		return;
@@ -148,7 +148,7 @@ static void open_pid(fuse_req_t req, pid_t pid, struct fuse_file_info *fi)
 		cldd_reply_err(req, EACCES);
 		return;
 	}
-	ret = cldd_proc_info(pid, &pi);
+	ret = cldd_proc_info(cldd_of(req), pid, &pi);
 	if (ret) {
 		cldd_reply_err(req, ret == -ESRCH || ret == -ENOENT ? ENOENT : -ret);
 		return;
@@ -176,7 +176,7 @@ static void open_pid(fuse_req_t req, pid_t pid, struct fuse_file_info *fi)
 	ow->req = req;
 	ow->fi = *fi;
 	ow->uid = ctx->uid;
-	cldd_freeze_get(pid, pi.start_ticks, ctx->uid, open_pid_done, ow);
+	cldd_freeze_get(cldd_of(req), pid, pi.start_ticks, ctx->uid, open_pid_done, ow);
 }
 
 /*
@@ -294,7 +294,7 @@ static void pid_getattr(fuse_req_t req, const struct cldd_ino *n)
 	struct stat st;
 	int ret;
 
-	ret = vis < 0 ? vis : cldd_pid_attr(n->pid, &start_ticks, &st);
+	ret = vis < 0 ? vis : cldd_pid_attr(cldd_of(req), n->pid, &start_ticks, &st);
 	if (ret < 0) {
 		cldd_reply_err(req, -ret);
 		return;
@@ -325,7 +325,8 @@ size_t cldd_pid_xattr_list(char *list, size_t cap)
 	return len;
 }
 
-int cldd_pid_xattr(const char *node, pid_t pid, const char *key, char *v, size_t cap)
+int cldd_pid_xattr(struct cldd *d, const char *node, pid_t pid, const char *key, char *v,
+		   size_t cap)
 {
 	struct cldd_mig_info mi;
 	struct cldd_freeze *f;
@@ -334,12 +335,12 @@ int cldd_pid_xattr(const char *node, pid_t pid, const char *key, char *v, size_t
 	ssize_t n;
 	int ret;
 
-	ret = cldd_proc_info(pid, &pi);
+	ret = cldd_proc_info(d, pid, &pi);
 	if (ret)
 		return -ENOENT;
-	cldd_migrate_info(pid, pi.start_ticks, &mi);
+	cldd_migrate_info(d, pid, pi.start_ticks, &mi);
 	if (!strcmp(key, "state")) {
-		f = cldd_freeze_find(pid);
+		f = cldd_freeze_find(d, pid);
 		if (mi.role == CLDD_MIG_SHADOW)
 			n = snprintf(v, cap, "migrated");
 		else if (mi.role == CLDD_MIG_GUEST)
@@ -403,7 +404,7 @@ static void pid_getxattr(fuse_req_t req, const struct cldd_ino *n, const char *k
 	else if (vis & CLDD_VIS_REDACT)
 		r = -EACCES;
 	else
-		r = cldd_pid_xattr(cldd_fs_of(req)->node, n->pid, key, v, sizeof(v));
+		r = cldd_pid_xattr(cldd_of(req), cldd_fs_of(req)->node, n->pid, key, v, sizeof(v));
 	if (r < 0)
 		cldd_reply_err(req, -r);
 	else

@@ -18,17 +18,18 @@ extern const struct cldd_kind_ops cldd_kind_pid;
 int cldd_pid_vis(fuse_req_t req, pid_t pid);
 /* The stat of pid's image: 1 when exact (frozen: not to be cached), 0
  * when estimated, or a negative errno. */
-int cldd_pid_attr(pid_t pid, unsigned long long *start_ticks, struct stat *st);
+int cldd_pid_attr(struct cldd *d, pid_t pid, unsigned long long *start_ticks, struct stat *st);
 /* A lookup's answer for pid; vis: cldd_pid_vis() of the caller. */
 void cldd_pid_reply_entry(fuse_req_t req, pid_t pid, int vis);
 
 struct cldp_pentry;
 /* What a directory entry says of a local pid: exact when frozen.  0,
  * -ENOENT (no such process, or no image: kernel thread, zombie). */
-int cldd_pid_entry(pid_t pid, struct cldp_pentry *pe);
+int cldd_pid_entry(struct cldd *d, pid_t pid, struct cldp_pentry *pe);
 /* user.clondike.<key> of a local pid into v; node is this node's name.
  * The value's length, or a negative errno (-ENODATA: no such key). */
-int cldd_pid_xattr(const char *node, pid_t pid, const char *key, char *v, size_t cap);
+int cldd_pid_xattr(struct cldd *d, const char *node, pid_t pid, const char *key, char *v,
+		   size_t cap);
 /* The names of those attributes, as listxattr gives them; the length. */
 size_t cldd_pid_xattr_list(char *list, size_t cap);
 

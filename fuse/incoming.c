@@ -24,32 +24,43 @@ struct cldd_in_wait {
 	struct cldd_in_wait *next;
 };
 
-static struct cldd_in *ins;
-static uint64_t in_seq;
-static uv_loop_t *in_loop;
-static struct cldd_in_limits lim = {
-	.user_bytes = (uint64_t)CLDD_IN_USER_MB << 20,
-	.total_bytes = (uint64_t)CLDD_IN_TOTAL_MB << 20,
-	.user_files = CLDD_IN_USER_FILES,
-	.total_files = CLDD_IN_TOTAL_FILES,
-	.restart_timeout_ms = CLDD_RESTART_TIMEOUT_MS,
+/* The images (d->in). */
+struct cldd_incoming {
+	struct cldd *d;
+	struct cldd_in *ins;
+	uint64_t seq;
+	struct cldd_in_limits lim;
 };
 
-void cldd_in_init(uv_loop_t *loop, const struct cldd_in_limits *l)
+int cldd_in_init(struct cldd *d, const struct cldd_in_limits *l)
 {
-	in_loop = loop;
+	struct cldd_incoming *I = calloc(1, sizeof(*I));
+
+	if (!I)
+		return -ENOMEM;
+	I->d = d;
+	I->lim = (struct cldd_in_limits){
+		.user_bytes = (uint64_t)CLDD_IN_USER_MB << 20,
+		.total_bytes = (uint64_t)CLDD_IN_TOTAL_MB << 20,
+		.user_files = CLDD_IN_USER_FILES,
+		.total_files = CLDD_IN_TOTAL_FILES,
+		.restart_timeout_ms = CLDD_RESTART_TIMEOUT_MS,
+	};
 	if (l)
-		lim = *l;
+		I->lim = *l;
+	d->in = I;
+	return 0;
 }
 
 /* What is buffered (bytes) and being written (files), for uid or all. */
-static void usage_of(uid_t uid, bool all, uint64_t *bytes, unsigned int *files)
+static void usage_of(struct cldd_incoming *I, uid_t uid, bool all, uint64_t *bytes,
+		     unsigned int *files)
 {
 	struct cldd_in *in;
 
 	*bytes = 0;
 	*files = 0;
-	for (in = ins; in; in = in->next) {
+	for (in = I->ins; in; in = in->next) {
 		if (!all && in->uid != uid)
 			continue;
 		*bytes += in->size;
@@ -65,26 +76,27 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int cldd_in_create(const char *name, uid_t uid, gid_t gid, struct cldd_in **out,
+int cldd_in_create(struct cldd *d, const char *name, uid_t uid, gid_t gid, struct cldd_in **out,
 		   struct cld_err *err)
 {
+	struct cldd_incoming *I = d->in;
+	const struct cldd_in_limits *lim = &I->lim;
 	struct cldd_in *in;
 	char tag[64];
-
 	uint64_t bytes;
 	unsigned int files;
 
 	if (strlen(name) >= sizeof(in->name))
 		return cld_err_set(err, -ENAMETOOLONG, "name too long");
-	usage_of(uid, false, &bytes, &files);
-	if (uid != 0 && files >= lim.user_files)
+	usage_of(I, uid, false, &bytes, &files);
+	if (uid != 0 && files >= lim->user_files)
 		return cld_err_set(err, -EDQUOT,
 				   "uid %u is writing %u images already (limit %u per user)",
-				   (unsigned)uid, files, lim.user_files);
-	usage_of(uid, true, &bytes, &files);
-	if (files >= lim.total_files)
+				   (unsigned)uid, files, lim->user_files);
+	usage_of(I, uid, true, &bytes, &files);
+	if (files >= lim->total_files)
 		return cld_err_set(err, -ENFILE, "%u images are being written already (limit %u)",
-				   files, lim.total_files);
+				   files, lim->total_files);
 	in = calloc(1, sizeof(*in));
 	if (!in)
 		return cld_err_set(err, -ENOMEM, "out of memory");
@@ -97,22 +109,23 @@ int cldd_in_create(const char *name, uid_t uid, gid_t gid, struct cldd_in **out,
 		return cld_err_set(err, e, "memfd_create: %s", strerror(-e));
 	}
 	strcpy(in->name, name);
-	in->ino = cldd_ino_in(++in_seq);
+	in->owner = I;
+	in->ino = cldd_ino_in(++I->seq);
 	in->uid = uid;
 	in->gid = gid;
 	in->mtime_ns = now_ns();
 	in->refs = 1;
-	in->next = ins;
-	ins = in;
+	in->next = I->ins;
+	I->ins = in;
 	*out = in;
 	return 0;
 }
 
-struct cldd_in *cldd_in_by_ino(uint64_t ino)
+struct cldd_in *cldd_in_by_ino(struct cldd *d, uint64_t ino)
 {
 	struct cldd_in *in;
 
-	for (in = ins; in; in = in->next)
+	for (in = d->in->ins; in; in = in->next)
 		if (in->ino == ino)
 			return in;
 	return NULL;
@@ -122,16 +135,16 @@ static bool alias_alive(struct cldd_in *in)
 {
 	struct cldd_pinfo pi;
 
-	return cldd_proc_info(in->pid, &pi) == 0 && pi.start_ticks == in->start_ticks;
+	return cldd_proc_info(in->owner->d, in->pid, &pi) == 0 && pi.start_ticks == in->start_ticks;
 }
 
 static void in_free(struct cldd_in *in);
 
-struct cldd_in *cldd_in_by_name(const char *name)
+struct cldd_in *cldd_in_by_name(struct cldd *d, const char *name)
 {
 	struct cldd_in *in, *next;
 
-	for (in = ins; in; in = next) {
+	for (in = d->in->ins; in; in = next) {
 		next = in->next;
 		if (in->unnamed || strcmp(in->name, name))
 			continue;
@@ -149,24 +162,24 @@ struct cldd_in *cldd_in_by_name(const char *name)
  * daemon's; root is bound by the second only. */
 static int check_room(struct cldd_in *in, uint64_t size)
 {
+	const struct cldd_in_limits *lim = &in->owner->lim;
 	uint64_t bytes, grow = size > in->size ? size - in->size : 0;
 	unsigned int files;
 
 	if (!grow)
 		return 0;
-	usage_of(in->uid, false, &bytes, &files);
-	if (in->uid != 0 && bytes + grow > lim.user_bytes) {
+	usage_of(in->owner, in->uid, false, &bytes, &files);
+	if (in->uid != 0 && bytes + grow > lim->user_bytes) {
 		cldd_warn("%s: uid %u would buffer %llu MiB (limit %llu MiB per user): EDQUOT",
-			  in->name, (unsigned)in->uid,
-			  (unsigned long long)((bytes + grow) >> 20),
-			  (unsigned long long)(lim.user_bytes >> 20));
+			  in->name, (unsigned)in->uid, (unsigned long long)((bytes + grow) >> 20),
+			  (unsigned long long)(lim->user_bytes >> 20));
 		return -EDQUOT;
 	}
-	usage_of(in->uid, true, &bytes, &files);
-	if (bytes + grow > lim.total_bytes) {
+	usage_of(in->owner, in->uid, true, &bytes, &files);
+	if (bytes + grow > lim->total_bytes) {
 		cldd_warn("%s: images being written would take %llu MiB (limit %llu MiB): ENOSPC",
 			  in->name, (unsigned long long)((bytes + grow) >> 20),
-			  (unsigned long long)(lim.total_bytes >> 20));
+			  (unsigned long long)(lim->total_bytes >> 20));
 		return -ENOSPC;
 	}
 	return 0;
@@ -237,7 +250,7 @@ static void restarted(void *arg, const struct cldd_restart_result *res)
 		cldd_err("refused image %s (uid %u): %s", in->name, (unsigned)in->uid, res->msg);
 	} else {
 		in->pid = res->pid;
-		if (cldd_proc_info(res->pid, &pi) == 0)
+		if (cldd_proc_info(in->owner->d, res->pid, &pi) == 0)
 			in->start_ticks = pi.start_ticks;
 		cldd_info("%s: restarted as pid %d%s (uid %u)", in->name, (int)res->pid,
 			  res->same_pid ? "" : " (original pid taken or not ours to choose)",
@@ -279,12 +292,13 @@ void cldd_in_finish(struct cldd_in *in, cldd_in_cb cb, void *arg)
 		return;
 	in->state = CLDD_IN_RESTARTING;
 	in->refs++;
-	ret = cldd_restart_start(in_loop,
-				 &(struct cldd_restart_req){ .image_fd = in->fd,
-							     .uid = in->uid,
-							     .gid = in->gid,
-							     .timeout_ms = lim.restart_timeout_ms },
-				 restarted, in);
+	ret = cldd_restart_start(
+		in->owner->d,
+		&(struct cldd_restart_req){ .image_fd = in->fd,
+					    .uid = in->uid,
+					    .gid = in->gid,
+					    .timeout_ms = in->owner->lim.restart_timeout_ms },
+		restarted, in);
 	if (ret) {
 		struct cldd_restart_result res = { .ret = ret };
 
@@ -298,7 +312,7 @@ static void in_free(struct cldd_in *in)
 {
 	struct cldd_in **pp;
 
-	for (pp = &ins; *pp; pp = &(*pp)->next)
+	for (pp = &in->owner->ins; *pp; pp = &(*pp)->next)
 		if (*pp == in) {
 			*pp = in->next;
 			break;

@@ -16,6 +16,8 @@
 
 #include "clondike/err.h"
 
+#include "cldd.h"
+
 #include <uv.h>
 
 enum cldd_in_state {
@@ -28,6 +30,7 @@ enum cldd_in_state {
 };
 
 struct cldd_in {
+	struct cldd_incoming *owner; /* its table (d->in) */
 	uint64_t ino;
 	char name[256];
 	int fd; /* memfd holding the bytes */
@@ -70,12 +73,13 @@ struct cldd_in_limits {
 #define CLDD_IN_USER_FILES 16u
 #define CLDD_IN_TOTAL_FILES 128u
 
-void cldd_in_init(uv_loop_t *loop, const struct cldd_in_limits *lim);
+/* d->in; lim NULL: the defaults. */
+int cldd_in_init(struct cldd *d, const struct cldd_in_limits *lim);
 
-int cldd_in_create(const char *name, uid_t uid, gid_t gid, struct cldd_in **out,
+int cldd_in_create(struct cldd *d, const char *name, uid_t uid, gid_t gid, struct cldd_in **out,
 		   struct cld_err *err);
-struct cldd_in *cldd_in_by_ino(uint64_t ino);
-struct cldd_in *cldd_in_by_name(const char *name);
+struct cldd_in *cldd_in_by_ino(struct cldd *d, uint64_t ino);
+struct cldd_in *cldd_in_by_name(struct cldd *d, const char *name);
 ssize_t cldd_in_write(struct cldd_in *in, const void *buf, size_t len, uint64_t off);
 int cldd_in_truncate(struct cldd_in *in, uint64_t size);
 

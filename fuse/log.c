@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <time.h>
 
+/* Process-wide on purpose: every file logs, restart workers too, before any
+ * daemon object exists. */
 static bool log_stderr = true;
 static bool log_debug;
 

@@ -24,41 +24,50 @@ struct done {
 	struct done *next;
 };
 
-static struct done *dones;
+/* d->mcopy. */
+struct cldd_mcopy {
+	struct done *dones;
+};
+
+int cldd_mcopy_init(struct cldd *d)
+{
+	d->mcopy = calloc(1, sizeof(*d->mcopy));
+	return d->mcopy ? 0 : -ENOMEM;
+}
 
 static fuse_ino_t src_ino(bool remote, unsigned int slot, pid_t pid)
 {
 	return remote ? cldd_ino_rpid(slot, pid) : cldd_ino_pid(pid);
 }
 
-static void done_add(fuse_ino_t ino, pid_t caller)
+static void done_add(struct cldd_mcopy *mc, fuse_ino_t ino, pid_t caller)
 {
-	struct done **pp = &dones, *d;
+	struct done **pp = &mc->dones, *dn;
 
 	/* Forget copiers that are gone. */
-	while ((d = *pp)) {
-		if (kill(d->caller, 0) < 0 && errno == ESRCH) {
-			*pp = d->next;
-			free(d);
+	while ((dn = *pp)) {
+		if (kill(dn->caller, 0) < 0 && errno == ESRCH) {
+			*pp = dn->next;
+			free(dn);
 		} else {
-			pp = &d->next;
+			pp = &dn->next;
 		}
 	}
-	d = malloc(sizeof(*d));
-	if (!d)
+	dn = malloc(sizeof(*dn));
+	if (!dn)
 		return;
-	d->src_ino = ino;
-	d->caller = caller;
-	d->next = dones;
-	dones = d;
+	dn->src_ino = ino;
+	dn->caller = caller;
+	dn->next = mc->dones;
+	mc->dones = dn;
 }
 
-bool cldd_mcopy_eof(fuse_ino_t ino, pid_t caller)
+bool cldd_mcopy_eof(struct cldd *d, fuse_ino_t ino, pid_t caller)
 {
-	struct done *d;
+	struct done *dn;
 
-	for (d = dones; d; d = d->next)
-		if (d->src_ino == ino && d->caller == caller)
+	for (dn = d->mcopy->dones; dn; dn = dn->next)
+		if (dn->src_ino == ino && dn->caller == caller)
 			return true;
 	return false;
 }
@@ -82,23 +91,23 @@ static bool parse_image_path(const char *link, const char *mnt, char *node, size
 	return *pid > 0;
 }
 
-void cldd_mcopy_created(struct cldd_in *in, pid_t caller)
+void cldd_mcopy_created(struct cldd *d, struct cldd_in *in, pid_t caller)
 {
-	const struct cld_node_conf *self = cldd_cluster_self();
-	const char *mnt = cldd_migrate_mountpoint();
+	const struct cld_node_conf *self = cldd_cluster_self(d->cluster);
+	const char *mnt = cldd_migrate_mountpoint(d);
 	char dir[64], path[320], link[PATH_MAX], node[64];
 	struct dirent *e;
 	int found = 0;
-	DIR *d;
+	DIR *dir_p;
 
 	if (!self || !caller)
 		return;
 	/* readlink only: a stat would come back to this very daemon. */
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)caller);
-	d = opendir(dir);
-	if (!d)
+	dir_p = opendir(dir);
+	if (!dir_p)
 		return;
-	while ((e = readdir(d))) {
+	while ((e = readdir(dir_p))) {
 		ssize_t n;
 		pid_t pid;
 
@@ -114,7 +123,7 @@ void cldd_mcopy_created(struct cldd_in *in, pid_t caller)
 		if (!strcmp(node, self->name)) {
 			in->src.remote = false;
 		} else {
-			struct cldd_peer *p = cldd_peer_by_name(node);
+			struct cldd_peer *p = cldd_peer_by_name(d->cluster, node);
 
 			if (!p)
 				continue;
@@ -124,7 +133,7 @@ void cldd_mcopy_created(struct cldd_in *in, pid_t caller)
 		in->src.pid = pid;
 		found++;
 	}
-	closedir(d);
+	closedir(dir_p);
 	/* Two images open: which one is being copied is not ours to guess. */
 	in->src.set = found == 1;
 	in->src.caller = caller;
@@ -150,7 +159,7 @@ static void migrated(void *arg, int ret, const struct cldp_migrate_resp *r)
 	} else {
 		in->state = CLDD_IN_MIGRATED;
 		in->pid = r->pid; /* here: the name is an alias of the guest */
-		done_add(cw->src_ino, cw->caller);
+		done_add(cldd_of(cw->req)->mcopy, cw->src_ino, cw->caller);
 		fuse_reply_write(cw->req, cw->count);
 	}
 	cldd_in_put(in);
@@ -161,11 +170,12 @@ static void start(fuse_req_t req, struct cldd_in *in, struct cldd_peer *home, pi
 		  uint64_t start_ticks, size_t count)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct cldd *d = cldd_of(req);
 	struct cldd_peer *target = NULL;
 	struct copy_wait *cw;
 
 	if (in->remote) {
-		target = cldd_peer_by_slot(in->target_slot);
+		target = cldd_peer_by_slot(d->cluster, in->target_slot);
 		if (!target) {
 			cldd_reply_err(req, ENOENT);
 			return;
@@ -188,9 +198,9 @@ static void start(fuse_req_t req, struct cldd_in *in, struct cldd_peer *home, pi
 	in->state = CLDD_IN_MIGRATING;
 	in->refs++;
 	cldd_info("uid %u migrates %s:%d to %s", (unsigned)ctx->uid,
-		  home ? home->conf.name : cldd_cluster_self()->name, (int)pid,
-		  target ? target->conf.name : cldd_cluster_self()->name);
-	cldd_migrate_request(home, pid, start_ticks, target, ctx->uid, ctx->gid, migrated, cw);
+		  home ? home->conf.name : cldd_cluster_self(d->cluster)->name, (int)pid,
+		  target ? target->conf.name : cldd_cluster_self(d->cluster)->name);
+	cldd_migrate_request(d, home, pid, start_ticks, target, ctx->uid, ctx->gid, migrated, cw);
 }
 
 bool cldd_mcopy_write(fuse_req_t req, struct cldd_in *in, size_t size, uint64_t off)
@@ -206,13 +216,13 @@ bool cldd_mcopy_write(fuse_req_t req, struct cldd_in *in, size_t size, uint64_t 
 	    fuse_req_ctx(req)->pid != in->src.caller)
 		return false;
 	if (in->src.remote) {
-		home = cldd_peer_by_slot(in->src.slot);
+		home = cldd_peer_by_slot(cldd_of(req)->cluster, in->src.slot);
 		if (!home) {
 			cldd_reply_err(req, EHOSTDOWN);
 			return true;
 		}
 	} else {
-		struct cldd_freeze *f = cldd_freeze_find(in->src.pid);
+		struct cldd_freeze *f = cldd_freeze_find(cldd_of(req), in->src.pid);
 
 		if (f)
 			start_ticks = f->start_ticks; /* the one cp has open */
@@ -225,7 +235,7 @@ void cldd_mcopy_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 				struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
 				struct fuse_file_info *fi_out, size_t len, int flags)
 {
-	struct cldd_in *in = cldd_in_by_ino(ino_out);
+	struct cldd_in *in = cldd_in_by_ino(cldd_of(req), ino_out);
 	struct cldd_peer *home = NULL;
 	uint64_t start_ticks, size;
 	pid_t pid;

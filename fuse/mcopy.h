@@ -21,14 +21,17 @@
 #include "fs_kind.h"
 #include "incoming.h"
 
+/* d->mcopy: the copies that committed. */
+int cldd_mcopy_init(struct cldd *d);
+
 /* in was just created by thread caller: note the image it has open. */
-void cldd_mcopy_created(struct cldd_in *in, pid_t caller);
+void cldd_mcopy_created(struct cldd *d, struct cldd_in *in, pid_t caller);
 
 /* A write into in: true when handled here (the migration, or a no-op). */
 bool cldd_mcopy_write(fuse_req_t req, struct cldd_in *in, size_t size, uint64_t off);
 
 /* The source image ino as read by caller ends here (its copy committed). */
-bool cldd_mcopy_eof(fuse_ino_t ino, pid_t caller);
+bool cldd_mcopy_eof(struct cldd *d, fuse_ino_t ino, pid_t caller);
 
 void cldd_mcopy_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 				struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,

@@ -17,27 +17,30 @@
 #include "procs.h"
 #include "restart.h"
 
-static struct {
-	uv_loop_t *loop;
+/* Migration's own (d->mig). */
+struct cldd_migrate {
 	char mnt[PATH_MAX];
-} M;
+};
 
-void cldd_migrate_init(uv_loop_t *loop, const char *mountpoint, unsigned int guest_lost_ms)
+int cldd_migrate_init(struct cldd *d, const char *mountpoint)
 {
-	M.loop = loop;
-	cldd_fwd_init(loop);
-	cldd_pairs_init(loop, guest_lost_ms);
-	snprintf(M.mnt, sizeof(M.mnt), "%s", mountpoint);
+	struct cldd_migrate *M = calloc(1, sizeof(*M));
+
+	if (!M)
+		return -ENOMEM;
+	snprintf(M->mnt, sizeof(M->mnt), "%s", mountpoint);
+	d->mig = M;
+	return 0;
 }
 
-const char *cldd_migrate_mountpoint(void)
+const char *cldd_migrate_mountpoint(struct cldd *d)
 {
-	return M.mnt;
+	return d->mig->mnt;
 }
 
-static const char *self_name(void)
+static const char *self_name(struct cldd *d)
 {
-	const struct cld_node_conf *self = cldd_cluster_self();
+	const struct cld_node_conf *self = cldd_cluster_self(d->cluster);
 
 	return self ? self->name : "";
 }
@@ -45,6 +48,7 @@ static const char *self_name(void)
 /* ---- Home: freeze, have the target restore, keep the shadow --------------- */
 
 struct home_job {
+	struct cldd *d;
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
@@ -108,7 +112,7 @@ static void home_restored(void *arg, int status, const uint8_t *data, size_t len
 	hj->f->migrating = false;
 	hj->f->shadow = true;
 	ret = cldd_freeze_exitkill(hj->f, true, home_committed, hj);
-	cldd_shadow_add(hj->pid, hj->f, hj->target->conf.name, hj->resp.pid, hj->chans,
+	cldd_shadow_add(hj->d, hj->pid, hj->f, hj->target->conf.name, hj->resp.pid, hj->chans,
 			hj->nr_chans);
 	hj->nr_chans = 0;
 	hj->f = NULL; /* the shadow keeps the reference */
@@ -143,7 +147,7 @@ static void home_frozen(void *arg, struct cldd_freeze *f, int ret, const char *m
 	rq.pid = hj->pid;
 	rq.start_ticks = f->start_ticks;
 	rq.freeze_id = f->id;
-	ret = cldd_fwd_collect(hj->target, hj->pid, f->fz->proc, &rq, hj->chans);
+	ret = cldd_fwd_collect(hj->d, hj->target, hj->pid, f->fz->proc, &rq, hj->chans);
 	if (ret) {
 		home_end(hj, ret, "cannot set up its forwarded fds");
 		return;
@@ -155,23 +159,23 @@ static void home_frozen(void *arg, struct cldd_freeze *f, int ret, const char *m
 		home_end(hj, ret, "cannot reach the target");
 }
 
-static void home_start(pid_t pid, uint64_t start_ticks, const char *target, uid_t uid, gid_t gid,
-		       cldd_migrate_cb cb, void *arg)
+static void home_start(struct cldd *d, pid_t pid, uint64_t start_ticks, const char *target,
+		       uid_t uid, gid_t gid, cldd_migrate_cb cb, void *arg)
 {
-	struct cldd_peer *t = cldd_peer_by_name(target);
+	struct cldd_peer *t = cldd_peer_by_name(d->cluster, target);
 	struct home_job *hj;
 	struct cldd_pinfo pi;
 	int ret;
 
-	if (!strcmp(target, self_name()))
+	if (!strcmp(target, self_name(d)))
 		ret = -EINVAL; /* already there */
 	else if (!t || t->removed)
 		ret = -ENOENT;
 	else if (!t->conn)
 		ret = -EHOSTDOWN;
-	else if (cldd_proc_info(pid, &pi) || (start_ticks && pi.start_ticks != start_ticks))
+	else if (cldd_proc_info(d, pid, &pi) || (start_ticks && pi.start_ticks != start_ticks))
 		ret = -ESRCH;
-	else if (cldd_shadow_exists(pid))
+	else if (cldd_shadow_exists(d, pid))
 		ret = -EALREADY;
 	else
 		ret = cldd_proc_may_access(pid, uid, gid);
@@ -186,13 +190,14 @@ static void home_start(pid_t pid, uint64_t start_ticks, const char *target, uid_
 		cb(arg, -ENOMEM, NULL);
 		return;
 	}
+	hj->d = d;
 	hj->pid = pid;
 	hj->uid = uid;
 	hj->gid = gid;
 	hj->target = t;
 	hj->cb = cb;
 	hj->arg = arg;
-	cldd_freeze_get(pid, pi.start_ticks, uid, home_frozen, hj);
+	cldd_freeze_get(d, pid, pi.start_ticks, uid, home_frozen, hj);
 }
 
 struct served_job {
@@ -221,7 +226,8 @@ static void serve_home_done(void *arg, int ret, const struct cldp_migrate_resp *
 	free(sj);
 }
 
-void cldd_migrate_serve_home(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+void cldd_migrate_serve_home(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+			     const uint8_t *p)
 {
 	struct served_job *sj = calloc(1, sizeof(*sj));
 	struct cldp_migrate_req r;
@@ -232,12 +238,13 @@ void cldd_migrate_serve_home(struct cldd_conn *c, const struct cldp_hdr *h, cons
 	}
 	memcpy(&r, p, sizeof(r));
 	cldd_later_init(&sj->l, c, h);
-	home_start(r.pid, r.start_ticks, r.target, r.cred.uid, r.cred.gid, serve_home_done, sj);
+	home_start(d, r.pid, r.start_ticks, r.target, r.cred.uid, r.cred.gid, serve_home_done, sj);
 }
 
 /* ---- Target: restore from home's image, as the user ------------------------ */
 
 struct target_job {
+	struct cldd *d;
 	struct cldd_later l;
 	char home[64];
 	pid_t home_pid;
@@ -300,11 +307,12 @@ static void target_restored(void *arg, const struct cldd_restart_result *res)
 		cldd_out_reply(c, o, tj->l.type, tj->l.id, 0, sizeof(r));
 	}
 	/* After the answer: its end, even at once, reaches home second. */
-	cldd_guest_add(res->pid, tj->home, tj->home_pid, tj->chans, tj->nr_chans);
+	cldd_guest_add(tj->d, res->pid, tj->home, tj->home_pid, tj->chans, tj->nr_chans);
 	target_free(tj, false);
 }
 
-void cldd_migrate_serve_restore(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+void cldd_migrate_serve_restore(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+				const uint8_t *p)
 {
 	struct cldd_peer *home = cldd_conn_peer(c);
 	struct target_job *tj = calloc(1, sizeof(*tj));
@@ -318,12 +326,13 @@ void cldd_migrate_serve_restore(struct cldd_conn *c, const struct cldp_hdr *h, c
 		return;
 	}
 	memcpy(&r, p, sizeof(r));
+	tj->d = d;
 	cldd_later_init(&tj->l, c, h);
 	snprintf(tj->home, sizeof(tj->home), "%s", home->conf.name);
 	tj->home_pid = r.pid;
 	/* Through our own mount, in the worker: pages come from home on
 	 * demand, with the remote chunk cache and read-ahead. */
-	snprintf(tj->path, sizeof(tj->path), "%s/%s/%d", M.mnt, home->conf.name, (int)r.pid);
+	snprintf(tj->path, sizeof(tj->path), "%s/%s/%d", d->mig->mnt, home->conf.name, (int)r.pid);
 	/*
 	 * Lazily only for root: the pager needs userfaultfd's fork event,
 	 * which the kernel grants with CAP_SYS_PTRACE only.  Other users'
@@ -337,7 +346,7 @@ void cldd_migrate_serve_restore(struct cldd_conn *c, const struct cldp_hdr *h, c
 		.flags = CLDD_RST_NO_STDIO | (r.cred.uid == 0 ? CLDD_RST_LAZY : 0),
 		.timeout_ms = CLDD_MIGRATE_RESTORE_MS,
 	};
-	ret = cldd_fwd_accept(home, &r, tj->guest_ends, tj->chans);
+	ret = cldd_fwd_accept(d, home, &r, tj->guest_ends, tj->chans);
 	if (ret) {
 		cldd_err("guest %s:%d: cannot relay its fds: %s", tj->home, (int)r.pid,
 			 strerror(-ret));
@@ -351,7 +360,7 @@ void cldd_migrate_serve_restore(struct cldd_conn *c, const struct cldp_hdr *h, c
 		rq.fwd[i].local = tj->guest_ends[i];
 	}
 	rq.nr_fwd = r.nr_fwd;
-	ret = cldd_restart_start(M.loop, &rq, target_restored, tj);
+	ret = cldd_restart_start(d, &rq, target_restored, tj);
 	if (ret) {
 		cldd_reply_status(c, h->type, h->id, ret);
 		target_free(tj, true);
@@ -376,21 +385,21 @@ static void request_done(void *arg, int status, const uint8_t *data, size_t len)
 	free(rj);
 }
 
-void cldd_migrate_request(struct cldd_peer *home, pid_t pid, uint64_t start_ticks,
+void cldd_migrate_request(struct cldd *d, struct cldd_peer *home, pid_t pid, uint64_t start_ticks,
 			  struct cldd_peer *target, uid_t uid, gid_t gid, cldd_migrate_cb cb,
 			  void *arg)
 {
-	const char *tname = target ? target->conf.name : self_name();
+	const char *tname = target ? target->conf.name : self_name(d);
 	struct cldp_migrate_req rq;
 	struct req_job *rj;
 	int ret;
 
-	if (!cldd_cluster_enabled()) {
+	if (!cldd_cluster_enabled(d->cluster)) {
 		cb(arg, -EXDEV, NULL); /* nowhere to go */
 		return;
 	}
 	if (!home) {
-		home_start(pid, start_ticks, tname, uid, gid, cb, arg);
+		home_start(d, pid, start_ticks, tname, uid, gid, cb, arg);
 		return;
 	}
 	rj = calloc(1, sizeof(*rj));

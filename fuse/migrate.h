@@ -21,6 +21,8 @@
 
 #include "clondike/proto.h"
 
+#include "cldd.h"
+
 struct cldd_conn;
 struct cldd_peer;
 
@@ -28,9 +30,10 @@ struct cldd_peer;
  * little longer, the caller's longer still. */
 #define CLDD_MIGRATE_RESTORE_MS 30000u
 
-/* guest_lost_ms: how long a shadow waits for its guest's node (pairs.h). */
-void cldd_migrate_init(uv_loop_t *loop, const char *mountpoint, unsigned int guest_lost_ms);
-const char *cldd_migrate_mountpoint(void);
+/* d->mig: mountpoint is where our own mount is (a target restores from
+ * home's image through it). */
+int cldd_migrate_init(struct cldd *d, const char *mountpoint);
+const char *cldd_migrate_mountpoint(struct cldd *d);
 
 /* Completion: ret 0 and the guest's pid and details, or a negative errno. */
 typedef void (*cldd_migrate_cb)(void *arg, int ret, const struct cldp_migrate_resp *r);
@@ -39,13 +42,14 @@ typedef void (*cldd_migrate_cb)(void *arg, int ret, const struct cldp_migrate_re
  * The caller's side: move pid of node home (NULL: this node) to node
  * target (NULL: this node), for uid/gid.
  */
-void cldd_migrate_request(struct cldd_peer *home, pid_t pid, uint64_t start_ticks,
+void cldd_migrate_request(struct cldd *d, struct cldd_peer *home, pid_t pid, uint64_t start_ticks,
 			  struct cldd_peer *target, uid_t uid, gid_t gid, cldd_migrate_cb cb,
 			  void *arg);
 
 /* Requests from peers (serve.c). */
-void cldd_migrate_serve_home(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p);
-void cldd_migrate_serve_restore(struct cldd_conn *c, const struct cldp_hdr *h,
+void cldd_migrate_serve_home(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+			     const uint8_t *p);
+void cldd_migrate_serve_restore(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
 				const uint8_t *p);
 
 #endif /* CLDD_MIGRATE_H */

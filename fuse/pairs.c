@@ -16,8 +16,11 @@
 #include "peer.h"
 #include "procs.h"
 
+struct cldd_pairs;
+
 /* The original of a process that migrated away (home side). */
 struct shadow {
+	struct cldd_pairs *P;
 	pid_t pid;
 	unsigned long long start_ticks;
 	struct cldd_freeze *f; /* its freeze, held for good */
@@ -32,6 +35,7 @@ struct shadow {
 
 /* A process that migrated here (target side). */
 struct guest {
+	struct cldd_pairs *P;
 	pid_t pid;
 	unsigned long long start_ticks;
 	char home[64];
@@ -45,19 +49,21 @@ struct guest {
 
 /* A guest's end that could not be told home yet (its link was down). */
 struct news {
+	struct cldd_pairs *P;
 	struct cldp_guest_req rq;
 	char home[64];
 	struct news *next;
 };
 
-static struct {
-	uv_loop_t *loop;
-	uv_timer_t timer; /* shadows whose guest's node is unreachable */
+/* The pairs (d->pairs). */
+struct cldd_pairs {
+	struct cldd *d;
+	uv_timer_t timer; /* shadows whose guest's node is unreachable; data: this */
 	unsigned int lost_ms;
 	struct shadow *shadows;
 	struct guest *guests;
 	struct news *news;
-} M;
+};
 
 static uint64_t mono_ns(void)
 {
@@ -67,25 +73,25 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static struct shadow *shadow_find(pid_t pid)
+static struct shadow *shadow_find(struct cldd_pairs *P, pid_t pid)
 {
 	struct shadow *s;
 
-	for (s = M.shadows; s; s = s->next)
+	for (s = P->shadows; s; s = s->next)
 		if (s->pid == pid)
 			return s;
 	return NULL;
 }
 
 /* A guest entry whose process is gone is forgotten. */
-static struct guest *guest_find(pid_t pid)
+static struct guest *guest_find(struct cldd_pairs *P, pid_t pid)
 {
-	struct guest **pp = &M.guests, *g;
+	struct guest **pp = &P->guests, *g;
 	struct cldd_pinfo pi;
 
 	while ((g = *pp)) {
 		if (!g->watched &&
-		    (cldd_proc_info(g->pid, &pi) || pi.start_ticks != g->start_ticks)) {
+		    (cldd_proc_info(P->d, g->pid, &pi) || pi.start_ticks != g->start_ticks)) {
 			*pp = g->next;
 			free(g);
 			continue;
@@ -97,9 +103,10 @@ static struct guest *guest_find(pid_t pid)
 	return NULL;
 }
 
-void cldd_migrate_info(pid_t pid, unsigned long long start_ticks, struct cldd_mig_info *mi)
+void cldd_migrate_info(struct cldd *d, pid_t pid, unsigned long long start_ticks,
+		       struct cldd_mig_info *mi)
 {
-	struct shadow *s = shadow_find(pid);
+	struct shadow *s = shadow_find(d->pairs, pid);
 	struct guest *g;
 
 	memset(mi, 0, sizeof(*mi));
@@ -109,7 +116,7 @@ void cldd_migrate_info(pid_t pid, unsigned long long start_ticks, struct cldd_mi
 		mi->pid = s->guest;
 		return;
 	}
-	g = guest_find(pid);
+	g = guest_find(d->pairs, pid);
 	if (g && g->start_ticks == start_ticks) {
 		mi->role = CLDD_MIG_GUEST;
 		snprintf(mi->node, sizeof(mi->node), "%s", g->home);
@@ -121,7 +128,7 @@ static void shadow_unlink(struct shadow *s)
 {
 	struct shadow **pp;
 
-	for (pp = &M.shadows; *pp; pp = &(*pp)->next)
+	for (pp = &s->P->shadows; *pp; pp = &(*pp)->next)
 		if (*pp == s) {
 			*pp = s->next;
 			return;
@@ -141,7 +148,7 @@ static void signal_sent(void *arg, int status, const uint8_t *data, size_t len)
 static void send_signal(struct shadow *s, int sig)
 {
 	struct cldp_signal_req rq = { .home_pid = s->pid, .guest_pid = s->guest, .sig = sig };
-	struct cldd_peer *t = cldd_peer_by_name(s->node);
+	struct cldd_peer *t = cldd_peer_by_name(s->P->d->cluster, s->node);
 	int ret =
 		t ? cldd_call(t, CLDP_SIGNAL, &rq, sizeof(rq), signal_sent, (void *)(intptr_t)sig) :
 		    -ENOENT;
@@ -186,7 +193,7 @@ static void shadow_gone(void *arg, struct cldd_freeze *f, int status)
 		cldd_fwd_release(s->chans[--s->nr_chans]);
 	/* A shadow that was a guest here in turn (it migrated on) is our
 	 * child, whose wait status its tracer took: its home's news now. */
-	cldd_child_reaped(s->pid, status);
+	cldd_child_reaped(s->P->d, s->pid, status);
 	shadow_unlink(s);
 	free(s);
 	cldd_freeze_put(f);
@@ -198,7 +205,8 @@ static const struct cldd_shadow_ops shadow_ops = {
 };
 
 /* What became of our guest on its node. */
-void cldd_pairs_serve_guest(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+void cldd_pairs_serve_guest(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+			    const uint8_t *p)
 {
 	struct cldd_peer *from = cldd_conn_peer(c);
 	struct cldp_guest_req r;
@@ -206,7 +214,7 @@ void cldd_pairs_serve_guest(struct cldd_conn *c, const struct cldp_hdr *h, const
 	int ret = 0;
 
 	memcpy(&r, p, sizeof(r));
-	s = shadow_find(r.home_pid);
+	s = shadow_find(d->pairs, r.home_pid);
 	if (!s || s->guest != r.guest_pid || strcmp(s->node, from->conf.name)) {
 		cldd_reply_status(c, h->type, h->id, -ESRCH);
 		return;
@@ -244,7 +252,7 @@ static void guest_unlink(struct guest *g)
 {
 	struct guest **pp;
 
-	for (pp = &M.guests; *pp; pp = &(*pp)->next)
+	for (pp = &g->P->guests; *pp; pp = &(*pp)->next)
 		if (*pp == g) {
 			*pp = g->next;
 			return;
@@ -255,7 +263,7 @@ static void news_unlink(struct news *n)
 {
 	struct news **pp;
 
-	for (pp = &M.news; *pp; pp = &(*pp)->next)
+	for (pp = &n->P->news; *pp; pp = &(*pp)->next)
 		if (*pp == n) {
 			*pp = n->next;
 			return;
@@ -283,7 +291,7 @@ static void guest_told(void *arg, int status, const uint8_t *data, size_t len)
 
 static void tell(struct news *n)
 {
-	struct cldd_peer *home = cldd_peer_by_name(n->home);
+	struct cldd_peer *home = cldd_peer_by_name(n->P->d->cluster, n->home);
 	int ret =
 		home ? cldd_call(home, CLDP_GUEST, &n->rq, sizeof(n->rq), guest_told, n) : -ENOENT;
 
@@ -317,7 +325,7 @@ static void guest_event(void *arg, pid_t pid, const siginfo_t *si)
 		.code = si->si_code,
 		.status = si->si_status,
 	};
-	struct cldd_peer *home = cldd_peer_by_name(g->home);
+	struct cldd_peer *home = cldd_peer_by_name(g->P->d->cluster, g->home);
 	bool end = si->si_code != CLD_STOPPED && si->si_code != CLD_CONTINUED;
 	int ret;
 
@@ -340,10 +348,11 @@ static void guest_event(void *arg, pid_t pid, const siginfo_t *si)
 		struct news *n = calloc(1, sizeof(*n));
 
 		if (n) {
+			n->P = g->P;
 			n->rq = rq;
 			snprintf(n->home, sizeof(n->home), "%s", g->home);
-			n->next = M.news;
-			M.news = n;
+			n->next = g->P->news;
+			g->P->news = n;
 			tell(n);
 		} else {
 			cldd_err("guest %d: out of memory, its end is not told home", (int)pid);
@@ -385,7 +394,8 @@ static bool sig_default(pid_t pid, int sig)
 }
 
 /* A signal sent to a guest's shadow at home. */
-void cldd_pairs_serve_signal(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+void cldd_pairs_serve_signal(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+			     const uint8_t *p)
 {
 	struct cldd_peer *from = cldd_conn_peer(c);
 	struct cldp_signal_req r;
@@ -393,7 +403,7 @@ void cldd_pairs_serve_signal(struct cldd_conn *c, const struct cldp_hdr *h, cons
 	int ret = 0;
 
 	memcpy(&r, p, sizeof(r));
-	g = guest_find(r.guest_pid);
+	g = guest_find(d->pairs, r.guest_pid);
 	if (!g || g->home_pid != r.home_pid || strcmp(g->home, from->conf.name))
 		ret = -ESRCH;
 	else if (r.sig < 0 || r.sig > 64)
@@ -402,7 +412,7 @@ void cldd_pairs_serve_signal(struct cldd_conn *c, const struct cldp_hdr *h, cons
 		/* "Is it yours?": an ended guest whose news is on its way is. */
 		struct news *n;
 
-		for (n = M.news; n; n = n->next)
+		for (n = d->pairs->news; n; n = n->next)
 			if (n->rq.guest_pid == r.guest_pid && n->rq.home_pid == r.home_pid &&
 			    !strcmp(n->home, from->conf.name))
 				ret = 0;
@@ -440,31 +450,32 @@ static void lose_shadow(struct shadow *s, const char *why)
 
 static void on_lost_tick(uv_timer_t *t)
 {
+	struct cldd_pairs *P = t->data;
 	uint64_t now = mono_ns();
 	struct shadow *s;
 	bool any = false;
 
-	(void)t;
-	for (s = M.shadows; s; s = s->next) {
+	for (s = P->shadows; s; s = s->next) {
 		if (!s->lost_ns || s->ending)
 			continue;
-		if (now - s->lost_ns >= (uint64_t)M.lost_ms * 1000000ull)
+		if (now - s->lost_ns >= (uint64_t)P->lost_ms * 1000000ull)
 			lose_shadow(s, "was not reachable in time");
 		else
 			any = true;
 	}
 	if (!any)
-		uv_timer_stop(&M.timer);
+		uv_timer_stop(&P->timer);
 }
 
 struct check {
+	struct cldd_pairs *P;
 	pid_t home_pid, guest;
 };
 
 static void checked(void *arg, int status, const uint8_t *data, size_t len)
 {
 	struct check *k = arg;
-	struct shadow *s = shadow_find(k->home_pid);
+	struct shadow *s = shadow_find(k->P, k->home_pid);
 
 	(void)data;
 	(void)len;
@@ -480,24 +491,26 @@ static void checked(void *arg, int status, const uint8_t *data, size_t len)
 	free(k);
 }
 
-void cldd_pairs_peer(struct cldd_peer *p, bool up)
+void cldd_pairs_peer(struct cldd *d, struct cldd_peer *p, bool up)
 {
+	struct cldd_pairs *P = d->pairs;
 	struct news *n, *next;
 	struct shadow *s;
 
-	for (s = M.shadows; s; s = s->next) {
+	for (s = P->shadows; s; s = s->next) {
 		if (s->ending || strcmp(s->node, p->conf.name))
 			continue;
 		if (!up) {
 			if (!s->lost_ns)
 				s->lost_ns = mono_ns();
-			uv_timer_start(&M.timer, on_lost_tick, 1000, 1000);
+			uv_timer_start(&P->timer, on_lost_tick, 1000, 1000);
 		} else if (s->lost_ns) {
 			struct cldp_signal_req rq = { .home_pid = s->pid, .guest_pid = s->guest };
 			struct check *k = malloc(sizeof(*k));
 
 			if (!k)
 				continue;
+			k->P = P;
 			k->home_pid = s->pid;
 			k->guest = s->guest;
 			if (cldd_call(p, CLDP_SIGNAL, &rq, sizeof(rq), checked, k))
@@ -505,27 +518,34 @@ void cldd_pairs_peer(struct cldd_peer *p, bool up)
 		}
 	}
 	/* Guests' ends that home has not heard of yet. */
-	for (n = M.news; up && n; n = next) {
+	for (n = P->news; up && n; n = next) {
 		next = n->next;
 		if (!strcmp(n->home, p->conf.name))
 			tell(n);
 	}
 }
 
-void cldd_pairs_init(uv_loop_t *loop, unsigned int lost_ms)
+int cldd_pairs_init(struct cldd *d, unsigned int lost_ms)
 {
-	M.loop = loop;
-	M.lost_ms = lost_ms;
-	uv_timer_init(loop, &M.timer);
+	struct cldd_pairs *P = calloc(1, sizeof(*P));
+
+	if (!P)
+		return -ENOMEM;
+	P->d = d;
+	P->lost_ms = lost_ms;
+	uv_timer_init(d->loop, &P->timer);
+	P->timer.data = P;
+	d->pairs = P;
+	return 0;
 }
 
-bool cldd_shadow_exists(pid_t pid)
+bool cldd_shadow_exists(struct cldd *d, pid_t pid)
 {
-	return shadow_find(pid) != NULL;
+	return shadow_find(d->pairs, pid) != NULL;
 }
 
-void cldd_shadow_add(pid_t pid, struct cldd_freeze *f, const char *node, pid_t guest,
-		     struct cldd_chan **chans, unsigned int nr)
+void cldd_shadow_add(struct cldd *d, pid_t pid, struct cldd_freeze *f, const char *node,
+		     pid_t guest, struct cldd_chan **chans, unsigned int nr)
 {
 	struct shadow *s = calloc(1, sizeof(*s));
 	unsigned int i;
@@ -542,39 +562,41 @@ void cldd_shadow_add(pid_t pid, struct cldd_freeze *f, const char *node, pid_t g
 			 (int)pid);
 		return;
 	}
+	s->P = d->pairs;
 	s->pid = pid;
 	s->start_ticks = f->start_ticks;
 	s->f = f;
 	snprintf(s->node, sizeof(s->node), "%s", node);
 	s->guest = guest;
-	s->next = M.shadows;
-	M.shadows = s;
+	s->next = d->pairs->shadows;
+	d->pairs->shadows = s;
 	if (cldd_freeze_shadow(f, &shadow_ops, s))
 		cldd_err("shadow %d: its signals and exit are not forwarded", (int)pid);
 }
 
-void cldd_guest_add(pid_t pid, const char *home, pid_t home_pid, struct cldd_chan **chans,
-		    unsigned int nr)
+void cldd_guest_add(struct cldd *d, pid_t pid, const char *home, pid_t home_pid,
+		    struct cldd_chan **chans, unsigned int nr)
 {
 	struct guest *g = calloc(1, sizeof(*g));
 	struct cldd_pinfo pi;
 
-	if (!g || cldd_proc_info(pid, &pi)) {
+	if (!g || cldd_proc_info(d, pid, &pi)) {
 		free(g);
 		while (nr)
 			cldd_fwd_drop(chans[--nr]);
 		return;
 	}
+	g->P = d->pairs;
 	g->pid = pid;
 	g->start_ticks = pi.start_ticks;
 	snprintf(g->home, sizeof(g->home), "%s", home);
 	g->home_pid = home_pid;
 	memcpy(g->chans, chans, nr * sizeof(*chans));
 	g->nr_chans = nr;
-	g->next = M.guests;
-	M.guests = g;
+	g->next = d->pairs->guests;
+	d->pairs->guests = g;
 	g->watched = true;
-	if (cldd_child_watch(pid, guest_event, g)) {
+	if (cldd_child_watch(d, pid, guest_event, g)) {
 		g->watched = false;
 		cldd_err("guest %d: its exit will not reach home", (int)pid);
 	}

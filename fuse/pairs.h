@@ -17,6 +17,8 @@
 
 #include "clondike/proto.h"
 
+#include "cldd.h"
+
 struct cldd_chan;
 struct cldd_conn;
 struct cldd_freeze;
@@ -25,24 +27,27 @@ struct cldd_peer;
 /* How long a shadow waits for its guest's node to come back, by default. */
 #define CLDD_GUEST_LOST_MS 30000u
 
-void cldd_pairs_init(uv_loop_t *loop, unsigned int lost_ms);
+/* d->pairs, its timer on d->loop. */
+int cldd_pairs_init(struct cldd *d, unsigned int lost_ms);
 
 /* Home, at the commit point: f (a reference it keeps) becomes the shadow of
  * guest on node; chans (its relayed fds) start moving bytes. */
-void cldd_shadow_add(pid_t pid, struct cldd_freeze *f, const char *node, pid_t guest,
-		     struct cldd_chan **chans, unsigned int nr);
-bool cldd_shadow_exists(pid_t pid);
+void cldd_shadow_add(struct cldd *d, pid_t pid, struct cldd_freeze *f, const char *node,
+		     pid_t guest, struct cldd_chan **chans, unsigned int nr);
+bool cldd_shadow_exists(struct cldd *d, pid_t pid);
 /* Target, once home has the answer: pid is home_pid of home. */
-void cldd_guest_add(pid_t pid, const char *home, pid_t home_pid, struct cldd_chan **chans,
-		    unsigned int nr);
+void cldd_guest_add(struct cldd *d, pid_t pid, const char *home, pid_t home_pid,
+		    struct cldd_chan **chans, unsigned int nr);
 
 /* A peer's connection came up or went down. */
-void cldd_pairs_peer(struct cldd_peer *p, bool up);
+void cldd_pairs_peer(struct cldd *d, struct cldd_peer *p, bool up);
 
 /* Messages (serve.c): a signal for a guest here, or "is it yours?"
  * (signal 0); a guest's stop or end, for its shadow here. */
-void cldd_pairs_serve_signal(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p);
-void cldd_pairs_serve_guest(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p);
+void cldd_pairs_serve_signal(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+			     const uint8_t *p);
+void cldd_pairs_serve_guest(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+			    const uint8_t *p);
 
 /* What a local pid is to migration, for its xattrs and listing. */
 struct cldd_mig_info {
@@ -50,6 +55,7 @@ struct cldd_mig_info {
 	char node[64]; /* shadow: where the guest runs; guest: its home */
 	pid_t pid;     /* the other side's pid */
 };
-void cldd_migrate_info(pid_t pid, unsigned long long start_ticks, struct cldd_mig_info *mi);
+void cldd_migrate_info(struct cldd *d, pid_t pid, unsigned long long start_ticks,
+		       struct cldd_mig_info *mi);
 
 #endif /* CLDD_PAIRS_H */

@@ -20,9 +20,6 @@
 
 #include "log.h"
 
-static struct cldd_cluster no_cluster;
-struct cldd_cluster *cldd_cl = &no_cluster;
-
 uint64_t cldd_now_ns(void)
 {
 	struct timespec ts;
@@ -35,6 +32,7 @@ void cldd_later_init(struct cldd_later *l, struct cldd_conn *c, const struct cld
 {
 	struct cldd_peer *p = cldd_conn_peer(c);
 
+	l->cl = c->cl;
 	l->slot = p->slot;
 	l->gen = p->gen;
 	l->type = h->type;
@@ -43,59 +41,59 @@ void cldd_later_init(struct cldd_later *l, struct cldd_conn *c, const struct cld
 
 struct cldd_conn *cldd_later_conn(const struct cldd_later *l)
 {
-	struct cldd_peer *p = cldd_peer_by_slot(l->slot);
+	struct cldd_peer *p = cldd_peer_by_slot(l->cl, l->slot);
 
 	return p && p->conn && p->gen == l->gen ? p->conn : NULL;
 }
 
 /* ---- The cluster ----------------------------------------------------------- */
 
-bool cldd_cluster_enabled(void)
+bool cldd_cluster_enabled(const struct cldd_cluster *cl)
 {
-	return cldd_cl->enabled;
+	return cl->enabled;
 }
 
-const struct cld_cluster_conf *cldd_cluster_conf(void)
+const struct cld_cluster_conf *cldd_cluster_conf(const struct cldd_cluster *cl)
 {
-	return cldd_cl->enabled ? &cldd_cl->conf : NULL;
+	return cl->enabled ? &cl->conf : NULL;
 }
 
-const struct cld_node_conf *cldd_cluster_self(void)
+const struct cld_node_conf *cldd_cluster_self(const struct cldd_cluster *cl)
 {
-	return cldd_cl->enabled ? &cldd_cl->self : NULL;
+	return cl->enabled ? &cl->self : NULL;
 }
 
-struct cldd_peer *cldd_peer_by_name(const char *name)
+struct cldd_peer *cldd_peer_by_name(const struct cldd_cluster *cl, const char *name)
 {
 	unsigned int i;
 
-	for (i = 0; i < cldd_cl->npeers; i++)
-		if (!strcmp(cldd_cl->peers[i]->conf.name, name))
-			return cldd_cl->peers[i];
+	for (i = 0; i < cl->npeers; i++)
+		if (!strcmp(cl->peers[i]->conf.name, name))
+			return cl->peers[i];
 	return NULL;
 }
 
-struct cldd_peer *cldd_peer_by_slot(unsigned int slot)
+struct cldd_peer *cldd_peer_by_slot(const struct cldd_cluster *cl, unsigned int slot)
 {
-	return slot < cldd_cl->npeers ? cldd_cl->peers[slot] : NULL;
+	return slot < cl->npeers ? cl->peers[slot] : NULL;
 }
 
-unsigned int cldd_peer_slots(void)
+unsigned int cldd_peer_slots(const struct cldd_cluster *cl)
 {
-	return cldd_cl->npeers;
+	return cl->npeers;
 }
 
 /* Make the peer table match conf (slots of known names are kept). */
-static int apply_conf(const struct cld_cluster_conf *conf)
+static int apply_conf(struct cldd_cluster *cl, const struct cld_cluster_conf *conf)
 {
 	unsigned int i;
 	size_t j;
 
-	for (i = 0; i < cldd_cl->npeers; i++) {
-		struct cldd_peer *p = cldd_cl->peers[i];
+	for (i = 0; i < cl->npeers; i++) {
+		struct cldd_peer *p = cl->peers[i];
 		const struct cld_node_conf *n = cld_conf_find(conf, p->conf.name);
 
-		if (!n || !strcmp(n->name, cldd_cl->self.name)) {
+		if (!n || !strcmp(n->name, cl->self.name)) {
 			if (!p->removed)
 				cldd_info("node %s removed from the cluster", p->conf.name);
 			p->removed = true;
@@ -114,21 +112,22 @@ static int apply_conf(const struct cld_cluster_conf *conf)
 		const struct cld_node_conf *n = &conf->nodes[j];
 		struct cldd_peer *p, **np;
 
-		if (!strcmp(n->name, cldd_cl->self.name) || cldd_peer_by_name(n->name))
+		if (!strcmp(n->name, cl->self.name) || cldd_peer_by_name(cl, n->name))
 			continue;
 		p = calloc(1, sizeof(*p));
-		np = realloc(cldd_cl->peers, (cldd_cl->npeers + 1) * sizeof(*np));
+		np = realloc(cl->peers, (cl->npeers + 1) * sizeof(*np));
 		if (!p || !np) {
 			free(p);
 			if (np)
-				cldd_cl->peers = np;
+				cl->peers = np;
 			return -ENOMEM;
 		}
-		cldd_cl->peers = np;
-		p->slot = cldd_cl->npeers;
+		cl->peers = np;
+		p->cl = cl;
+		p->slot = cl->npeers;
 		p->conf = *n;
-		p->dials = strcmp(cldd_cl->self.name, n->name) < 0;
-		cldd_cl->peers[cldd_cl->npeers++] = p;
+		p->dials = strcmp(cl->self.name, n->name) < 0;
+		cl->peers[cl->npeers++] = p;
 	}
 	return 0;
 }
@@ -175,112 +174,114 @@ fail:
 	return ret;
 }
 
-int cldd_cluster_start(uv_loop_t *loop, const char *conf_path, const char *self,
-		       const struct cldd_cluster_cbs *cbs, struct cldd_cluster **out,
-		       struct cld_err *err)
+struct cldd_cluster *cldd_cluster_new(uv_loop_t *loop)
 {
+	struct cldd_cluster *cl = calloc(1, sizeof(*cl));
+
+	if (cl)
+		cl->loop = loop;
+	return cl;
+}
+
+int cldd_cluster_start(struct cldd_cluster *cl, const char *conf_path, const char *self,
+		       const struct cldd_cluster_cbs *cbs, struct cld_err *err)
+{
+	uv_loop_t *loop = cl->loop;
 	struct sockaddr_storage ss;
 	int r;
 
 	if (cldp_crypto_init())
 		return cld_err_set(err, -EIO, "libsodium cannot be initialised");
-	/* It lives as long as the daemon: its handles may still be closing
-	 * when a failed start returns. */
-	cldd_cl = calloc(1, sizeof(*cldd_cl));
-	if (!cldd_cl) {
-		cldd_cl = &no_cluster;
-		return cld_err_set(err, -ENOMEM, "out of memory");
-	}
-	*out = cldd_cl;
-	r = load(conf_path, self, &cldd_cl->conf, cldd_cl->key, err);
+	r = load(conf_path, self, &cl->conf, cl->key, err);
 	if (r)
 		return r;
-	cldd_cl->loop = loop;
-	cldd_cl->cbs = *cbs;
+	cl->cbs = *cbs;
 	/* Reloads happen after the daemon has changed to /. */
-	if (!realpath(conf_path, cldd_cl->conf_path))
-		snprintf(cldd_cl->conf_path, sizeof(cldd_cl->conf_path), "%s", conf_path);
-	cldd_cl->self = *cld_conf_find(&cldd_cl->conf, self);
-	r = cldd_link_resolve(&cldd_cl->self, &ss);
+	if (!realpath(conf_path, cl->conf_path))
+		snprintf(cl->conf_path, sizeof(cl->conf_path), "%s", conf_path);
+	cl->self = *cld_conf_find(&cl->conf, self);
+	r = cldd_link_resolve(&cl->self, &ss);
 	if (r) {
-		cld_err_set(err, r, "cannot resolve this node's address %s", cldd_cl->self.host);
+		cld_err_set(err, r, "cannot resolve this node's address %s", cl->self.host);
 		goto fail;
 	}
-	r = apply_conf(&cldd_cl->conf);
+	r = apply_conf(cl, &cl->conf);
 	if (r) {
 		cld_err_set(err, r, "out of memory");
 		goto fail;
 	}
-	uv_tcp_init(loop, &cldd_cl->listener);
-	r = uv_tcp_bind(&cldd_cl->listener, (struct sockaddr *)&ss, 0);
+	uv_tcp_init(loop, &cl->listener);
+	cl->listener.data = cl->tick.data = cl->accept_later.data = cl->accept_reset.data = cl;
+	r = uv_tcp_bind(&cl->listener, (struct sockaddr *)&ss, 0);
 	if (!r)
-		r = uv_listen((uv_stream_t *)&cldd_cl->listener, 64, cldd_link_on_connection);
+		r = uv_listen((uv_stream_t *)&cl->listener, 64, cldd_link_on_connection);
 	if (r) {
-		cld_err_set(err, -EADDRINUSE, "cannot listen on %s:%u: %s", cldd_cl->self.host,
-			    (unsigned int)cldd_cl->self.port, uv_strerror(r));
-		uv_close((uv_handle_t *)&cldd_cl->listener, NULL);
+		cld_err_set(err, -EADDRINUSE, "cannot listen on %s:%u: %s", cl->self.host,
+			    (unsigned int)cl->self.port, uv_strerror(r));
+		uv_close((uv_handle_t *)&cl->listener, NULL);
 		goto fail;
 	}
-	uv_timer_init(loop, &cldd_cl->tick);
-	uv_timer_start(&cldd_cl->tick, cldd_link_tick, 0, TICK_MS);
-	uv_timer_init(loop, &cldd_cl->accept_later);
-	uv_check_init(loop, &cldd_cl->accept_reset);
-	uv_check_start(&cldd_cl->accept_reset, cldd_link_accept_reset);
-	cldd_cl->enabled = true;
-	cldd_info("cluster: node %s (%s) listening on %s:%u, %u peer(s)", cldd_cl->self.name,
-		  cld_role_name(cldd_cl->self.role), cldd_cl->self.host, (unsigned int)cldd_cl->self.port, cldd_cl->npeers);
+	uv_timer_init(loop, &cl->tick);
+	uv_timer_start(&cl->tick, cldd_link_tick, 0, TICK_MS);
+	uv_timer_init(loop, &cl->accept_later);
+	uv_check_init(loop, &cl->accept_reset);
+	uv_check_start(&cl->accept_reset, cldd_link_accept_reset);
+	cl->enabled = true;
+	cldd_info("cluster: node %s (%s) listening on %s:%u, %u peer(s)", cl->self.name,
+		  cld_role_name(cl->self.role), cl->self.host, (unsigned int)cl->self.port,
+		  cl->npeers);
 	return 0;
 fail:
-	cld_conf_free(&cldd_cl->conf);
+	cld_conf_free(&cl->conf);
 	return r < 0 ? r : -EINVAL;
 }
 
-int cldd_cluster_reload(struct cld_err *err)
+int cldd_cluster_reload(struct cldd_cluster *cl, struct cld_err *err)
 {
 	struct cld_cluster_conf conf;
 	uint8_t key[CLD_KEY_BYTES];
 	const struct cld_node_conf *me;
 	int r;
 
-	if (!cldd_cl->enabled)
+	if (!cl->enabled)
 		return 0;
-	r = load(cldd_cl->conf_path, cldd_cl->self.name, &conf, key, err);
+	r = load(cl->conf_path, cl->self.name, &conf, key, err);
 	if (r)
 		return r;
-	me = cld_conf_find(&conf, cldd_cl->self.name);
-	if (strcmp(me->host, cldd_cl->self.host) || me->port != cldd_cl->self.port)
+	me = cld_conf_find(&conf, cl->self.name);
+	if (strcmp(me->host, cl->self.host) || me->port != cl->self.port)
 		cldd_warn("reload: this node's address changed to %s:%u; "
 			  "it takes effect at the next start",
 			  me->host, (unsigned int)me->port);
-	cldd_cl->self.role = me->role;
-	if (memcmp(key, cldd_cl->key, sizeof(key))) {
+	cl->self.role = me->role;
+	if (memcmp(key, cl->key, sizeof(key))) {
 		unsigned int i;
 
 		/* A new key: every session was made with the old one. */
-		memcpy(cldd_cl->key, key, sizeof(key));
-		for (i = 0; i < cldd_cl->npeers; i++)
-			cldd_link_drop(cldd_cl->peers[i], "cluster key changed");
+		memcpy(cl->key, key, sizeof(key));
+		for (i = 0; i < cl->npeers; i++)
+			cldd_link_drop(cl->peers[i], "cluster key changed");
 		cldd_info("reload: new cluster key");
 	}
-	r = apply_conf(&conf);
-	cld_conf_free(&cldd_cl->conf);
-	cldd_cl->conf = conf;
-	cldd_info("reload: %zu node(s) in %s", conf.n, cldd_cl->conf_path);
+	r = apply_conf(cl, &conf);
+	cld_conf_free(&cl->conf);
+	cl->conf = conf;
+	cldd_info("reload: %zu node(s) in %s", conf.n, cl->conf_path);
 	return r;
 }
 
-void cldd_cluster_stop(void)
+void cldd_cluster_stop(struct cldd_cluster *cl)
 {
 	unsigned int i;
 
-	if (!cldd_cl->enabled)
+	if (!cl->enabled)
 		return;
-	for (i = 0; i < cldd_cl->npeers; i++)
-		cldd_link_drop(cldd_cl->peers[i], "shutting down");
-	while (cldd_cl->conns)
-		cldd_conn_close(cldd_cl->conns, -EHOSTDOWN, "shutting down");
-	uv_timer_stop(&cldd_cl->tick);
-	uv_timer_stop(&cldd_cl->accept_later);
-	uv_check_stop(&cldd_cl->accept_reset);
-	cldd_cl->enabled = false;
+	for (i = 0; i < cl->npeers; i++)
+		cldd_link_drop(cl->peers[i], "shutting down");
+	while (cl->conns)
+		cldd_conn_close(cl->conns, -EHOSTDOWN, "shutting down");
+	uv_timer_stop(&cl->tick);
+	uv_timer_stop(&cl->accept_later);
+	uv_check_stop(&cl->accept_reset);
+	cl->enabled = false;
 }

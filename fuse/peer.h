@@ -17,8 +17,10 @@
 #include "clondike/proto.h"
 
 struct cldd_conn;
+struct cldd_cluster;
 
 struct cldd_peer {
+	struct cldd_cluster *cl; /* its cluster */
 	unsigned int slot; /* stable for the daemon's life: inode numbers use it */
 	struct cld_node_conf conf;
 	bool removed; /* dropped from the configuration by a reload */
@@ -83,6 +85,7 @@ void **cldd_conn_served(struct cldd_conn *c);
  * again by peer slot and generation.
  */
 struct cldd_later {
+	struct cldd_cluster *cl;
 	unsigned int slot;
 	uint64_t gen;
 	uint16_t type;
@@ -111,27 +114,30 @@ struct cldd_cluster_cbs {
 };
 
 /*
+ * The cluster's state, for the daemon object (struct cldd's cluster) and
+ * the daemon's life: empty (no peers, not enabled) until started.  NULL
+ * when out of memory.
+ */
+struct cldd_cluster *cldd_cluster_new(uv_loop_t *loop);
+/*
  * Load the configuration and the key, listen on this node's address and
  * start dialing.  self is this node's name in the configuration; cbs is
- * copied.  The cluster's state is allocated here and handed to the daemon
- * object in *out (also when the start then fails), for the daemon's life.
+ * copied.  When it fails, cl stays as it was: not enabled.
  */
-struct cldd_cluster;
-int cldd_cluster_start(uv_loop_t *loop, const char *conf_path, const char *self,
-		       const struct cldd_cluster_cbs *cbs, struct cldd_cluster **out,
-		       struct cld_err *err);
+int cldd_cluster_start(struct cldd_cluster *cl, const char *conf_path, const char *self,
+		       const struct cldd_cluster_cbs *cbs, struct cld_err *err);
 /* Re-read the configuration (SIGHUP); on error the old one stays. */
-int cldd_cluster_reload(struct cld_err *err);
-void cldd_cluster_stop(void);
-bool cldd_cluster_enabled(void);
-const struct cld_cluster_conf *cldd_cluster_conf(void);
+int cldd_cluster_reload(struct cldd_cluster *cl, struct cld_err *err);
+void cldd_cluster_stop(struct cldd_cluster *cl);
+bool cldd_cluster_enabled(const struct cldd_cluster *cl);
+const struct cld_cluster_conf *cldd_cluster_conf(const struct cldd_cluster *cl);
 /* This node's entry in the configuration (NULL without a cluster). */
-const struct cld_node_conf *cldd_cluster_self(void);
+const struct cld_node_conf *cldd_cluster_self(const struct cldd_cluster *cl);
 
-struct cldd_peer *cldd_peer_by_name(const char *name);
-struct cldd_peer *cldd_peer_by_slot(unsigned int slot);
+struct cldd_peer *cldd_peer_by_name(const struct cldd_cluster *cl, const char *name);
+struct cldd_peer *cldd_peer_by_slot(const struct cldd_cluster *cl, unsigned int slot);
 /* Peers in slot order, removed ones included: iterate 0..n-1. */
-unsigned int cldd_peer_slots(void);
+unsigned int cldd_peer_slots(const struct cldd_cluster *cl);
 
 uint64_t cldd_now_ns(void);
 

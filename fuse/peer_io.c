@@ -159,7 +159,7 @@ void **cldd_conn_served(struct cldd_conn *c)
 int cldd_call(struct cldd_peer *p, uint16_t type, const void *payload, size_t len, cldd_call_cb cb,
 	      void *arg)
 {
-	return cldd_call_timeout(p, type, payload, len, cldd_cl->conf.timeout_ms, cb, arg);
+	return cldd_call_timeout(p, type, payload, len, p->cl->conf.timeout_ms, cb, arg);
 }
 
 int cldd_call_timeout(struct cldd_peer *p, uint16_t type, const void *payload, size_t len,
@@ -290,8 +290,8 @@ static void on_message(struct cldd_conn *c, uint8_t *body, size_t len)
 		cldd_conn_send(c, CLDP_PING, CLDP_F_RESP, h.id, 0, body + sizeof(h), h.len);
 		return;
 	default:
-		if (cldd_cl->cbs.request)
-			cldd_cl->cbs.request(cldd_cl->cbs.arg, c, &h, body + sizeof(h));
+		if (c->cl->cbs.request)
+			c->cl->cbs.request(c->cl->cbs.arg, c, &h, body + sizeof(h));
 	}
 }
 

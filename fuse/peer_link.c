@@ -61,7 +61,7 @@ static void conn_unlink(struct cldd_conn *c)
 {
 	struct cldd_conn **pp;
 
-	for (pp = &cldd_cl->conns; *pp; pp = &(*pp)->next)
+	for (pp = &c->cl->conns; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
 			return;
@@ -80,6 +80,7 @@ static void schedule_redial(struct cldd_peer *p)
 
 void cldd_conn_close(struct cldd_conn *c, int call_status, const char *fmt, ...)
 {
+	struct cldd_cluster *cl = c->cl;
 	struct cldd_peer *p = c->peer;
 	struct cldd_call *calls;
 	char why[256];
@@ -95,8 +96,8 @@ void cldd_conn_close(struct cldd_conn *c, int call_status, const char *fmt, ...)
 		cldd_warn("peer %s down: %s", p->conf.name, why);
 		snprintf(p->error, sizeof(p->error), "%s", why);
 		schedule_redial(p);
-		if (cldd_cl->cbs.peer_updown)
-			cldd_cl->cbs.peer_updown(cldd_cl->cbs.arg, p, false);
+		if (cl->cbs.peer_updown)
+			cl->cbs.peer_updown(cl->cbs.arg, p, false);
 	} else if (p && p->pending == c) {
 		p->pending = NULL;
 		/* Log each distinct failure once, not every redial. */
@@ -108,8 +109,8 @@ void cldd_conn_close(struct cldd_conn *c, int call_status, const char *fmt, ...)
 		cldd_dbg("connection from %s closed: %s", c->addr, why);
 	}
 	c->state = C_CLOSING;
-	if (cldd_cl->cbs.conn_closed)
-		cldd_cl->cbs.conn_closed(cldd_cl->cbs.arg, c);
+	if (cl->cbs.conn_closed)
+		cl->cbs.conn_closed(cl->cbs.arg, c);
 	calls = c->calls;
 	c->calls = NULL;
 	c->ncalls = 0;
@@ -127,21 +128,22 @@ void cldd_link_drop(struct cldd_peer *p, const char *why)
 		cldd_conn_close(p->pending, -EHOSTDOWN, "%s", why);
 }
 
-static struct cldd_conn *conn_new(bool initiator)
+static struct cldd_conn *conn_new(struct cldd_cluster *cl, bool initiator)
 {
 	struct cldd_conn *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
-	if (uv_tcp_init(cldd_cl->loop, &c->tcp)) {
+	if (uv_tcp_init(cl->loop, &c->tcp)) {
 		free(c);
 		return NULL;
 	}
 	c->tcp.data = c;
+	c->cl = cl;
 	c->initiator = initiator;
 	c->started_ns = c->last_rx_ns = cldd_now_ns();
-	c->next = cldd_cl->conns;
-	cldd_cl->conns = c;
+	c->next = cl->conns;
+	cl->conns = c;
 	uv_tcp_nodelay(&c->tcp, 1);
 	return c;
 }
@@ -167,6 +169,7 @@ static void send_auth(struct cldd_conn *c)
 
 static void became_up(struct cldd_conn *c)
 {
+	struct cldd_cluster *cl = c->cl;
 	struct cldd_peer *p = c->peer;
 
 	c->state = C_UP;
@@ -181,8 +184,8 @@ static void became_up(struct cldd_conn *c)
 	c->last_ping_ns = 0;
 	cldd_info("peer %s up (%s, %s)", p->conf.name, c->addr,
 		  c->ch.aead == CLDP_AEAD_AES256GCM ? "aes256gcm" : "chacha20poly1305");
-	if (cldd_cl->cbs.peer_updown)
-		cldd_cl->cbs.peer_updown(cldd_cl->cbs.arg, p, true);
+	if (cl->cbs.peer_updown)
+		cl->cbs.peer_updown(cl->cbs.arg, p, true);
 }
 
 void cldd_conn_on_hello(struct cldd_conn *c, uint8_t *body, size_t len)
@@ -214,7 +217,7 @@ void cldd_conn_on_hello(struct cldd_conn *c, uint8_t *body, size_t len)
 			return;
 		}
 	} else {
-		p = cldd_peer_by_name(c->hs.theirs.node);
+		p = cldd_peer_by_name(c->cl, c->hs.theirs.node);
 		if (!p || p->removed) {
 			cldd_warn("connection from %s refused: unknown node '%s'", c->addr,
 				  c->hs.theirs.node);
@@ -224,7 +227,7 @@ void cldd_conn_on_hello(struct cldd_conn *c, uint8_t *body, size_t len)
 		if (p->dials) {
 			cldd_warn("connection from %s refused: node '%s' sorts after '%s', "
 				  "so %s dials it",
-				  c->addr, p->conf.name, cldd_cl->self.name, cldd_cl->self.name);
+				  c->addr, p->conf.name, c->cl->self.name, c->cl->self.name);
 			c->close_after_write = true;
 			return;
 		}
@@ -297,11 +300,11 @@ static void fmt_addr(const struct sockaddr *sa, char *out, size_t cap)
 
 /* A connection refused or pushed out by the limits above: log at most once
  * per FLOOD_LOG_NS, with the count since the last message. */
-static void flood_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void flood_note(struct cldd_cluster *cl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
-static void flood_note(const char *fmt, ...)
+static void flood_note(struct cldd_cluster *cl, const char *fmt, ...)
 {
-	struct cldd_cluster *cl = cldd_cl;
 	uint64_t now = cldd_now_ns();
 	char what[256];
 	va_list ap;
@@ -339,9 +342,9 @@ static unsigned int count_fds(void)
  * estimate (last count, plus accepts since, and at least newfd + 1: fds are
  * handed out lowest first) comes near the limit.
  */
-static bool fds_short(int newfd, unsigned long long *open_fds, unsigned long long *limit)
+static bool fds_short(struct cldd_cluster *cl, int newfd, unsigned long long *open_fds,
+		      unsigned long long *limit)
 {
-	struct cldd_cluster *cl = cldd_cl;
 	uint64_t now = cldd_now_ns();
 	struct rlimit rl;
 
@@ -362,20 +365,22 @@ static bool fds_short(int newfd, unsigned long long *open_fds, unsigned long lon
 /* Room for c, just accepted?  Makes it, or closes c and returns false. */
 static bool inbound_admit(struct cldd_conn *c)
 {
-	unsigned int cap = INBOUND_PER_NODE * (unsigned int)cldd_cl->conf.n + INBOUND_EXTRA;
+	struct cldd_cluster *cl = c->cl;
+	unsigned int cap = INBOUND_PER_NODE * (unsigned int)cl->conf.n + INBOUND_EXTRA;
 	unsigned int inbound = 0, handshaking = 0;
 	unsigned long long nfds, limit;
 	struct cldd_conn *o, *victim = NULL;
 	uv_os_fd_t fd = -1;
 
 	uv_fileno((uv_handle_t *)&c->tcp, &fd);
-	if (fds_short((int)fd, &nfds, &limit)) {
-		flood_note("%llu of %llu fds open, %u kept in reserve: connection from %s closed",
+	if (fds_short(cl, (int)fd, &nfds, &limit)) {
+		flood_note(cl,
+			   "%llu of %llu fds open, %u kept in reserve: connection from %s closed",
 			   nfds, limit, FD_RESERVE, c->addr);
 		cldd_conn_close(c, -EHOSTDOWN, "fd reserve");
 		return false;
 	}
-	for (o = cldd_cl->conns; o; o = o->next) {
+	for (o = cl->conns; o; o = o->next) {
 		if (o == c || o->initiator || o->state == C_CLOSING)
 			continue;
 		inbound++;
@@ -390,17 +395,19 @@ static bool inbound_admit(struct cldd_conn *c)
 	if (handshaking < MAX_HANDSHAKES && inbound < cap)
 		return true;
 	if (!victim) {
-		flood_note("cap of %u inbound connections reached: connection from %s closed", cap,
-			   c->addr);
+		flood_note(cl, "cap of %u inbound connections reached: connection from %s closed",
+			   cap, c->addr);
 		cldd_conn_close(c, -EHOSTDOWN, "too many inbound connections");
 		return false;
 	}
 	if (handshaking >= MAX_HANDSHAKES)
-		flood_note("cap of %u connections in the handshake reached: the oldest, from %s, "
+		flood_note(cl,
+			   "cap of %u connections in the handshake reached: the oldest, from %s, "
 			   "closed for one from %s",
 			   MAX_HANDSHAKES, victim->addr, c->addr);
 	else
-		flood_note("cap of %u inbound connections reached: the oldest in the handshake, "
+		flood_note(cl,
+			   "cap of %u inbound connections reached: the oldest in the handshake, "
 			   "from %s, closed for one from %s",
 			   cap, victim->addr, c->addr);
 	cldd_conn_close(victim, -EHOSTDOWN, "pushed out by a newer connection (too many)");
@@ -410,42 +417,45 @@ static bool inbound_admit(struct cldd_conn *c)
 /* After the poll of each turn: a new batch of accepts may start. */
 void cldd_link_accept_reset(uv_check_t *h)
 {
-	(void)h;
-	cldd_cl->accepts = 0;
+	struct cldd_cluster *cl = h->data;
+
+	cl->accepts = 0;
 }
 
 /* The connection libuv holds for us (it stopped watching the listener
  * until we take it): take it now, which also resumes the listener. */
 static void on_accept_later(uv_timer_t *t)
 {
-	(void)t;
-	cldd_cl->accept_deferred = false;
-	cldd_cl->accepts = 0;
-	if (cldd_cl->enabled)
-		cldd_link_on_connection((uv_stream_t *)&cldd_cl->listener, 0);
+	struct cldd_cluster *cl = t->data;
+
+	cl->accept_deferred = false;
+	cl->accepts = 0;
+	if (cl->enabled)
+		cldd_link_on_connection((uv_stream_t *)&cl->listener, 0);
 }
 
 void cldd_link_on_connection(uv_stream_t *server, int status)
 {
+	struct cldd_cluster *cl = server->data;
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 	struct cldd_conn *c;
 
 	if (status < 0) {
 		/* EMFILE: libuv has accepted and closed it with its spare fd. */
-		flood_note("accept: %s", uv_strerror(status));
+		flood_note(cl, "accept: %s", uv_strerror(status));
 		return;
 	}
-	if (cldd_cl->accepts >= ACCEPT_BATCH) {
+	if (cl->accepts >= ACCEPT_BATCH) {
 		/* Not taken: libuv keeps it and stops watching the listener. */
-		if (!cldd_cl->accept_deferred) {
-			cldd_cl->accept_deferred = true;
-			uv_timer_start(&cldd_cl->accept_later, on_accept_later, 0, 0);
+		if (!cl->accept_deferred) {
+			cl->accept_deferred = true;
+			uv_timer_start(&cl->accept_later, on_accept_later, 0, 0);
 		}
 		return;
 	}
-	cldd_cl->accepts++;
-	c = conn_new(false);
+	cl->accepts++;
+	c = conn_new(cl, false);
 	if (!c)
 		return;
 	if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
@@ -456,7 +466,7 @@ void cldd_link_on_connection(uv_stream_t *server, int status)
 		fmt_addr((struct sockaddr *)&ss, c->addr, sizeof(c->addr));
 	if (!inbound_admit(c))
 		return;
-	cldp_hs_start(&c->hs, false, cldd_cl->self.name, cldd_cl->key);
+	cldp_hs_start(&c->hs, false, cl->self.name, cl->key);
 	c->state = C_HELLO;
 	uv_read_start((uv_stream_t *)&c->tcp, cldd_conn_alloc, cldd_conn_read);
 }
@@ -471,7 +481,7 @@ static void on_connect(uv_connect_t *req, int status)
 		cldd_conn_close(c, -EHOSTDOWN, "connect: %s", uv_strerror(status));
 		return;
 	}
-	cldp_hs_start(&c->hs, true, cldd_cl->self.name, cldd_cl->key);
+	cldp_hs_start(&c->hs, true, c->cl->self.name, c->cl->key);
 	c->state = C_HELLO;
 	send_hello(c);
 	if (c->state != C_CLOSING)
@@ -500,7 +510,7 @@ static void connect_to(struct cldd_peer *p, const struct sockaddr *sa)
 	struct cldd_conn *c;
 	int r;
 
-	c = conn_new(true);
+	c = conn_new(p->cl, true);
 	if (!c) {
 		schedule_redial(p);
 		return;
@@ -541,7 +551,7 @@ static void resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		memcpy(&ss, res->ai_addr, res->ai_addrlen);
 	uv_freeaddrinfo(res);
 	/* Stopped, removed or moved meanwhile: the next tick dials anew. */
-	stale = !cldd_cl->enabled || p->removed || rs->conf.port != p->conf.port ||
+	stale = !p->cl->enabled || p->removed || rs->conf.port != p->conf.port ||
 		strcmp(rs->conf.host, p->conf.host);
 	free(rs);
 	if (stale)
@@ -566,7 +576,7 @@ static void dial(struct cldd_peer *p)
 	rs->conf = p->conf;
 	rs->req.data = rs;
 	snprintf(port, sizeof(port), "%u", (unsigned int)p->conf.port);
-	if (uv_getaddrinfo(cldd_cl->loop, &rs->req, resolved, rs->conf.host, port, &hints)) {
+	if (uv_getaddrinfo(p->cl->loop, &rs->req, resolved, rs->conf.host, port, &hints)) {
 		free(rs);
 		resolve_failed(p);
 		return;
@@ -576,13 +586,13 @@ static void dial(struct cldd_peer *p)
 
 void cldd_link_tick(uv_timer_t *t)
 {
-	uint64_t now = cldd_now_ns(), hb = (uint64_t)cldd_cl->conf.heartbeat_ms * 1000000ull;
-	uint64_t to = (uint64_t)cldd_cl->conf.timeout_ms * 1000000ull;
+	struct cldd_cluster *cl = t->data;
+	uint64_t now = cldd_now_ns(), hb = (uint64_t)cl->conf.heartbeat_ms * 1000000ull;
+	uint64_t to = (uint64_t)cl->conf.timeout_ms * 1000000ull;
 	struct cldd_conn *c, *next;
 	unsigned int i;
 
-	(void)t;
-	for (c = cldd_cl->conns; c; c = next) {
+	for (c = cl->conns; c; c = next) {
 		next = c->next;
 		if (c->state == C_CLOSING)
 			continue;
@@ -604,8 +614,8 @@ void cldd_link_tick(uv_timer_t *t)
 		if (c->state == C_UP)
 			cldd_calls_expire(c, now);
 	}
-	for (i = 0; i < cldd_cl->npeers; i++) {
-		struct cldd_peer *p = cldd_cl->peers[i];
+	for (i = 0; i < cl->npeers; i++) {
+		struct cldd_peer *p = cl->peers[i];
 
 		if (p->dials && !p->removed && !p->conn && !p->pending && !p->resolving &&
 		    now >= p->next_dial_ns)

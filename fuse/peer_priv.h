@@ -32,6 +32,7 @@ struct cldd_call {
 };
 
 struct cldd_conn {
+	struct cldd_cluster *cl; /* its cluster */
 	uv_tcp_t tcp;
 	uv_connect_t creq;
 	enum conn_state state;
@@ -58,8 +59,9 @@ struct cldd_out {
 	uint8_t buf[]; /* u32 length, header, payload (cap), tag */
 };
 
-/* The cluster: allocated by cldd_cluster_start, held by the daemon object
- * (struct cldd), reached here through cldd_cl. */
+/* The cluster: allocated by cldd_cluster_new, held by the daemon object
+ * (struct cldd), reached here through the connections and peers (their
+ * cl) and the data of its handles. */
 struct cldd_cluster {
 	uv_loop_t *loop;
 	bool enabled;
@@ -67,6 +69,7 @@ struct cldd_cluster {
 	struct cld_cluster_conf conf;
 	struct cld_node_conf self;
 	uint8_t key[CLD_KEY_BYTES];
+	/* Their data: this. */
 	uv_tcp_t listener;
 	uv_timer_t tick;
 	uv_timer_t accept_later; /* the next turn's accepts (ACCEPT_BATCH) */
@@ -83,9 +86,6 @@ struct cldd_cluster {
 	unsigned int flood_dropped;
 	unsigned long long fds_est;
 };
-
-/* The running cluster, or an empty one (no peers, not enabled). */
-extern struct cldd_cluster *cldd_cl;
 
 const char *cldd_conn_name(const struct cldd_conn *c);
 

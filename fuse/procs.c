@@ -17,31 +17,46 @@
 #include "clondike/procfs.h"
 #include "log.h"
 
-static uint64_t boot_ns;
-static long clk_tck;
+/* hidepid: the options last read, and when (see below). */
+struct hidepid {
+	pthread_mutex_t mu;
+	uint64_t read_ns;
+	int mode;
+	gid_t gid; /* the kernel's default is 0, the root group */
+};
 
-static void init_clock(void)
+struct cldd_procs {
+	uint64_t boot_ns;
+	long clk_tck;
+	struct hidepid hp;
+};
+
+int cldd_procs_init(struct cldd *d)
 {
+	struct cldd_procs *ps = calloc(1, sizeof(*ps));
 	char buf[4096], *p;
 	int fd;
 	ssize_t n;
 
-	if (clk_tck)
-		return;
-	clk_tck = sysconf(_SC_CLK_TCK);
-	if (clk_tck <= 0)
-		clk_tck = 100;
+	if (!ps)
+		return -ENOMEM;
+	pthread_mutex_init(&ps->hp.mu, NULL);
+	d->procs = ps;
+	ps->clk_tck = sysconf(_SC_CLK_TCK);
+	if (ps->clk_tck <= 0)
+		ps->clk_tck = 100;
 	fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return;
+		return 0;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return;
+		return 0;
 	buf[n] = 0;
 	p = strstr(buf, "\nbtime ");
 	if (p)
-		boot_ns = strtoull(p + 7, NULL, 10) * 1000000000ull;
+		ps->boot_ns = strtoull(p + 7, NULL, 10) * 1000000000ull;
+	return 0;
 }
 
 pid_t cldd_parse_pid(const char *name)
@@ -90,14 +105,14 @@ ssize_t cldd_proc_read(pid_t pid, const char *name, char *buf, size_t cap)
 	return (ssize_t)len;
 }
 
-int cldd_proc_info(pid_t pid, struct cldd_pinfo *pi)
+int cldd_proc_info(struct cldd *d, pid_t pid, struct cldd_pinfo *pi)
 {
+	const struct cldd_procs *ps = d->procs;
 	struct cld_procfs_stat sf;
 	char buf[1024], dir[32];
 	struct stat st;
 	ssize_t n;
 
-	init_clock();
 	memset(pi, 0, sizeof(*pi));
 	snprintf(dir, sizeof(dir), "/proc/%d", (int)pid);
 	if (stat(dir, &st) < 0)
@@ -118,7 +133,7 @@ int cldd_proc_info(pid_t pid, struct cldd_pinfo *pi)
 	pi->pid = pid;
 	pi->uid = st.st_uid;
 	pi->gid = st.st_gid;
-	pi->start_ns = boot_ns + pi->start_ticks * (1000000000ull / (uint64_t)clk_tck);
+	pi->start_ns = ps->boot_ns + pi->start_ticks * (1000000000ull / (uint64_t)ps->clk_tck);
 	return 0;
 }
 
@@ -278,13 +293,6 @@ fail:
  */
 enum { HIDEPID_OFF = 0, HIDEPID_NOACCESS = 1, HIDEPID_INVISIBLE = 2, HIDEPID_PTRACEABLE = 4 };
 
-static struct {
-	pthread_mutex_t mu;
-	uint64_t read_ns;
-	int mode;
-	gid_t gid; /* the kernel's default is 0, the root group */
-} hp = { .mu = PTHREAD_MUTEX_INITIALIZER };
-
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -342,31 +350,32 @@ static void hidepid_read(int *mode, gid_t *gid)
 	fclose(f);
 }
 
-static void hidepid_get(int *mode, gid_t *gid)
+static void hidepid_get(struct cldd *d, int *mode, gid_t *gid)
 {
+	struct hidepid *hp = &d->procs->hp;
 	uint64_t now = mono_ns();
 
-	pthread_mutex_lock(&hp.mu);
-	if (!hp.read_ns || now - hp.read_ns >= 1000000000ull) {
-		int old = hp.mode;
+	pthread_mutex_lock(&hp->mu);
+	if (!hp->read_ns || now - hp->read_ns >= 1000000000ull) {
+		int old = hp->mode;
 
-		hidepid_read(&hp.mode, &hp.gid);
-		hp.read_ns = now;
-		if (hp.mode != old)
-			cldd_info("/proc hidepid=%d gid=%u: process files follow it", hp.mode,
-				  (unsigned int)hp.gid);
+		hidepid_read(&hp->mode, &hp->gid);
+		hp->read_ns = now;
+		if (hp->mode != old)
+			cldd_info("/proc hidepid=%d gid=%u: process files follow it", hp->mode,
+				  (unsigned int)hp->gid);
 	}
-	*mode = hp.mode;
-	*gid = hp.gid;
-	pthread_mutex_unlock(&hp.mu);
+	*mode = hp->mode;
+	*gid = hp->gid;
+	pthread_mutex_unlock(&hp->mu);
 }
 
-bool cldd_hidepid_on(void)
+bool cldd_hidepid_on(struct cldd *d)
 {
 	int mode;
 	gid_t gid;
 
-	hidepid_get(&mode, &gid);
+	hidepid_get(d, &mode, &gid);
 	return mode != HIDEPID_OFF;
 }
 
@@ -388,12 +397,12 @@ static bool caller_in_group(const struct cldd_caller *who, gid_t gid)
 	return false;
 }
 
-int cldd_proc_visible(pid_t pid, const struct cldd_caller *who)
+int cldd_proc_visible(struct cldd *d, pid_t pid, const struct cldd_caller *who)
 {
 	int mode, r;
 	gid_t gid;
 
-	hidepid_get(&mode, &gid);
+	hidepid_get(d, &mode, &gid);
 	if (mode == HIDEPID_OFF)
 		return 0;
 	if (who->uid == 0)

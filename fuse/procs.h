@@ -12,6 +12,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cldd.h"
+
+/* The clock of /proc/PID/stat and the hidepid state, in d->procs. */
+int cldd_procs_init(struct cldd *d);
+
 struct cldd_pinfo {
 	pid_t pid;
 	uid_t uid; /* owner of /proc/PID: euid, or root when not dumpable */
@@ -24,7 +29,7 @@ struct cldd_pinfo {
 
 /* Read /proc/PID/stat and its owner.  -ESRCH if there is no such process,
  * -ENOENT for kernel threads and zombies (they have no image). */
-int cldd_proc_info(pid_t pid, struct cldd_pinfo *pi);
+int cldd_proc_info(struct cldd *d, pid_t pid, struct cldd_pinfo *pi);
 
 /*
  * Whether uid/gid may read pid's image: root always; others only when the
@@ -75,9 +80,9 @@ struct cldd_caller {
  * ptraceable, and who is not root, not in the gid= group and cannot ptrace
  * pid).  Only the lookup, getattr, readdir and xattr paths use it.
  */
-int cldd_proc_visible(pid_t pid, const struct cldd_caller *who);
+int cldd_proc_visible(struct cldd *d, pid_t pid, const struct cldd_caller *who);
 /* Whether the daemon's /proc has a hidepid= other than off. */
-bool cldd_hidepid_on(void);
+bool cldd_hidepid_on(struct cldd *d);
 
 /* Parse a decimal pid name ("4242"); 0 if it is not one. */
 pid_t cldd_parse_pid(const char *name);

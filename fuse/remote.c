@@ -89,14 +89,14 @@ static const struct cldp_pentry *attr_fresh(struct cldd_peer *p, pid_t pid)
 	return NULL;
 }
 
-struct cldd_peer *cldd_remote_peer(fuse_ino_t ino)
+struct cldd_peer *cldd_remote_peer(struct cldd *d, fuse_ino_t ino)
 {
 	struct cldd_peer *p = NULL;
 	struct cldd_ino n;
 
 	cldd_ino_decode(ino, &n);
 	if (n.kind == CLDD_K_RDIR || n.kind == CLDD_K_RPID)
-		p = cldd_peer_by_slot(n.slot);
+		p = cldd_peer_by_slot(d->cluster, n.slot);
 	return p && !p->removed ? p : NULL;
 }
 
@@ -210,7 +210,7 @@ void cldd_remote_lookup(fuse_req_t req, struct cldd_peer *p, const char *name)
 
 void cldd_remote_getattr(fuse_req_t req, fuse_ino_t ino)
 {
-	struct cldd_peer *p = cldd_remote_peer(ino);
+	struct cldd_peer *p = cldd_remote_peer(cldd_of(req), ino);
 
 	if (!p) {
 		cldd_reply_err(req, ENOENT);
@@ -291,7 +291,7 @@ static void xattr_done(void *arg, int status, const uint8_t *data, size_t len)
 
 void cldd_remote_getxattr(fuse_req_t req, fuse_ino_t ino, const char *key, size_t size)
 {
-	struct cldd_peer *p = cldd_remote_peer(ino);
+	struct cldd_peer *p = cldd_remote_peer(cldd_of(req), ino);
 	struct cldp_xattr_req q;
 	struct cldd_rop *r;
 

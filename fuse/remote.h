@@ -25,7 +25,7 @@ struct cldd_peer;
 extern const struct cldd_kind_ops cldd_kind_rpid;
 
 /* The peer a remote inode belongs to (NULL if none or removed). */
-struct cldd_peer *cldd_remote_peer(fuse_ino_t ino);
+struct cldd_peer *cldd_remote_peer(struct cldd *d, fuse_ino_t ino);
 
 void cldd_remote_lookup(fuse_req_t req, struct cldd_peer *p, const char *name);
 void cldd_remote_getattr(fuse_req_t req, fuse_ino_t ino);
@@ -39,9 +39,11 @@ int cldd_remote_source(const struct fuse_file_info *fi, struct cldd_peer **p, pi
 		       uint64_t *start_ticks, uint64_t *size);
 void cldd_remote_getxattr(fuse_req_t req, fuse_ino_t ino, const char *key, size_t size);
 
+/* d->remote, with the smallest cache. */
+int cldd_remote_init(struct cldd *d);
 /* Cache budget in MiB (the configuration's "cache"). */
-void cldd_remote_set_cache(unsigned int mib);
+void cldd_remote_set_cache(struct cldd *d, unsigned int mib);
 
-const struct cldd_remote_stats *cldd_remote_stats(void);
+const struct cldd_remote_stats *cldd_remote_stats(struct cldd *d);
 
 #endif /* CLDD_REMOTE_H */

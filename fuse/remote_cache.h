@@ -22,8 +22,10 @@
 enum cldd_chunk_state { CLDD_CH_PENDING, CLDD_CH_READY, CLDD_CH_FAILED };
 
 struct cldd_wlink; /* the reads waiting for a chunk (remote_read.c) */
+struct cldd_chunk_cache;
 
 struct cldd_chunk {
+	struct cldd_chunk_cache *cache; /* remote_read.c's: for its request's answer */
 	unsigned int slot;
 	uint64_t freeze_id, idx;
 	enum cldd_chunk_state state;

@@ -9,6 +9,11 @@
 #include "peer.h"
 #include "remote.h"
 
+/* The remote side's state (d->remote): the chunk cache of peers' images. */
+struct cldd_remote {
+	struct cldd_chunk_cache cc;
+};
+
 /* What the last LIST or STAT said of a remote pid. */
 struct cldd_rattr {
 	struct cldp_pentry pe;

@@ -20,6 +20,7 @@
 /* ---- Open images ----------------------------------------------------------- */
 
 struct ropen {
+	struct cldd_remote *rm; /* d->remote: the cache */
 	struct cldd_peer *p;
 	uint64_t gen; /* the peer's connection the handle belongs to */
 	uint64_t handle, freeze_id, size;
@@ -53,6 +54,7 @@ static void open_done(void *arg, int status, const uint8_t *data, size_t len)
 		free(r);
 		return;
 	}
+	ro->rm = cldd_of(r->req)->remote;
 	ro->p = r->p;
 	ro->gen = r->p->gen;
 	ro->handle = o.handle;
@@ -97,7 +99,7 @@ int cldd_remote_source(const struct fuse_file_info *fi, struct cldd_peer **p, pi
 
 void cldd_remote_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct cldd_peer *p = cldd_remote_peer(ino);
+	struct cldd_peer *p = cldd_remote_peer(cldd_of(req), ino);
 	struct cldp_pid_req q;
 	struct cldd_rop *r;
 
@@ -197,6 +199,7 @@ struct cldd_wlink {
 
 /* A read: replied when the last of its chunks is there. */
 struct waiter {
+	struct cldd_chunk_cache *cc;
 	fuse_req_t req;
 	uint64_t off;
 	size_t len;
@@ -205,16 +208,25 @@ struct waiter {
 	struct cldd_chunk *ch[WAIT_CHUNKS];
 };
 
-static struct cldd_chunk_cache cc = { .budget = 64 };
-
-void cldd_remote_set_cache(unsigned int mib)
+int cldd_remote_init(struct cldd *d)
 {
-	cldd_cache_set_budget(&cc, mib);
+	struct cldd_remote *rm = calloc(1, sizeof(*rm));
+
+	if (!rm)
+		return -ENOMEM;
+	rm->cc.budget = 64;
+	d->remote = rm;
+	return 0;
 }
 
-const struct cldd_remote_stats *cldd_remote_stats(void)
+void cldd_remote_set_cache(struct cldd *d, unsigned int mib)
 {
-	return &cc.st;
+	cldd_cache_set_budget(&d->remote->cc, mib);
+}
+
+const struct cldd_remote_stats *cldd_remote_stats(struct cldd *d)
+{
+	return &d->remote->cc.st;
 }
 
 static void waiter_finish(struct waiter *w)
@@ -247,7 +259,7 @@ static void waiter_finish(struct waiter *w)
 		struct cldd_chunk *c = w->ch[i];
 
 		if (--c->busy == 0 && c->state == CLDD_CH_FAILED)
-			cldd_chunk_free(&cc, c);
+			cldd_chunk_free(w->cc, c);
 	}
 	free(w);
 }
@@ -255,14 +267,15 @@ static void waiter_finish(struct waiter *w)
 static void chunk_done(void *arg, int status, const uint8_t *data, size_t len)
 {
 	struct cldd_chunk *c = arg;
+	struct cldd_chunk_cache *cc = c->cache;
 	struct cldd_wlink *l = c->waiters, *next;
 
 	c->waiters = NULL;
-	status = cldd_cache_fill(&cc, c, status, data, len);
+	status = cldd_cache_fill(cc, c, status, data, len);
 	/* The chunk stays alive through its waiters (busy); a failed one
 	 * without any goes now. */
 	if (c->state == CLDD_CH_FAILED && !c->busy && !l)
-		cldd_chunk_free(&cc, c);
+		cldd_chunk_free(cc, c);
 	for (; l; l = next) {
 		next = l->next;
 		if (status && !l->w->error)
@@ -271,13 +284,14 @@ static void chunk_done(void *arg, int status, const uint8_t *data, size_t len)
 			waiter_finish(l->w);
 		free(l);
 	}
-	cldd_cache_evict(&cc);
+	cldd_cache_evict(cc);
 }
 
 /* The chunk at idx: cached, in flight, or requested now (NULL: could not). */
 static struct cldd_chunk *chunk_get(struct ropen *ro, uint64_t idx, int *err)
 {
-	struct cldd_chunk *c = cldd_cache_find(&cc, ro->p->slot, ro->freeze_id, idx);
+	struct cldd_chunk_cache *cc = &ro->rm->cc;
+	struct cldd_chunk *c = cldd_cache_find(cc, ro->p->slot, ro->freeze_id, idx);
 	struct cldp_read_req q;
 	uint64_t left;
 	int ret;
@@ -294,6 +308,7 @@ static struct cldd_chunk *chunk_get(struct ropen *ro, uint64_t idx, int *err)
 		*err = ENOMEM;
 		return NULL;
 	}
+	c->cache = cc;
 	memset(&q, 0, sizeof(q));
 	q.handle = ro->handle;
 	q.off = idx * CLDD_CHUNK;
@@ -305,7 +320,7 @@ static struct cldd_chunk *chunk_get(struct ropen *ro, uint64_t idx, int *err)
 		*err = -ret;
 		return NULL;
 	}
-	cldd_cache_insert(&cc, c);
+	cldd_cache_insert(cc, c);
 	return c;
 }
 
@@ -317,10 +332,10 @@ static void read_ahead(struct ropen *ro, uint64_t from_idx)
 	for (i = from_idx; i < from_idx + ro->ra && i <= last; i++) {
 		if (cldd_calls_inflight(ro->p) >= INFLIGHT_MAX)
 			return;
-		if (!cldd_cache_find(&cc, ro->p->slot, ro->freeze_id, i)) {
+		if (!cldd_cache_find(&ro->rm->cc, ro->p->slot, ro->freeze_id, i)) {
 			if (!chunk_get(ro, i, &err))
 				return;
-			cc.st.readahead++;
+			ro->rm->cc.st.readahead++;
 		}
 	}
 }
@@ -346,6 +361,7 @@ void cldd_remote_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_i
 		cldd_reply_err(req, ENOMEM);
 		return;
 	}
+	w->cc = &ro->rm->cc;
 	w->req = req;
 	w->off = (uint64_t)off;
 	w->len = (size_t)(end - (uint64_t)off);
@@ -359,7 +375,7 @@ void cldd_remote_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_i
 		c->busy++;
 		w->ch[w->nch++] = c;
 		if (c->state == CLDD_CH_READY) {
-			cldd_cache_hit(&cc, c); /* recently used: to the front */
+			cldd_cache_hit(w->cc, c); /* recently used: to the front */
 			continue;
 		}
 		{
@@ -389,5 +405,5 @@ void cldd_remote_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_i
 	if (!w->missing)
 		waiter_finish(w);
 	else
-		cc.st.waits++;
+		w->cc->st.waits++;
 }

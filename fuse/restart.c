@@ -261,7 +261,7 @@ static void on_timeout(uv_timer_t *t)
 	finish(rs, -ETIMEDOUT, "the restore did not finish in time and was stopped");
 }
 
-int cldd_restart_start(uv_loop_t *loop, const struct cldd_restart_req *rq, cldd_restart_cb cb,
+int cldd_restart_start(struct cldd *d, const struct cldd_restart_req *rq, cldd_restart_cb cb,
 		       void *arg)
 {
 	struct restart *rs;
@@ -284,8 +284,8 @@ int cldd_restart_start(uv_loop_t *loop, const struct cldd_restart_req *rq, cldd_
 		free(rs);
 		return r;
 	}
-	uv_pipe_init(loop, &rs->pipe, 0);
-	uv_timer_init(loop, &rs->timer);
+	uv_pipe_init(d->loop, &rs->pipe, 0);
+	uv_timer_init(d->loop, &rs->timer);
 	rs->pipe.data = rs->timer.data = rs;
 	r = uv_pipe_open(&rs->pipe, p[0]);
 	if (!r)
@@ -305,7 +305,7 @@ int cldd_restart_start(uv_loop_t *loop, const struct cldd_restart_req *rq, cldd_
 		cldd_err("restart: %s", uv_strerror(r));
 		return -EIO;
 	}
-	r = cldd_child_watch(rs->child, worker_exited, rs);
+	r = cldd_child_watch(d, rs->child, worker_exited, rs);
 	if (r)
 		cldd_err("restart worker %d: not watched (%s): it stays a zombie", (int)rs->child,
 			 strerror(-r));

@@ -18,6 +18,8 @@
 #include "clondike/err.h"
 #include "clondike/restore.h"
 
+#include "cldd.h"
+
 struct cldd_restart_result {
 	int ret; /* 0 or a negative errno */
 	pid_t pid; /* the restarted process */
@@ -53,7 +55,7 @@ typedef void (*cldd_restart_cb)(void *arg, const struct cldd_restart_result *res
 #define CLDD_RESTART_TIMEOUT_MS 60000u
 
 /* Restart an image.  0, or a negative errno (nothing started, no cb). */
-int cldd_restart_start(uv_loop_t *loop, const struct cldd_restart_req *rq, cldd_restart_cb cb,
+int cldd_restart_start(struct cldd *d, const struct cldd_restart_req *rq, cldd_restart_cb cb,
 		       void *arg);
 
 /* The worker is the daemon's binary run as "clondiked --restore-worker UID

@@ -47,7 +47,7 @@ static struct handle *find_handle(struct cldd_conn *c, uint64_t id)
 	return NULL;
 }
 
-void cldd_serve_conn_closed(struct cldd_conn *c)
+void cldd_serve_conn_closed(struct cldd *d, struct cldd_conn *c)
 {
 	struct served *s = served_of(c, false);
 	struct cldd_peer *p = cldd_conn_peer(c);
@@ -56,7 +56,7 @@ void cldd_serve_conn_closed(struct cldd_conn *c)
 	/* The peer's connection (not one being set up) is gone: so are the
 	 * fds relayed over it. */
 	if (p && !p->conn)
-		cldd_fwd_peer_down(p);
+		cldd_fwd_peer_down(d, p);
 	if (!s)
 		return;
 	if (s->n)
@@ -69,7 +69,8 @@ void cldd_serve_conn_closed(struct cldd_conn *c)
 	*cldd_conn_served(c) = NULL;
 }
 
-static void serve_list(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+static void serve_list(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+		       const uint8_t *p)
 {
 	struct cldp_cred cred;
 	struct cldd_out *o = NULL;
@@ -91,11 +92,11 @@ static void serve_list(struct cldd_conn *c, const struct cldp_hdr *h, const uint
 	}
 	for (i = 0; i < n; i++) {
 		struct cldd_caller who = { cred.uid, cred.gid, NULL, NULL };
-		int vis = cldd_proc_visible(pids[i], &who);
+		int vis = cldd_proc_visible(d, pids[i], &who);
 
 		/* hidepid (as locally, without supplementary groups: a
 		 * request carries only uid and gid). */
-		if (vis < 0 || cldd_pid_entry(pids[i], &pe[k]))
+		if (vis < 0 || cldd_pid_entry(d, pids[i], &pe[k]))
 			continue;
 		if (vis & CLDD_VIS_REDACT)
 			pe[k].size = pe[k].data_bytes = pe[k].mtime_ns = 0;
@@ -111,7 +112,8 @@ fail:
 	cldd_reply_status(c, h->type, h->id, ret);
 }
 
-static void serve_stat(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+static void serve_stat(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+		       const uint8_t *p)
 {
 	struct cldp_pid_req r;
 	struct cldd_out *o;
@@ -126,9 +128,9 @@ static void serve_stat(struct cldd_conn *c, const struct cldp_hdr *h, const uint
 	}
 	{
 		struct cldd_caller who = { r.cred.uid, r.cred.gid, NULL, NULL };
-		int vis = cldd_proc_visible(r.pid, &who);
+		int vis = cldd_proc_visible(d, r.pid, &who);
 
-		ret = vis < 0 ? vis : cldd_pid_entry(r.pid, pe);
+		ret = vis < 0 ? vis : cldd_pid_entry(d, r.pid, pe);
 		if (!ret && (vis & CLDD_VIS_REDACT))
 			pe->size = pe->data_bytes = pe->mtime_ns = 0;
 		if (!ret && (vis & CLDD_VIS_NOCACHE))
@@ -228,7 +230,8 @@ fail:
 	free(l);
 }
 
-static void serve_open(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+static void serve_open(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+		       const uint8_t *p)
 {
 	const char *who = cldd_conn_peer(c)->conf.name;
 	struct cldd_pinfo pi;
@@ -237,7 +240,7 @@ static void serve_open(struct cldd_conn *c, const struct cldp_hdr *h, const uint
 	int ret;
 
 	memcpy(&r, p, sizeof(r));
-	ret = cldd_proc_info(r.pid, &pi);
+	ret = cldd_proc_info(d, r.pid, &pi);
 	if (ret || (r.start_ticks && r.start_ticks != pi.start_ticks)) {
 		ret = -ENOENT;
 		goto out;
@@ -256,7 +259,7 @@ static void serve_open(struct cldd_conn *c, const struct cldp_hdr *h, const uint
 	l->pid = r.pid;
 	l->uid = r.cred.uid;
 	l->start_ticks = pi.start_ticks;
-	cldd_freeze_get(r.pid, pi.start_ticks, r.cred.uid, open_done, l);
+	cldd_freeze_get(d, r.pid, pi.start_ticks, r.cred.uid, open_done, l);
 	return;
 out:
 	cldd_reply_status(c, h->type, h->id, ret);
@@ -391,9 +394,10 @@ static void serve_close(struct cldd_conn *c, const uint8_t *p)
 	*hd = s->h[--s->n];
 }
 
-static void serve_xattr(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *p)
+static void serve_xattr(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+			const uint8_t *p)
 {
-	const struct cld_node_conf *self = cldd_cluster_self();
+	const struct cld_node_conf *self = cldd_cluster_self(d->cluster);
 	struct cldp_xattr_req r;
 	struct cldp_pentry pe;
 	struct cldd_out *o;
@@ -403,10 +407,12 @@ static void serve_xattr(struct cldd_conn *c, const struct cldp_hdr *h, const uin
 	memcpy(&r, p, sizeof(r));
 	{
 		struct cldd_caller who = { r.cred.uid, r.cred.gid, NULL, NULL };
-		int vis = cldd_proc_visible(r.pid, &who);
+		int vis = cldd_proc_visible(d, r.pid, &who);
 
 		/* hidepid: ENOENT when hidden, EACCES under noaccess. */
-		n = vis < 0 ? vis : (vis & CLDD_VIS_REDACT) ? -EACCES : cldd_pid_entry(r.pid, &pe);
+		n = vis < 0		    ? vis :
+		    (vis & CLDD_VIS_REDACT) ? -EACCES :
+					      cldd_pid_entry(d, r.pid, &pe);
 	}
 	/* As locally: the image is mode 0400, so only its owner reads them. */
 	if (!n && r.cred.uid != 0 && r.cred.uid != pe.uid)
@@ -420,21 +426,22 @@ static void serve_xattr(struct cldd_conn *c, const struct cldp_hdr *h, const uin
 		cldd_reply_status(c, h->type, h->id, -ENOMEM);
 		return;
 	}
-	n = cldd_pid_xattr(self ? self->name : "", r.pid, r.name, (char *)b, 4096);
+	n = cldd_pid_xattr(d, self ? self->name : "", r.pid, r.name, (char *)b, 4096);
 	cldd_out_reply(c, o, h->type, h->id, n < 0 ? n : 0, n < 0 ? 0 : (size_t)n);
 }
 
-void cldd_serve(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *payload)
+void cldd_serve(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+		const uint8_t *payload)
 {
 	switch (h->type) {
 	case CLDP_LIST:
-		serve_list(c, h, payload);
+		serve_list(d, c, h, payload);
 		break;
 	case CLDP_STAT:
-		serve_stat(c, h, payload);
+		serve_stat(d, c, h, payload);
 		break;
 	case CLDP_OPEN:
-		serve_open(c, h, payload);
+		serve_open(d, c, h, payload);
 		break;
 	case CLDP_READ:
 		serve_read(c, h, payload);
@@ -446,28 +453,28 @@ void cldd_serve(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *pa
 		serve_close(c, payload);
 		break;
 	case CLDP_XATTR:
-		serve_xattr(c, h, payload);
+		serve_xattr(d, c, h, payload);
 		break;
 	case CLDP_MIGRATE:
-		cldd_migrate_serve_home(c, h, payload);
+		cldd_migrate_serve_home(d, c, h, payload);
 		break;
 	case CLDP_RESTORE:
-		cldd_migrate_serve_restore(c, h, payload);
+		cldd_migrate_serve_restore(d, c, h, payload);
 		break;
 	case CLDP_SIGNAL:
-		cldd_pairs_serve_signal(c, h, payload);
+		cldd_pairs_serve_signal(d, c, h, payload);
 		break;
 	case CLDP_GUEST:
-		cldd_pairs_serve_guest(c, h, payload);
+		cldd_pairs_serve_guest(d, c, h, payload);
 		break;
 	case CLDP_FWD_DATA:
-		cldd_fwd_serve_data(c, h, payload);
+		cldd_fwd_serve_data(d, c, h, payload);
 		break;
 	case CLDP_FWD_ACK:
-		cldd_fwd_serve_ack(c, h, payload);
+		cldd_fwd_serve_ack(d, c, h, payload);
 		break;
 	case CLDP_FWD_TTY:
-		cldd_fwd_serve_tty(c, h, payload);
+		cldd_fwd_serve_tty(d, c, h, payload);
 		break;
 	default:
 		cldd_reply_status(c, h->type, h->id, -EOPNOTSUPP);

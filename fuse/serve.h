@@ -15,11 +15,14 @@
 
 #include "clondike/proto.h"
 
+#include "cldd.h"
+
 struct cldd_conn;
 
 /* A request from a peer (header checked by cldp_msg_check). */
-void cldd_serve(struct cldd_conn *c, const struct cldp_hdr *h, const uint8_t *payload);
+void cldd_serve(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+		const uint8_t *payload);
 /* The connection is going: release its handles (thaws). */
-void cldd_serve_conn_closed(struct cldd_conn *c);
+void cldd_serve_conn_closed(struct cldd *d, struct cldd_conn *c);
 
 #endif /* CLDD_SERVE_H */

@@ -26,31 +26,6 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The anonymous-inode files a restart re-creates (1.2); others, and
- * block devices, are not restorable. */
-static uint32_t anon_kind(const char *link)
-{
-	static const struct {
-		const char *link;
-		uint32_t kind;
-	} k[] = {
-		{ "anon_inode:[eventpoll]", CLD_FD_EPOLL },
-		{ "anon_inode:[eventfd]", CLD_FD_EVENTFD },
-		{ "anon_inode:[timerfd]", CLD_FD_TIMERFD },
-		{ "anon_inode:[signalfd]", CLD_FD_SIGNALFD },
-		{ "anon_inode:[pidfd]", CLD_FD_PIDFD },
-		{ "anon_inode:inotify", CLD_FD_INOTIFY },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(k) / sizeof(k[0]); i++)
-		if (!strcmp(link, k[i].link))
-			return k[i].kind;
-	if (!strncmp(link, "pidfd:", 6)) /* pidfs, 6.9 and later */
-		return CLD_FD_PIDFD;
-	return CLD_FD_UNSUPPORTED;
-}
-
 static int fill_fd_kind(struct cld_fd *f, const char *link, const struct stat *st)
 {
 	unsigned int maj = major(st->st_rdev), min = minor(st->st_rdev);
@@ -78,7 +53,7 @@ static int fill_fd_kind(struct cld_fd *f, const char *link, const struct stat *s
 		f->rec.kind = CLD_FD_UNSUPPORTED;
 		break;
 	default:
-		f->rec.kind = anon_kind(link);
+		f->rec.kind = cld_anon_kind(link);
 		break;
 	}
 	f->name = strdup(name);
@@ -290,47 +265,6 @@ int ptr_collect_fds(struct collect *c)
 	return ret ? ret : ptr_collect_inotify(c);
 }
 
-/* Whether fd i is the one whose buffered data is recorded (PIPEDATA): of a
- * pipe both of whose ends the process holds, its lowest read end; of a
- * FIFO, its lowest readable fd.  The module picks the same (cld_fds.c). */
-static int data_kind(const struct cld_proc *p, uint32_t i)
-{
-	const struct cld_fd_rec *r = &p->fds[i].rec;
-	bool writer = false;
-	uint32_t j;
-
-	if (r->kind == CLD_FD_PIPE && (r->fl_flags & O_ACCMODE) == O_RDONLY) {
-		for (j = 0; j < p->nr_fds; j++) {
-			const struct cld_fd_rec *w = &p->fds[j].rec;
-
-			if (w->kind != CLD_FD_PIPE || w->ino != r->ino)
-				continue;
-			if ((w->fl_flags & O_ACCMODE) == O_WRONLY)
-				writer = true;
-			if (j < i && (w->fl_flags & O_ACCMODE) == O_RDONLY)
-				return -1;
-		}
-		return writer ? (int)CLD_PIPEDATA_PIPE : -1;
-	}
-	if (r->kind == CLD_FD_SOCKPAIR) {
-		for (j = 0; j < i; j++)
-			if (p->fds[j].rec.kind == CLD_FD_SOCKPAIR && p->fds[j].rec.ino == r->ino)
-				return -1;
-		return r->state[2] ? (int)CLD_PIPEDATA_SOCK : -1;
-	}
-	if (r->kind == CLD_FD_FIFO && (r->fl_flags & O_ACCMODE) != O_WRONLY) {
-		for (j = 0; j < i; j++) {
-			const struct cld_fd_rec *o = &p->fds[j].rec;
-
-			if (o->kind == CLD_FD_FIFO && o->ino == r->ino && o->dev == r->dev &&
-			    (o->fl_flags & O_ACCMODE) != O_WRONLY)
-				return -1;
-		}
-		return (int)CLD_PIPEDATA_FIFO;
-	}
-	return -1;
-}
-
 /* What waits in the receive queue of socketpair end p->fds[i], all of it,
  * else the end is not restorable. */
 static int sock_data(struct cld_proc *p, uint32_t i, int src)
@@ -385,7 +319,7 @@ int ptr_collect_pipe_data(struct collect *c)
 
 	for (i = 0; i < p->nr_fds && !ret; i++) {
 		const struct cld_fd *r = &p->fds[i];
-		int kind = data_kind(p, i), src = -1, pp[2] = { -1, -1 };
+		int kind = cld_pipedata_kind(p, i), src = -1, pp[2] = { -1, -1 };
 		struct cld_pipedata *pd;
 		ssize_t n;
 		int sz;

@@ -219,6 +219,21 @@ const char *cld_fd_kind_name(uint32_t kind)
 									 "unsupported";
 }
 
+bool cld_fd_kind_is_anon(uint32_t kind)
+{
+	switch (kind) {
+	case CLD_FD_EPOLL:
+	case CLD_FD_EVENTFD:
+	case CLD_FD_TIMERFD:
+	case CLD_FD_SIGNALFD:
+	case CLD_FD_PIDFD:
+	case CLD_FD_INOTIFY:
+		return true;
+	default:
+		return false;
+	}
+}
+
 const struct cld_fd *cld_proc_fd(const struct cld_proc *p, int fd)
 {
 	uint32_t lo = 0, hi = p->nr_fds;

@@ -268,32 +268,58 @@ int rimg_array_hdr(struct dec *d, const uint8_t *s, size_t len, size_t min_rec,
 	return 0;
 }
 
-static int dec_vmas(struct dec *d, const uint8_t *s, size_t len)
+int rimg_take_array(struct dec *d, const uint8_t *s, size_t len, const struct rimg_array *a,
+		    void **elems, uint32_t *count, struct rimg_tab *tab)
 {
-	struct cld_proc *p = d->p;
 	struct cld_array_hdr ah;
-	const uint8_t *tab;
-	size_t tab_len;
+	size_t copy, recs;
+	uint8_t *out;
 	uint32_t i;
 	int ret;
 
-	ret = rimg_array_hdr(d, s, len, sizeof(struct cld_vma_rec), CLD_MAX_VMAS, &ah,
-			"CLONDIKE/VMAS");
+	ret = rimg_array_hdr(d, s, len, a->min_rec, a->limit, &ah, a->what);
 	if (ret)
 		return ret;
-	tab = s + sizeof(ah) + (size_t)ah.count * ah.rec_size;
-	tab_len = len - sizeof(ah) - (size_t)ah.count * ah.rec_size;
-	p->vmas = calloc(ah.count ? ah.count : 1, sizeof(*p->vmas));
-	if (!p->vmas)
+	recs = (size_t)ah.count * ah.rec_size;
+	if (tab) {
+		tab->s = s + sizeof(ah) + recs;
+		tab->len = len - sizeof(ah) - recs;
+	}
+	out = calloc(ah.count ? ah.count : 1, a->elem_size);
+	if (!out)
 		return cld_err_set(d->err, -ENOMEM, "out of memory");
-	p->nr_vmas = ah.count;
-	for (i = 0; i < ah.count; i++) {
+	/* A newer writer's longer records are read up to what this reader
+	 * knows; an older one's shorter ones leave zeros after them. */
+	copy = ah.rec_size < a->rec_size ? ah.rec_size : a->rec_size;
+	for (i = 0; i < ah.count; i++)
+		memcpy(out + (size_t)i * a->elem_size, s + sizeof(ah) + (size_t)i * ah.rec_size,
+		       copy);
+	*elems = out;
+	*count = ah.count;
+	return 0;
+}
+
+static int dec_vmas(struct dec *d, const uint8_t *s, size_t len)
+{
+	static const struct rimg_array a = {
+		"CLONDIKE/VMAS", sizeof(struct cld_vma_rec), sizeof(struct cld_vma_rec),
+		CLD_MAX_VMAS, sizeof(struct cld_vma),
+	};
+	struct cld_proc *p = d->p;
+	struct rimg_tab tab;
+	uint32_t i;
+	int ret;
+
+	ret = rimg_take_array(d, s, len, &a, (void **)&p->vmas, &p->nr_vmas, &tab);
+	if (ret)
+		return ret;
+	for (i = 0; i < p->nr_vmas; i++) {
 		struct cld_vma *v = &p->vmas[i];
 		char what[32];
 
-		memcpy(&v->rec, s + sizeof(ah) + (size_t)i * ah.rec_size, sizeof(v->rec));
 		snprintf(what, sizeof(what), "mapping %u", i);
-		ret = rimg_take_name(d, &v->name, tab, tab_len, v->rec.name_off, v->rec.name_len, what);
+		ret = rimg_take_name(d, &v->name, tab.s, tab.len, v->rec.name_off, v->rec.name_len,
+				     what);
 		if (ret)
 			return ret;
 	}

@@ -13,34 +13,28 @@
 
 int rimg_dec_fds(struct dec *d, const uint8_t *s, size_t len)
 {
+	/* state[] came with 1.2: older images have shorter records, read
+	 * with zeros there (their kinds have no state). */
+	const struct rimg_array a = {
+		"CLONDIKE/FDS",
+		d->p->hdr.minor >= 2 ? sizeof(struct cld_fd_rec) : CLD_FD_REC_SIZE_1_1,
+		sizeof(struct cld_fd_rec), CLD_MAX_FDS, sizeof(struct cld_fd),
+	};
 	struct cld_proc *p = d->p;
-	struct cld_array_hdr ah;
-	const uint8_t *tab;
-	size_t tab_len;
+	struct rimg_tab tab;
 	uint32_t i;
 	int ret;
 
-	/* state[] came with 1.2: older images have shorter records, read
-	 * with zeros there (their kinds have no state). */
-	ret = rimg_array_hdr(d, s, len, p->hdr.minor >= 2 ? sizeof(struct cld_fd_rec) :
-						      CLD_FD_REC_SIZE_1_1,
-			CLD_MAX_FDS, &ah, "CLONDIKE/FDS");
+	ret = rimg_take_array(d, s, len, &a, (void **)&p->fds, &p->nr_fds, &tab);
 	if (ret)
 		return ret;
-	tab = s + sizeof(ah) + (size_t)ah.count * ah.rec_size;
-	tab_len = len - sizeof(ah) - (size_t)ah.count * ah.rec_size;
-	p->fds = calloc(ah.count ? ah.count : 1, sizeof(*p->fds));
-	if (!p->fds)
-		return cld_err_set(d->err, -ENOMEM, "out of memory");
-	p->nr_fds = ah.count;
-	for (i = 0; i < ah.count; i++) {
+	for (i = 0; i < p->nr_fds; i++) {
 		struct cld_fd *f = &p->fds[i];
 		char what[32];
 
-		memcpy(&f->rec, s + sizeof(ah) + (size_t)i * ah.rec_size,
-		       ah.rec_size < sizeof(f->rec) ? ah.rec_size : sizeof(f->rec));
 		snprintf(what, sizeof(what), "fd %d", f->rec.fd);
-		ret = rimg_take_name(d, &f->name, tab, tab_len, f->rec.name_off, f->rec.name_len, what);
+		ret = rimg_take_name(d, &f->name, tab.s, tab.len, f->rec.name_off, f->rec.name_len,
+				     what);
 		if (ret)
 			return ret;
 	}
@@ -91,70 +85,40 @@ int rimg_dec_pipes(struct dec *d, const uint8_t *s, size_t len)
 /* Checked against the fds once every note is read (check_epolls). */
 int rimg_dec_epolls(struct dec *d, const uint8_t *s, size_t len)
 {
-	struct cld_proc *p = d->p;
-	struct cld_array_hdr ah;
-	uint32_t i;
-	int ret;
+	static const struct rimg_array a = {
+		"CLONDIKE/EPOLL", sizeof(struct cld_epoll_rec), sizeof(struct cld_epoll_rec), CLD_MAX_FDS, sizeof(struct cld_epoll_rec),
+	};
 
-	ret = rimg_array_hdr(d, s, len, sizeof(struct cld_epoll_rec), CLD_MAX_FDS, &ah,
-			"CLONDIKE/EPOLL");
-	if (ret)
-		return ret;
-	p->epolls = calloc(ah.count ? ah.count : 1, sizeof(*p->epolls));
-	if (!p->epolls)
-		return cld_err_set(d->err, -ENOMEM, "out of memory");
-	p->nr_epolls = ah.count;
-	for (i = 0; i < ah.count; i++)
-		memcpy(&p->epolls[i], s + sizeof(ah) + (size_t)i * ah.rec_size,
-		       sizeof(p->epolls[i]));
-	return 0;
+	return rimg_take_array(d, s, len, &a, (void **)&d->p->epolls, &d->p->nr_epolls, NULL);
 }
 
 int rimg_dec_timers(struct dec *d, const uint8_t *s, size_t len)
 {
-	struct cld_proc *p = d->p;
-	struct cld_array_hdr ah;
-	uint32_t i;
-	int ret;
+	static const struct rimg_array a = {
+		"CLONDIKE/TIMERS", sizeof(struct cld_timer_rec), sizeof(struct cld_timer_rec), CLD_MAX_TIMERS, sizeof(struct cld_timer_rec),
+	};
 
-	ret = rimg_array_hdr(d, s, len, sizeof(struct cld_timer_rec), CLD_MAX_TIMERS, &ah,
-			"CLONDIKE/TIMERS");
-	if (ret)
-		return ret;
-	p->timers = calloc(ah.count ? ah.count : 1, sizeof(*p->timers));
-	if (!p->timers)
-		return cld_err_set(d->err, -ENOMEM, "out of memory");
-	p->nr_timers = ah.count;
-	for (i = 0; i < ah.count; i++)
-		memcpy(&p->timers[i], s + sizeof(ah) + (size_t)i * ah.rec_size,
-		       sizeof(p->timers[i]));
-	return 0;
+	return rimg_take_array(d, s, len, &a, (void **)&d->p->timers, &d->p->nr_timers, NULL);
 }
 
 int rimg_dec_watches(struct dec *d, const uint8_t *s, size_t len)
 {
+	static const struct rimg_array a = {
+		"CLONDIKE/INOTIFY", sizeof(struct cld_inotify_rec), sizeof(struct cld_inotify_rec),
+		CLD_MAX_FDS, sizeof(struct cld_inotify),
+	};
 	struct cld_proc *p = d->p;
-	struct cld_array_hdr ah;
-	const uint8_t *tab;
-	size_t tab_len;
+	struct rimg_tab tab;
 	uint32_t i;
 	int ret;
 
-	ret = rimg_array_hdr(d, s, len, sizeof(struct cld_inotify_rec), CLD_MAX_FDS, &ah,
-			     "CLONDIKE/INOTIFY");
+	ret = rimg_take_array(d, s, len, &a, (void **)&p->watches, &p->nr_watches, &tab);
 	if (ret)
 		return ret;
-	tab = s + sizeof(ah) + (size_t)ah.count * ah.rec_size;
-	tab_len = len - sizeof(ah) - (size_t)ah.count * ah.rec_size;
-	p->watches = calloc(ah.count ? ah.count : 1, sizeof(*p->watches));
-	if (!p->watches)
-		return cld_err_set(d->err, -ENOMEM, "out of memory");
-	p->nr_watches = ah.count;
-	for (i = 0; i < ah.count; i++) {
+	for (i = 0; i < p->nr_watches; i++) {
 		struct cld_inotify *w = &p->watches[i];
 
-		memcpy(&w->rec, s + sizeof(ah) + (size_t)i * ah.rec_size, sizeof(w->rec));
-		ret = rimg_take_name(d, &w->path, tab, tab_len, w->rec.name_off, w->rec.name_len,
+		ret = rimg_take_name(d, &w->path, tab.s, tab.len, w->rec.name_off, w->rec.name_len,
 				     "inotify watch");
 		if (ret)
 			return ret;
@@ -164,21 +128,9 @@ int rimg_dec_watches(struct dec *d, const uint8_t *s, size_t len)
 
 int rimg_dec_guards(struct dec *d, const uint8_t *s, size_t len)
 {
-	struct cld_proc *p = d->p;
-	struct cld_array_hdr ah;
-	uint32_t i;
-	int ret;
+	static const struct rimg_array a = {
+		"CLONDIKE/GUARDS", sizeof(struct cld_range_rec), sizeof(struct cld_range_rec), CLD_MAX_EXTENTS, sizeof(struct cld_range_rec),
+	};
 
-	ret = rimg_array_hdr(d, s, len, sizeof(struct cld_range_rec), CLD_MAX_EXTENTS, &ah,
-			"CLONDIKE/GUARDS");
-	if (ret)
-		return ret;
-	p->guards = calloc(ah.count ? ah.count : 1, sizeof(*p->guards));
-	if (!p->guards)
-		return cld_err_set(d->err, -ENOMEM, "out of memory");
-	p->nr_guards = ah.count;
-	for (i = 0; i < ah.count; i++)
-		memcpy(&p->guards[i], s + sizeof(ah) + (size_t)i * ah.rec_size,
-		       sizeof(p->guards[i]));
-	return 0;
+	return rimg_take_array(d, s, len, &a, (void **)&d->p->guards, &d->p->nr_guards, NULL);
 }

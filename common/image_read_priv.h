@@ -40,6 +40,26 @@ struct cld_array_hdr;
 int rimg_array_hdr(struct dec *d, const uint8_t *s, size_t len, size_t min_rec, uint32_t limit,
 		   struct cld_array_hdr *ah, const char *what);
 
+/* An array note's records, each read into the start of an element. */
+struct rimg_array {
+	const char *what;
+	size_t min_rec; /* the shortest record accepted */
+	size_t rec_size; /* what this reader knows of a record */
+	uint32_t limit;
+	size_t elem_size;
+};
+
+/* The string table after an array note's records. */
+struct rimg_tab {
+	const uint8_t *s;
+	size_t len;
+};
+
+/* The records of note s into a new array *elems of *count elements, and
+ * the string table after them into *tab (if not NULL). */
+int rimg_take_array(struct dec *d, const uint8_t *s, size_t len, const struct rimg_array *a,
+		    void **elems, uint32_t *count, struct rimg_tab *tab);
+
 /* image_read_objs.c: FDS, PIPEDATA, EPOLL, TIMERS, GUARDS */
 int rimg_dec_fds(struct dec *d, const uint8_t *s, size_t len);
 int rimg_dec_pipes(struct dec *d, const uint8_t *s, size_t len);

@@ -392,6 +392,10 @@ int cld_restore_check_proc(const struct cld_proc *p, const struct cld_restore_op
 
 		if (cld_restore_fwd(o, f->rec.fd) >= 0)
 			continue; /* forwarded home */
+		if (cld_fd_kind_is_anon(f->rec.kind)) {
+			check_anon(p, f, &rp);
+			continue;
+		}
 		switch (f->rec.kind) {
 		case CLD_FD_REG:
 		case CLD_FD_DIR:
@@ -412,14 +416,6 @@ int cld_restore_check_proc(const struct cld_proc *p, const struct cld_restore_op
 			if (!has_sock_end(p, f->rec.state[1]))
 				blocker(&rp, "fd %d: the other end of its socketpair is not in the process",
 					f->rec.fd);
-			break;
-		case CLD_FD_EPOLL:
-		case CLD_FD_EVENTFD:
-		case CLD_FD_TIMERFD:
-		case CLD_FD_SIGNALFD:
-		case CLD_FD_PIDFD:
-		case CLD_FD_INOTIFY:
-			check_anon(p, f, &rp);
 			break;
 		case CLD_FD_PIPE:
 			if (!rst_pipe_has_both(p, f->rec.ino) &&

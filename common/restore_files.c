@@ -375,6 +375,13 @@ int rst_open_fds(struct cld_rst *rs, struct cld_err *err)
 			rs->fd_slot[i] = rs->fd_slot[f->rec.file_id - 1];
 			continue;
 		}
+		if (cld_fd_kind_is_anon(f->rec.kind)) {
+			ret = rst_open_anon(rs, f, err);
+			if (ret < 0)
+				return ret;
+			rs->fd_slot[i] = ret;
+			continue;
+		}
 		switch (f->rec.kind) {
 		case CLD_FD_TTY:
 			if (tty_slot < 0) {
@@ -407,17 +414,6 @@ int rst_open_fds(struct cld_rst *rs, struct cld_err *err)
 			ret = rst_open_sockpair(rs, i, err);
 			if (ret)
 				return ret;
-			break;
-		case CLD_FD_EPOLL:
-		case CLD_FD_EVENTFD:
-		case CLD_FD_TIMERFD:
-		case CLD_FD_SIGNALFD:
-		case CLD_FD_PIDFD:
-		case CLD_FD_INOTIFY:
-			ret = rst_open_anon(rs, f, err);
-			if (ret < 0)
-				return ret;
-			rs->fd_slot[i] = ret;
 			break;
 		default:
 			ret = open_fd_file(rs, f, err);

@@ -71,32 +71,6 @@ static bool cld_is_tty(dev_t rdev)
 }
 
 /*
- * The anonymous-inode files a restart re-creates, by their readlink text
- * (as anon_kind() of common/freeze_ptrace_fds.c tells them).
- */
-static u32 cld_anon_kind(const char *link)
-{
-	static const struct {
-		const char *link;
-		u32 kind;
-	} k[] = {
-		{ "anon_inode:[eventpoll]", CLD_FD_EPOLL },
-		{ "anon_inode:[eventfd]", CLD_FD_EVENTFD },
-		{ "anon_inode:[timerfd]", CLD_FD_TIMERFD },
-		{ "anon_inode:[signalfd]", CLD_FD_SIGNALFD },
-		{ "anon_inode:[pidfd]", CLD_FD_PIDFD },
-	};
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(k); i++)
-		if (!strcmp(link, k[i].link))
-			return k[i].kind;
-	if (!strncmp(link, "pidfd:", 6)) /* pidfs's early name (6.9) */
-		return CLD_FD_PIDFD;
-	return CLD_FD_UNSUPPORTED;
-}
-
-/*
  * Bound of the text of one file's show_fdinfo (an epoll fd's line per
  * registration is some 90 bytes: about 700 of them).  /proc grows its
  * buffer without a bound, so an epoll fd watching more is recorded by the
@@ -261,6 +235,9 @@ static int cld_fill_fd(struct cld_fd *k, struct file *file, int fd,
 		k->rec.kind = CLD_FD_UNSUPPORTED;
 	else /* anonymous inodes have no file type: by their name */
 		k->rec.kind = cld_anon_kind(s);
+	/* The module does not record inotify watches. */
+	if (k->rec.kind == CLD_FD_INOTIFY)
+		k->rec.kind = CLD_FD_UNSUPPORTED;
 	err = cld_fd_state(&k->rec, file, ns);
 	if (err) {
 		kfree(k->name);
@@ -337,44 +314,6 @@ out:
 	return err;
 }
 
-/*
- * Whether fd i's buffered data is recorded, and as what: of a pipe both of
- * whose ends the process holds, its lowest read end; of a FIFO, its lowest
- * readable fd (as common/freeze_ptrace_fds.c picks them).
- */
-static int cld_data_kind(const struct cld_proc *p, u32 i)
-{
-	const struct cld_fd_rec *r = &p->fds[i].rec;
-	bool writer = false;
-	u32 j;
-
-	if (r->kind == CLD_FD_PIPE && (r->fl_flags & O_ACCMODE) == O_RDONLY) {
-		for (j = 0; j < p->nr_fds; j++) {
-			const struct cld_fd_rec *w = &p->fds[j].rec;
-
-			if (w->kind != CLD_FD_PIPE || w->ino != r->ino)
-				continue;
-			if ((w->fl_flags & O_ACCMODE) == O_WRONLY)
-				writer = true;
-			if (j < i && (w->fl_flags & O_ACCMODE) == O_RDONLY)
-				return -1;
-		}
-		return writer ? (int)CLD_PIPEDATA_PIPE : -1;
-	}
-	if (r->kind == CLD_FD_FIFO && (r->fl_flags & O_ACCMODE) != O_WRONLY) {
-		for (j = 0; j < i; j++) {
-			const struct cld_fd_rec *o = &p->fds[j].rec;
-
-			if (o->kind == CLD_FD_FIFO && o->ino == r->ino &&
-			    o->dev == r->dev &&
-			    (o->fl_flags & O_ACCMODE) != O_WRONLY)
-				return -1;
-		}
-		return (int)CLD_PIPEDATA_FIFO;
-	}
-	return -1;
-}
-
 /* The data of pipes and FIFOs must come along: one record each. */
 static int cld_fill_pipes(struct cld_proc *p, struct file **files)
 {
@@ -382,7 +321,7 @@ static int cld_fill_pipes(struct cld_proc *p, struct file **files)
 	int err;
 
 	for (i = 0; i < p->nr_fds; i++) {
-		int kind = cld_data_kind(p, i);
+		int kind = cld_pipedata_kind(p, i);
 		struct cld_pipedata kp = {};
 		struct cld_pipedata *np;
 

@@ -35,6 +35,7 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h> /* O_ACCMODE */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>

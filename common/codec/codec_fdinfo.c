@@ -190,3 +190,26 @@ int cld_fdinfo_epoll(struct cld_proc *p, uint32_t idx, const char *info)
 	p->nr_epolls += count;
 	return 0;
 }
+
+uint32_t cld_anon_kind(const char *link)
+{
+	static const struct {
+		const char *link;
+		uint32_t kind;
+	} k[] = {
+		{ "anon_inode:[eventpoll]", CLD_FD_EPOLL },
+		{ "anon_inode:[eventfd]", CLD_FD_EVENTFD },
+		{ "anon_inode:[timerfd]", CLD_FD_TIMERFD },
+		{ "anon_inode:[signalfd]", CLD_FD_SIGNALFD },
+		{ "anon_inode:[pidfd]", CLD_FD_PIDFD },
+		{ "anon_inode:inotify", CLD_FD_INOTIFY },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(k) / sizeof(k[0]); i++)
+		if (!strcmp(link, k[i].link))
+			return k[i].kind;
+	if (!strncmp(link, "pidfd:", 6)) /* pidfs, 6.9 and later */
+		return CLD_FD_PIDFD;
+	return CLD_FD_UNSUPPORTED;
+}

@@ -79,3 +79,47 @@ void cld_restart_normalize(struct cld_regs *live, struct cld_regs *image,
 		break;
 	}
 }
+
+/*
+ * Whether fd i is the one whose buffered data is recorded (a PIPEDATA
+ * record), and as what: of a pipe both of whose ends the process holds, its
+ * lowest read end; of a socketpair, its lowest end with data queued; of a
+ * FIFO, its lowest readable fd.  -1 for every other fd.
+ */
+int cld_pipedata_kind(const struct cld_proc *p, uint32_t i)
+{
+	const struct cld_fd_rec *r = &p->fds[i].rec;
+	bool writer = false;
+	uint32_t j;
+
+	if (r->kind == CLD_FD_PIPE && (r->fl_flags & O_ACCMODE) == O_RDONLY) {
+		for (j = 0; j < p->nr_fds; j++) {
+			const struct cld_fd_rec *w = &p->fds[j].rec;
+
+			if (w->kind != CLD_FD_PIPE || w->ino != r->ino)
+				continue;
+			if ((w->fl_flags & O_ACCMODE) == O_WRONLY)
+				writer = true;
+			if (j < i && (w->fl_flags & O_ACCMODE) == O_RDONLY)
+				return -1;
+		}
+		return writer ? (int)CLD_PIPEDATA_PIPE : -1;
+	}
+	if (r->kind == CLD_FD_SOCKPAIR) {
+		for (j = 0; j < i; j++)
+			if (p->fds[j].rec.kind == CLD_FD_SOCKPAIR && p->fds[j].rec.ino == r->ino)
+				return -1;
+		return r->state[2] ? (int)CLD_PIPEDATA_SOCK : -1;
+	}
+	if (r->kind == CLD_FD_FIFO && (r->fl_flags & O_ACCMODE) != O_WRONLY) {
+		for (j = 0; j < i; j++) {
+			const struct cld_fd_rec *o = &p->fds[j].rec;
+
+			if (o->kind == CLD_FD_FIFO && o->ino == r->ino && o->dev == r->dev &&
+			    (o->fl_flags & O_ACCMODE) != O_WRONLY)
+				return -1;
+		}
+		return (int)CLD_PIPEDATA_FIFO;
+	}
+	return -1;
+}

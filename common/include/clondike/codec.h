@@ -237,6 +237,9 @@ enum cld_dump_policy {
 
 enum cld_dump_policy cld_dump_policy(uint32_t vma_flags);
 
+/* The PIPEDATA kind recorded for fd i of p, or -1 (codec_rules.c). */
+int cld_pipedata_kind(const struct cld_proc *p, uint32_t i);
+
 /*
  * A task stopped at a system call's exit, as its registers show it (rax
  * the result, orig_rax the number), recorded in restarted form
@@ -249,6 +252,12 @@ void cld_restart_normalize(struct cld_regs *live, struct cld_regs *image,
 			   struct cld_thread_rec *rec);
 
 /* ---- fdinfo (codec_fdinfo.c) ---------------------------------------- */
+
+/*
+ * The kind of an anonymous-inode file, by its readlink text: one a restart
+ * re-creates (1.2), else CLD_FD_UNSUPPORTED.
+ */
+uint32_t cld_anon_kind(const char *link);
 
 /*
  * The state[] of an fd of a kind a restart re-creates (EVENTFD, TIMERFD,

@@ -9,6 +9,7 @@
 #ifndef CLONDIKE_IMAGE_H
 #define CLONDIKE_IMAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -36,6 +37,11 @@ int cld_proc_validate(const struct cld_proc *p, struct cld_err *err);
 /* A word for an fd kind (CLD_FD_*): "file", "dir", "pipe", "fifo", "tty",
  * "chr", "epoll"...; `inspect --json` prints it. */
 const char *cld_fd_kind_name(uint32_t kind);
+
+/* Whether an fd kind is an anonymous-inode file that a restart re-creates
+ * from its recorded state (epoll, eventfd, timerfd, signalfd, pidfd,
+ * inotify). */
+bool cld_fd_kind_is_anon(uint32_t kind);
 
 /* The record of fd in p's (sorted) fd table, NULL if it has none. */
 const struct cld_fd *cld_proc_fd(const struct cld_proc *p, int fd);

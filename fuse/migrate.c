@@ -59,6 +59,7 @@ struct home_job {
 	unsigned int nr_chans;
 	cldd_migrate_cb cb;
 	void *arg;
+	uint64_t t_start, t_frozen, t_asked, t_restored; /* CLOCK_MONOTONIC ns */
 };
 
 static void home_end(struct home_job *hj, int ret, const char *why)
@@ -93,6 +94,14 @@ static void home_committed(void *arg, int64_t result)
 		  (int)hj->pid, hj->target->conf.name, hj->resp.pid,
 		  (hj->resp.flags & CLDP_MF_LAZY) ? "lazy" : "eager", hj->resp.restore_ns / 1e6,
 		  (int)hj->pid);
+	/* Where the downtime went (docs/performance.md). */
+	cldd_info("migration of %d: freeze %.1f ms, fds %.1f ms, target %.1f ms (worker %.1f: "
+		  "image open %.1f, prepare %.1f, map %.1f, fill %.1f, restore %.1f), commit %.1f ms",
+		  (int)hj->pid, (hj->t_frozen - hj->t_start) / 1e6,
+		  (hj->t_asked - hj->t_frozen) / 1e6, (hj->t_restored - hj->t_asked) / 1e6,
+		  hj->resp.worker_ns / 1e6, hj->resp.open_ns / 1e6, hj->resp.prep_ns / 1e6,
+		  hj->resp.map_ns / 1e6, hj->resp.fill_ns / 1e6, hj->resp.restore_ns / 1e6,
+		  (cldd_now_ns() - hj->t_restored) / 1e6);
 	home_end(hj, 0, NULL);
 }
 
@@ -101,6 +110,7 @@ static void home_restored(void *arg, int status, const uint8_t *data, size_t len
 	struct home_job *hj = arg;
 	int ret;
 
+	hj->t_restored = cldd_now_ns();
 	if (status) {
 		home_end(hj, status, status == -ETIMEDOUT ? "the target did not answer in time"
 							  : NULL);
@@ -125,6 +135,7 @@ static void home_frozen(void *arg, struct cldd_freeze *f, int ret, const char *m
 	struct home_job *hj = arg;
 	struct cldp_restore_req rq;
 
+	hj->t_frozen = cldd_now_ns();
 	if (ret) {
 		home_end(hj, ret, msg);
 		return;
@@ -153,6 +164,7 @@ static void home_frozen(void *arg, struct cldd_freeze *f, int ret, const char *m
 		return;
 	}
 	hj->nr_chans = rq.nr_fwd;
+	hj->t_asked = cldd_now_ns();
 	ret = cldd_call_timeout(hj->target, CLDP_RESTORE, &rq, sizeof(rq),
 				CLDD_MIGRATE_RESTORE_MS + 2000, home_restored, hj);
 	if (ret)
@@ -197,6 +209,7 @@ static void home_start(struct cldd *d, pid_t pid, uint64_t start_ticks, const ch
 	hj->target = t;
 	hj->cb = cb;
 	hj->arg = arg;
+	hj->t_start = cldd_now_ns();
 	cldd_freeze_get(d, pid, pi.start_ticks, uid, home_frozen, hj);
 }
 
@@ -296,6 +309,11 @@ static void target_restored(void *arg, const struct cldd_restart_result *res)
 	r.pid = res->pid;
 	r.flags = (res->same_pid ? CLDP_MF_SAME_PID : 0) | (res->lazy ? CLDP_MF_LAZY : 0);
 	r.restore_ns = res->total_ns;
+	r.open_ns = res->open_ns;
+	r.prep_ns = res->prep_ns;
+	r.map_ns = res->map_ns;
+	r.fill_ns = res->fill_ns;
+	r.worker_ns = res->worker_ns;
 	cldd_info("guest %s:%d runs here as pid %d (%s)", tj->home, (int)tj->home_pid,
 		  (int)res->pid, res->lazy ? "lazy" : "eager");
 	b = cldd_out_new(sizeof(r), &o);

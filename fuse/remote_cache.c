@@ -2,9 +2,12 @@
 #include "remote_cache.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+#include "clondike/compat.h"
 
 void cldd_cache_set_budget(struct cldd_chunk_cache *cc, unsigned int mib)
 {
@@ -72,25 +75,40 @@ static void lru_add(struct cldd_chunk_cache *cc, struct cldd_chunk *c)
 #define POOL_REGION (32u << 20)
 #define HUGE (2u << 20)
 
+/* One more region of free buffers; populated now if asked (its pages
+ * faulted in, so that no reader pays for them later). */
+static int pool_grow(struct cldd_chunk_cache *cc, bool populate)
+{
+	uint8_t *r = mmap(NULL, POOL_REGION + HUGE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+		*a;
+	size_t i;
+
+	if (r == MAP_FAILED)
+		return -ENOMEM;
+	a = (uint8_t *)(((uintptr_t)r + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
+	madvise(a, POOL_REGION, MADV_HUGEPAGE);
+	if (populate && madvise(a, POOL_REGION, MADV_POPULATE_WRITE) < 0)
+		for (i = 0; i < POOL_REGION; i += 4096)
+			a[i] = 0;
+	for (i = POOL_REGION / CLDD_CHUNK; i-- > 0;) {
+		*(void **)(a + i * CLDD_CHUNK) = cc->pool;
+		cc->pool = a + i * CLDD_CHUNK;
+	}
+	return 0;
+}
+
+int cldd_cache_prefault(struct cldd_chunk_cache *cc)
+{
+	return cc->pool ? 0 : pool_grow(cc, true);
+}
+
 static void *buf_get(struct cldd_chunk_cache *cc)
 {
 	void *b;
 
-	if (!cc->pool) {
-		uint8_t *r = mmap(NULL, POOL_REGION + HUGE, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-			*a;
-		size_t i;
-
-		if (r == MAP_FAILED)
-			return NULL;
-		a = (uint8_t *)(((uintptr_t)r + HUGE - 1) & ~(uintptr_t)(HUGE - 1));
-		madvise(a, POOL_REGION, MADV_HUGEPAGE);
-		for (i = POOL_REGION / CLDD_CHUNK; i-- > 0;) {
-			*(void **)(a + i * CLDD_CHUNK) = cc->pool;
-			cc->pool = a + i * CLDD_CHUNK;
-		}
-	}
+	if (!cc->pool && pool_grow(cc, false))
+		return NULL;
 	b = cc->pool;
 	cc->pool = *(void **)b;
 	return b;

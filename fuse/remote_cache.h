@@ -51,6 +51,10 @@ struct cldd_chunk_cache {
 
 /* Budget in MiB (the configuration's "cache"), at least the minimum. */
 void cldd_cache_set_budget(struct cldd_chunk_cache *cc, unsigned int mib);
+/* Fault the first region of chunk buffers in now, at start: a VM's first
+ * touch of fresh memory costs more than the transfer that fills it, and
+ * a migration's first reads would wait for it.  0 or -ENOMEM. */
+int cldd_cache_prefault(struct cldd_chunk_cache *cc);
 
 struct cldd_chunk *cldd_cache_find(struct cldd_chunk_cache *cc, unsigned int slot, uint64_t fid,
 				   uint64_t idx);

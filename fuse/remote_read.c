@@ -14,6 +14,7 @@
 
 #define RA_MIN 2 /* chunks of read-ahead once a reader is sequential */
 #define RA_MAX 16
+#define RA_MIN_READ (64u << 10) /* the smallest read that counts as bulk */
 #define INFLIGHT_MAX 32 /* requests to one peer before read-ahead waits */
 #define WAIT_CHUNKS 4	/* a read spans at most this many chunks */
 
@@ -88,7 +89,7 @@ int cldd_remote_source(const struct fuse_file_info *fi, struct cldd_peer **p, pi
 {
 	const struct ropen *ro = (const struct ropen *)(uintptr_t)fi->fh;
 
-	if (!ro || !ropen_live(ro))
+	if (!ro || ropen_live(ro))
 		return -EIO;
 	*p = ro->p;
 	*pid = ro->pid;
@@ -222,6 +223,8 @@ int cldd_remote_init(struct cldd *d)
 void cldd_remote_set_cache(struct cldd *d, unsigned int mib)
 {
 	cldd_cache_set_budget(&d->remote->cc, mib);
+	if (cldd_cache_prefault(&d->remote->cc))
+		cldd_err("remote cache: out of memory for its buffers");
 }
 
 const struct cldd_remote_stats *cldd_remote_stats(struct cldd *d)
@@ -393,8 +396,11 @@ void cldd_remote_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_i
 	}
 	if (err && !w->error)
 		w->error = err;
-	/* Sequential readers get a growing read-ahead window. */
-	if ((uint64_t)off == ro->next_off || (ro->next_off && (uint64_t)off == 0)) {
+	/* Sequential readers of bulk get a growing read-ahead window; small
+	 * reads (a restorer reading the notes) do not: what it would fetch
+	 * ahead delays the answers the restorer waits for. */
+	if (size >= RA_MIN_READ &&
+	    ((uint64_t)off == ro->next_off || (ro->next_off && (uint64_t)off == 0))) {
 		ro->ra = ro->ra ? (ro->ra * 2 > RA_MAX ? RA_MAX : ro->ra * 2) : RA_MIN;
 	} else {
 		ro->ra = 0;

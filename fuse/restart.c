@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clondike/creds.h"
@@ -23,6 +24,7 @@ struct restart {
 	uv_pipe_t pipe; /* the child's one message */
 	uv_timer_t timer;
 	pid_t child;
+	uint64_t t_spawn;
 	struct cldd_restart_result res;
 	size_t got;
 	bool done;
@@ -31,6 +33,14 @@ struct restart {
 	cldd_restart_cb cb;
 	void *arg;
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 /* ---- The child ------------------------------------------------------------- */
 
@@ -46,7 +56,7 @@ static void child_restart(uid_t uid, gid_t gid, unsigned int flags, const char *
 	struct cld_rimage *ri = NULL;
 	struct cld_err err = { 0 };
 	struct cld_lazy lz;
-	uint64_t nr = 0;
+	uint64_t nr = 0, t0 = mono_ns();
 	int fd = CHILD_IMAGE_FD;
 
 	/* Who asks first: nothing of the image is touched as root for a user. */
@@ -60,6 +70,7 @@ static void child_restart(uid_t uid, gid_t gid, unsigned int flags, const char *
 	if (!r->ret)
 		r->ret = cld_rimage_open_fd_flags(fd, (flags & CLDD_RST_LAZY) ? CLD_RIMAGE_NO_DIGESTS : 0,
 						  &ri, &err);
+	r->open_ns = mono_ns() - t0;
 	/* Not for a lazy restore: verifying reads every page, which is what
 	 * lazy restoring avoids before the process runs. */
 	if (!r->ret && !(flags & CLDD_RST_LAZY))
@@ -93,6 +104,9 @@ static void child_restart(uid_t uid, gid_t gid, unsigned int flags, const char *
 		r->same_pid = res.same_pid;
 		r->lazy = flags & CLDD_RST_LAZY;
 		r->total_ns = res.total_ns;
+		r->prep_ns = res.prep_ns;
+		r->map_ns = res.map_ns;
+		r->fill_ns = res.fill_ns;
 		if (flags & CLDD_RST_LAZY)
 			cld_lazy_release(&lz);
 	}
@@ -226,6 +240,7 @@ static void finish(struct restart *rs, int ret, const char *why)
 	}
 	uv_read_stop((uv_stream_t *)&rs->pipe);
 	uv_timer_stop(&rs->timer);
+	rs->res.worker_ns = mono_ns() - rs->t_spawn;
 	rs->cb(rs->arg, &rs->res);
 	if (rs->exited)
 		release(rs);
@@ -277,6 +292,7 @@ int cldd_restart_start(struct cldd *d, const struct cldd_restart_req *rq, cldd_r
 	}
 	rs->cb = cb;
 	rs->arg = arg;
+	rs->t_spawn = mono_ns();
 	r = spawn_worker(rq, p[1], &rs->child);
 	close(p[1]);
 	if (r) {

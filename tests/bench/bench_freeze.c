@@ -8,6 +8,9 @@
  *                                median cost of laying out the image (the page
  *                                table scan that the first read pays)
  *   bench_freeze memcpy MIB      memcpy throughput over MIB, GB/s (best of 3)
+ *   bench_freeze fresh MIB       memcpy into MIB of memory never touched before,
+ *                                MB/s: the floor of any restore on this machine
+ *                                (a VM's first touch of a page is costly)
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -127,6 +130,20 @@ int main(int argc, char **argv)
 		printf("%.2f\n", best);
 		return b[len / 2] == a[len / 2] ? 0 : 1;
 	}
-	fprintf(stderr, "usage: bench_freeze hold MIB [THREADS] | lat PID N | memcpy MIB\n");
+	if (argc == 3 && !strcmp(argv[1], "fresh")) {
+		size_t len = strtoull(argv[2], NULL, 10) << 20, chunk = 2u << 20, off;
+		char *src = touch(chunk), *dst;
+		double t0;
+
+		dst = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (!src || dst == MAP_FAILED || len % chunk)
+			return 1;
+		t0 = now();
+		for (off = 0; off < len; off += chunk)
+			memcpy(dst + off, src, chunk);
+		printf("%.1f\n", (double)len / (now() - t0) / 1e6);
+		return dst[len / 2] == src[0] ? 0 : 1;
+	}
+	fprintf(stderr, "usage: bench_freeze hold MIB [THREADS] | lat PID N | memcpy MIB | fresh MIB\n");
 	return 2;
 }

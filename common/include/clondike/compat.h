@@ -87,6 +87,9 @@
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25 /* 6.1 */
 #endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* 5.14 */
+#endif
 #ifndef F_SETPIPE_SZ
 #define F_SETPIPE_SZ 1031
 #endif

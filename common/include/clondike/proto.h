@@ -292,6 +292,10 @@ struct cldp_migrate_resp {
 	int32_t pid; /* the guest's pid on the target */
 	uint32_t flags; /* CLDP_MF_* */
 	uint64_t restore_ns; /* the restore on the target, freeze to running */
+	/* Its parts (ns), for the home's log: the image's open on the
+	 * target, the restore's prepare, map and fill phases, and the
+	 * restore worker's whole life (spawn to answer). */
+	uint64_t open_ns, prep_ns, map_ns, fill_ns, worker_ns;
 } __attribute__((packed));
 
 /* A signal sent to a shadow, for its guest. */

@@ -14,27 +14,27 @@ void cldd_cache_set_budget(struct cldd_chunk_cache *cc, unsigned int mib)
 	cc->budget = mib < CLDD_CACHE_MIN_CHUNKS ? CLDD_CACHE_MIN_CHUNKS : mib;
 }
 
-static unsigned int chunk_bucket(unsigned int slot, uint64_t fid, uint64_t idx)
+static unsigned int chunk_bucket(unsigned int slot, uint64_t fid, uint64_t off)
 {
-	uint64_t h = (fid * 0x9e3779b97f4a7c15ull) ^ (idx * 0xc2b2ae3d27d4eb4full) ^ slot;
+	uint64_t h = (fid * 0x9e3779b97f4a7c15ull) ^ ((off >> 12) * 0xc2b2ae3d27d4eb4full) ^ slot;
 
 	return (unsigned int)(h >> 40) % CLDD_CHUNK_BUCKETS;
 }
 
 struct cldd_chunk *cldd_cache_find(struct cldd_chunk_cache *cc, unsigned int slot, uint64_t fid,
-				   uint64_t idx)
+				   uint64_t off)
 {
 	struct cldd_chunk *c;
 
-	for (c = cc->hash[chunk_bucket(slot, fid, idx)]; c; c = c->hnext)
-		if (c->idx == idx && c->freeze_id == fid && c->slot == slot)
+	for (c = cc->hash[chunk_bucket(slot, fid, off)]; c; c = c->hnext)
+		if (c->off == off && c->freeze_id == fid && c->slot == slot)
 			return c;
 	return NULL;
 }
 
 static void hash_del(struct cldd_chunk_cache *cc, struct cldd_chunk *c)
 {
-	struct cldd_chunk **pp = &cc->hash[chunk_bucket(c->slot, c->freeze_id, c->idx)];
+	struct cldd_chunk **pp = &cc->hash[chunk_bucket(c->slot, c->freeze_id, c->off)];
 
 	for (; *pp; pp = &(*pp)->hnext)
 		if (*pp == c) {
@@ -122,7 +122,7 @@ static void buf_put(struct cldd_chunk_cache *cc, void *b)
 	cc->pool = b;
 }
 
-struct cldd_chunk *cldd_chunk_new(unsigned int slot, uint64_t fid, uint64_t idx)
+struct cldd_chunk *cldd_chunk_new(unsigned int slot, uint64_t fid, uint64_t off)
 {
 	struct cldd_chunk *c = calloc(1, sizeof(*c));
 
@@ -130,7 +130,7 @@ struct cldd_chunk *cldd_chunk_new(unsigned int slot, uint64_t fid, uint64_t idx)
 		return NULL;
 	c->slot = slot;
 	c->freeze_id = fid;
-	c->idx = idx;
+	c->off = off;
 	c->state = CLDD_CH_PENDING;
 	return c;
 }
@@ -143,7 +143,7 @@ void cldd_chunk_free(struct cldd_chunk_cache *cc, struct cldd_chunk *c)
 
 void cldd_cache_insert(struct cldd_chunk_cache *cc, struct cldd_chunk *c)
 {
-	unsigned int b = chunk_bucket(c->slot, c->freeze_id, c->idx);
+	unsigned int b = chunk_bucket(c->slot, c->freeze_id, c->off);
 
 	c->hnext = cc->hash[b];
 	cc->hash[b] = c;

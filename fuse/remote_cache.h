@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The cache of a peer's image bytes: 1 MiB chunks keyed by (peer slot,
- * freeze, index), so a re-read of the same frozen image is local and a new
+ * The cache of a peer's image bytes: chunks of up to 1 MiB keyed by (peer
+ * slot, freeze, offset of their first byte), so a re-read of the same frozen image is local and a new
  * freeze never sees old bytes.  Ready chunks are kept in LRU order within
  * a budget; a chunk being read by a reply (busy) is never evicted.  Pure
  * bookkeeping: the requests that fill chunks are remote_read.c's.
@@ -27,7 +27,7 @@ struct cldd_chunk_cache;
 struct cldd_chunk {
 	struct cldd_chunk_cache *cache; /* remote_read.c's: for its request's answer */
 	unsigned int slot;
-	uint64_t freeze_id, idx;
+	uint64_t freeze_id, off; /* off: of its first byte in the image */
 	enum cldd_chunk_state state;
 	uint8_t *data;
 	size_t len;
@@ -57,9 +57,9 @@ void cldd_cache_set_budget(struct cldd_chunk_cache *cc, unsigned int mib);
 int cldd_cache_prefault(struct cldd_chunk_cache *cc);
 
 struct cldd_chunk *cldd_cache_find(struct cldd_chunk_cache *cc, unsigned int slot, uint64_t fid,
-				   uint64_t idx);
+				   uint64_t off);
 /* A new pending chunk, not yet in the cache (NULL: out of memory). */
-struct cldd_chunk *cldd_chunk_new(unsigned int slot, uint64_t fid, uint64_t idx);
+struct cldd_chunk *cldd_chunk_new(unsigned int slot, uint64_t fid, uint64_t off);
 /* Its request went out: found from now on (a fetch). */
 void cldd_cache_insert(struct cldd_chunk_cache *cc, struct cldd_chunk *c);
 /*

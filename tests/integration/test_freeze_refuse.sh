@@ -27,7 +27,11 @@ for i in $(seq 100); do
 	[ -s "$FRZ_TMP/z" ] && break
 	sleep 0.05
 done
-sleep 0.1
+# Until the child has really exited: under load it may not have yet.
+for i in $(seq 200); do
+	[ "$(awk '{ print $3 }' "/proc/$(cat "$FRZ_TMP/z")/stat" 2>/dev/null)" = Z ] && break
+	sleep 0.05
+done
 want="zombie" refuse "$CLD_BIN" checkpoint "$(cat "$FRZ_TMP/z")" "$FRZ_TMP/x.img"
 
 frz_start spin

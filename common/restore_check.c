@@ -399,8 +399,8 @@ int cld_restore_check_proc(const struct cld_proc *p, const struct cld_restore_op
 			blocker(&rp, "mapping %llx-%llx is hugetlbfs (%s)",
 				(unsigned long long)v->rec.start, (unsigned long long)v->rec.end, n);
 		else if (v->rec.flags & CLD_VMA_DELETED)
-			blocker(&rp, "mapping %llx-%llx is of a deleted file (%s) no fd of which "
-				     "the process holds: its content is not in the image",
+			blocker(&rp, "mapping %llx-%llx is of a deleted file (%s) whose content "
+				     "is not in the image (no fd of it recorded it)",
 				(unsigned long long)v->rec.start, (unsigned long long)v->rec.end, n);
 		else
 			blocker(&rp, "mapping %llx-%llx is a special mapping (%s)",

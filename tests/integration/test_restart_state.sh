@@ -11,7 +11,7 @@
 #  - refused by `checkpoint` (unless --unrestorable), `restart --check` and
 #    the restart, with the reason, before any process is made: a deleted
 #    working directory, file locks, a deleted file over the image's limit
-#    for such content;
+#    for such content, a memfd only mapped (no fd records its content);
 #  - a process with children: `checkpoint` refuses it, --without-children
 #    writes it; `restart --check` refuses that image, --without-children
 #    restarts it, and its wait() then fails with ECHILD (the loss it
@@ -116,6 +116,7 @@ refused() {
 refused cwd cwd 'working directory .* is deleted'
 refused locks locks 'file locks or leases'
 refused ghost_big ghost_big 'deleted file .* bytes are over what an image records' rst_ghost
+refused map_only map_only 'deleted file (/memfd:map-only) whose content is not in the image' rst_ghost
 
 # ---- A process with children --------------------------------------------------
 mkdir -p "$RST_TMP/kids.d"

@@ -14,7 +14,9 @@
  *              inode, no links;
  *   ghost_map  a deleted file mapped MAP_SHARED, as memfd_map;
  *   ghost_big  a deleted file over the image's limit for such content:
- *              refused (only becomes READY).
+ *              refused (only becomes READY);
+ *   map_only   a memfd mapped MAP_SHARED, its fd closed: nothing records
+ *              its content, refused.
  */
 #include <sys/mman.h>
 
@@ -208,6 +210,11 @@ int main(int argc, char **argv)
 		map_setup(a);
 	} else if (!strcmp(mode, "ghost_big")) {
 		ghost_setup(dir, 40u << 20);
+	} else if (!strcmp(mode, "map_only")) {
+		m = memfd_create("map-only", 0);
+		RST_CHECK(m >= 0 && !ftruncate(m, LEN), "memfd: %s", strerror(errno));
+		map_setup(m);
+		close(m);
 	} else {
 		rst_fail("unknown mode %s", mode);
 	}

@@ -45,8 +45,8 @@ static int check_fd(const struct cld_proc *p, const struct cld_fd *f, struct cld
 
 	if ((fl & ~(uint64_t)FDREG_ALL) || (fl && !(fl & CLD_FDREG_DELETED)) ||
 	    ((fl & CLD_FDREG_CONTENT) && (fl & CLD_FDREG_TOOBIG)) ||
-	    (r->state[1] && !(fl & CLD_FDREG_MEMFD)) || r->state[2] || r->state[3] ||
-	    r->state[4] || r->state[5])
+	    (r->state[1] && !(fl & CLD_FDREG_MEMFD)) || r->state[2] || r->state[3] || r->state[4] ||
+	    r->state[5])
 		return cld_err_set(err, -EINVAL, "fd %d: file state %#llx/%#llx is not valid",
 				   r->fd, (unsigned long long)fl, (unsigned long long)r->state[1]);
 	if (!(fl & CLD_FDREG_CONTENT))
@@ -85,7 +85,8 @@ int cld_proc_validate_files(const struct cld_proc *p, struct cld_err *err)
 		if (!owner || cld_proc_file_data(p, d->ino) != d)
 			return cld_err_set(err, -EINVAL,
 					   "file content of inode %llu: no fd has it, or recorded "
-					   "twice", (unsigned long long)d->ino);
+					   "twice",
+					   (unsigned long long)d->ino);
 		total += d->len;
 	}
 	if (total > CLD_MAX_FILE_DATA)

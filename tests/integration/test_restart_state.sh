@@ -116,7 +116,8 @@ refused() {
 refused cwd cwd 'working directory .* is deleted'
 refused locks locks 'file locks or leases'
 refused ghost_big ghost_big 'deleted file .* bytes are over what an image records' rst_ghost
-refused map_only map_only 'deleted file (/memfd:map-only) whose content is not in the image' rst_ghost
+refused map_only map_only \
+	'deleted file (/memfd:map-only) whose content is not in the image' rst_ghost
 
 # ---- A process with children --------------------------------------------------
 mkdir -p "$RST_TMP/kids.d"

@@ -3,8 +3,9 @@
  * Restart test: a process holding what cannot be restored (a listening
  * unix socket, an inotify fd with an event queued, a POSIX timer on its
  * own CPU-time clock named by pid, a deleted file over the image's limit
- * for the content of memfds and deleted files, CLD_MAX_FILE_DATA).  rst_blocker RESULT CTL.  Its image must be refused up
- * front, with every blocker listed; it never gets to verify itself.
+ * for the content of memfds and deleted files, CLD_MAX_FILE_DATA).
+ * rst_blocker RESULT CTL.  Its image must be refused up front, with every
+ * blocker listed; it never gets to verify itself.
  */
 #include <signal.h>
 #include <sys/inotify.h>

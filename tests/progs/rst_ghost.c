@@ -114,10 +114,12 @@ static void memfd_check(void)
 		  fcntl(b, F_GET_SEALS));
 	RST_CHECK(fcntl(a, F_GETFD) == FD_CLOEXEC && fcntl(b, F_GETFD) == 0, "FD_CLOEXEC");
 	RST_CHECK(!fstat(b, &st) && (st.st_mode & 07777) == 0640, "mode %o", st.st_mode);
-	RST_CHECK(ino_of(a) == ino_of(a_sep) && ino_of(a) == ino_of(a_dup) && ino_of(a) != ino_of(b),
+	RST_CHECK(ino_of(a) == ino_of(a_sep) && ino_of(a) == ino_of(a_dup) &&
+			  ino_of(a) != ino_of(b),
 		  "the fds of one memfd are not of one inode");
 	RST_CHECK(lseek(a, 0, SEEK_CUR) == 100 && lseek(a_dup, 0, SEEK_CUR) == 100 &&
-		  lseek(a_sep, 0, SEEK_CUR) == 200, "offsets");
+			  lseek(a_sep, 0, SEEK_CUR) == 200,
+		  "offsets");
 	lseek(a, 7, SEEK_SET);
 	RST_CHECK(lseek(a_dup, 0, SEEK_CUR) == 7 && lseek(a_sep, 0, SEEK_CUR) == 200,
 		  "a dup does not share its offset, or a separate open does");
@@ -145,7 +147,8 @@ static void map_check(int fd)
 	same_content(fd, want, LEN, "mapped file");
 	RST_CHECK(prv[8192] == 'P' && prv[8193] == (char)want[8193], "the private copy");
 	shr[10] = 'S';
-	RST_CHECK(pread(fd, &c, 1, 10) == 1 && c == 'S', "a write through the map is not in the file");
+	RST_CHECK(pread(fd, &c, 1, 10) == 1 && c == 'S',
+		  "a write through the map is not in the file");
 	RST_CHECK(pwrite(fd, "F", 1, 20) == 1 && shr[20] == 'F',
 		  "a write to the file is not in the map");
 	RST_CHECK(pwrite(fd, "G", 1, 8192) == 1 && prv[8192] == 'P',
@@ -177,7 +180,8 @@ static void ghost_check(void)
 
 	same_content(a, want, LEN, "deleted file");
 	RST_CHECK(!fstat(a, &st) && (st.st_mode & 07777) == 0640 && st.st_nlink == 0 &&
-		  S_ISREG(st.st_mode), "mode %o, %lu links", st.st_mode, (unsigned long)st.st_nlink);
+			  S_ISREG(st.st_mode),
+		  "mode %o, %lu links", st.st_mode, (unsigned long)st.st_nlink);
 	RST_CHECK(ino_of(a) == ino_of(a_sep), "two fds of one deleted file are two files");
 	RST_CHECK(lseek(a, 0, SEEK_CUR) == 333, "offset %lld", (long long)lseek(a, 0, SEEK_CUR));
 	RST_CHECK((fcntl(a_sep, F_GETFL) & (O_APPEND | O_ACCMODE)) == (O_APPEND | O_WRONLY),

@@ -74,7 +74,7 @@ static int make_tmpfile(const char *bare, mode_t mode)
 		slash[1] = '\0';
 	else
 		*slash = '\0';
-	return open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, mode & 07777);
+	return open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, mode & 0777);
 }
 
 /* The file of image fd g (the first with its inode's content). */
@@ -96,8 +96,10 @@ static int make_file(const struct cld_rst *rs, const struct cld_fd *g, struct cl
 	if (fd < 0)
 		return cld_err_set(err, -errno, "fd %d: re-creating %s: %s", r->fd, g->name,
 				   strerror(errno));
-	/* Its mode before any F_SEAL_EXEC; a memfd starts at 0777. */
-	if (fchmod(fd, (mode_t)(r->mode & 07777)) < 0) {
+	/* Its mode before any F_SEAL_EXEC; a memfd starts at 0777.  No set-id
+	 * bits: the file is the restorer's (root's, for another user's image)
+	 * and its content the image's, and an O_TMPFILE can be linked in. */
+	if (fchmod(fd, (mode_t)(r->mode & 0777)) < 0) {
 		ret = cld_err_set(err, -errno, "fd %d: mode of %s: %s", r->fd, g->name,
 				  strerror(errno));
 		goto fail;

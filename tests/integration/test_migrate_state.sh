@@ -32,7 +32,8 @@ start() {
 }
 
 for mode in files oom thp nodump madv shm session pgrp membar \
-	rst_ghost:memfd rst_ghost:memfd_map rst_ghost:ghost rst_ghost:ghost_map; do
+	rst_ghost:memfd rst_ghost:memfd_map rst_ghost:ghost rst_ghost:ghost_gone \
+	rst_ghost:ghost_map; do
 	prog=rst_state
 	case $mode in rst_ghost:*) prog=rst_ghost mode=${mode#*:} ;; esac
 	start "$mode" "$mode" "$prog"

@@ -37,7 +37,7 @@ for mode in files oom thp nodump madv shm session pgrp membar; do
 	run "$mode-eager" "" "$mode"
 	run "$mode-lazy" --lazy "$mode"
 done
-for mode in memfd memfd_map ghost ghost_map; do
+for mode in memfd memfd_map ghost ghost_gone ghost_map; do
 	run "$mode-eager" "" "$mode" rst_ghost
 	run "$mode-lazy" --lazy "$mode" rst_ghost
 done

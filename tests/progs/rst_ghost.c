@@ -12,6 +12,8 @@
  *   ghost      a file in DIR, unlinked, with an fd at an offset and a
  *              separate O_APPEND one: content, mode, offset, flags, one
  *              inode, no links;
+ *   ghost_gone as ghost, its directory removed too: the restorer's
+ *              fallback, a memfd named after the path, must give the same;
  *   ghost_map  a deleted file mapped MAP_SHARED, as memfd_map;
  *   ghost_big  a deleted file over the image's limit for such content:
  *              refused (only becomes READY);
@@ -64,6 +66,21 @@ static void link_is(int fd, const char *exp)
 	RST_CHECK(n > 0, "readlink %s", path);
 	l[n] = '\0';
 	RST_CHECK(!strcmp(l, exp), "fd %d is %s, not %s", fd, l, exp);
+}
+
+/* The fd is an O_TMPFILE in dir: /proc names it "DIR/#INO (deleted)". */
+static void link_starts(int fd, const char *dir)
+{
+	char path[64], l[4096];
+	size_t n = strlen(dir);
+	ssize_t k;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	k = readlink(path, l, sizeof(l) - 1);
+	RST_CHECK(k > 0, "readlink %s", path);
+	l[k] = '\0';
+	RST_CHECK(!strncmp(l, dir, n) && !strncmp(l + n, "/#", 2), "fd %d is %s, not in %s", fd, l,
+		  dir);
 }
 
 static ino_t ino_of(int fd)
@@ -195,6 +212,7 @@ static void ghost_check(void)
 int main(int argc, char **argv)
 {
 	const char *mode, *dir;
+	char sub[4096];
 
 	rst_init(argc, argv, 2, "MODE DIR");
 	mode = argv[3];
@@ -209,6 +227,11 @@ int main(int argc, char **argv)
 		map_setup(m);
 	} else if (!strcmp(mode, "ghost")) {
 		ghost_setup(dir, 0);
+	} else if (!strcmp(mode, "ghost_gone")) {
+		snprintf(sub, sizeof(sub), "%s/gone", dir);
+		RST_CHECK(!mkdir(sub, 0700), "mkdir %s: %s", sub, strerror(errno));
+		ghost_setup(sub, 0);
+		RST_CHECK(!rmdir(sub), "rmdir %s: %s", sub, strerror(errno));
 	} else if (!strcmp(mode, "ghost_map")) {
 		ghost_setup(dir, 0);
 		map_setup(a);
@@ -230,8 +253,18 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "memfd_map")) {
 		map_check(m);
 		rst_pass("a memfd mapped shared and private: the map and the fd agree");
-	} else if (!strcmp(mode, "ghost")) {
+	} else if (!strcmp(mode, "ghost") || !strcmp(mode, "ghost_gone")) {
 		ghost_check();
+		if (mode[5]) {
+			/* Restarted: the fallback, named after the path. */
+			char exp[4200];
+
+			snprintf(exp, sizeof(exp), "/memfd:%s/ghost (deleted)", sub);
+			link_is(a, exp);
+		} else {
+			/* Restarted: an O_TMPFILE in its directory. */
+			link_starts(a, dir);
+		}
 		rst_pass("a deleted file: content, mode, offset, O_APPEND, one inode, no link");
 	} else if (!strcmp(mode, "ghost_map")) {
 		map_check(a);

@@ -56,29 +56,33 @@ static void same_content(int fd, const uint8_t *exp, size_t len, const char *wha
 		  "%s: content differs", what);
 }
 
-static void link_is(int fd, const char *exp)
+/* What /proc/self/fd/FD names, in l (4096 bytes). */
+static const char *link_of(int fd, char *l)
 {
-	char path[64], l[4096];
+	char path[64];
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, l, sizeof(l) - 1);
+	n = readlink(path, l, 4095);
 	RST_CHECK(n > 0, "readlink %s", path);
 	l[n] = '\0';
-	RST_CHECK(!strcmp(l, exp), "fd %d is %s, not %s", fd, l, exp);
+	return l;
+}
+
+static void link_is(int fd, const char *exp)
+{
+	char l[4096];
+
+	RST_CHECK(!strcmp(link_of(fd, l), exp), "fd %d is %s, not %s", fd, l, exp);
 }
 
 /* The fd is an O_TMPFILE in dir: /proc names it "DIR/#INO (deleted)". */
 static void link_starts(int fd, const char *dir)
 {
-	char path[64], l[4096];
 	size_t n = strlen(dir);
-	ssize_t k;
+	char l[4096];
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	k = readlink(path, l, sizeof(l) - 1);
-	RST_CHECK(k > 0, "readlink %s", path);
-	l[k] = '\0';
+	link_of(fd, l);
 	RST_CHECK(!strncmp(l, dir, n) && !strncmp(l + n, "/#", 2), "fd %d is %s, not in %s", fd, l,
 		  dir);
 }

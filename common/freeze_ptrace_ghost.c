@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -26,6 +27,17 @@ static bool ends_with(const char *s, const char *suffix)
 	size_t n = strlen(s), m = strlen(suffix);
 
 	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* Whether fd's file has a link after all (a name that ends in
+ * " (deleted)"): memfds and unlinked files have none. */
+static bool linked(pid_t pid, int fd)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	return stat(path, &st) == 0 && st.st_nlink > 0;
 }
 
 /* A readable file of fd: the process's own (pread leaves its offset
@@ -70,10 +82,11 @@ static int record_one(struct collect *c, int pidfd, uint32_t i, uint64_t *budget
 	uint8_t *buf = NULL;
 	int fd, ret, seals;
 
+	/* Unreadable (another mount namespace...): recorded without its
+	 * content, which the restart refuses; the freeze goes on. */
 	fd = readable(c, pidfd, r);
 	if (fd < 0)
-		return cld_err_set(c->err, fd, "fd %d of %d: cannot read deleted file %s: %s",
-				   r->fd, c->pid, p->fds[i].name, strerror(-fd));
+		return 0;
 	if (r->state[0] & CLD_FDREG_MEMFD) {
 		seals = fcntl(fd, F_GET_SEALS);
 		r->state[1] = seals > 0 ? (uint64_t)seals : 0;
@@ -124,7 +137,8 @@ int ptr_collect_file_data(struct collect *c)
 		const char *n = p->fds[i].name;
 		bool memfd;
 
-		if (r->kind != CLD_FD_REG || !n || !ends_with(n, " (deleted)"))
+		if (r->kind != CLD_FD_REG || !n || !ends_with(n, " (deleted)") ||
+		    linked(c->pid, r->fd))
 			continue;
 		memfd = !strncmp(n, "/memfd:", 7);
 		/* An inode seen before, or one of the same number elsewhere

@@ -272,7 +272,8 @@ static void check_ghost(const struct cld_fd *f, struct report *rp)
 			CLD_MAX_FILE_DATA >> 20);
 	else
 		blocker(rp, "fd %d: file %s was deleted, and the image does not have its content "
-			    "(the kernel module records none)", f->rec.fd, f->name);
+			    "(it could not be read, or the kernel module wrote the image)",
+			f->rec.fd, f->name);
 }
 
 /* What re-creating an anonymous-inode fd would not give back. */

@@ -637,6 +637,8 @@ int cld_freeze_ptrace(pid_t pid, unsigned int flags, unsigned int timeout_ms,
 	if (!ret)
 		ret = ptr_collect_pipe_data(&c);
 	if (!ret)
+		ret = ptr_collect_file_data(&c);
+	if (!ret)
 		ret = ptr_collect_vdso_digest(&c);
 	if (ret)
 		goto fail;

@@ -85,6 +85,8 @@ int ptr_collect_vdso_digest(struct collect *c);
 /* freeze_ptrace_fds.c */
 int ptr_collect_fds(struct collect *c);
 int ptr_collect_pipe_data(struct collect *c);
+/* freeze_ptrace_ghost.c: the content of memfds and deleted files (1.3). */
+int ptr_collect_file_data(struct collect *c);
 /* freeze_ptrace_timers.c: POSIX timers, with calls injected through r
  * (scratch: a page of the task's). */
 struct cld_remote;

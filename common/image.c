@@ -47,6 +47,7 @@ int cld_proc_validate(const struct cld_proc *p, struct cld_err *err)
 {
 	uint64_t nr_ext = 0;
 	uint32_t i, j;
+	int ret;
 
 	if (p->nr_threads == 0)
 		return cld_err_set(err, -EINVAL, "no threads");
@@ -143,9 +144,12 @@ int cld_proc_validate(const struct cld_proc *p, struct cld_err *err)
 					   p->fds[i].rec.fd);
 	}
 	for (i = 0; i < p->nr_pipes; i++)
-		if (p->pipes[i].len > CLD_MAX_PIPE_DATA)
+		if (p->pipes[i].kind != CLD_PIPEDATA_FILE && p->pipes[i].len > CLD_MAX_PIPE_DATA)
 			return cld_err_set(err, -E2BIG, "pipe %llu: %u bytes of data",
 					   (unsigned long long)p->pipes[i].ino, p->pipes[i].len);
+	ret = cld_proc_validate_files(p, err);
+	if (ret)
+		return ret;
 	if (p->nr_epolls > CLD_MAX_FDS)
 		return cld_err_set(err, -E2BIG, "%u epoll registrations (limit %u)", p->nr_epolls,
 				   CLD_MAX_FDS);

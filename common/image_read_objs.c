@@ -55,12 +55,13 @@ int rimg_dec_pipes(struct dec *d, const uint8_t *s, size_t len)
 			return cld_err_set(d->err, -EBADMSG, "CLONDIKE/PIPEDATA: truncated record");
 		memcpy(&r, s + at, sizeof(r));
 		span = ((size_t)r.len + 7) / 8 * 8;
-		if (r.len > CLD_MAX_PIPE_DATA || span > len - at - sizeof(r))
+		if (r.len > (r.kind == CLD_PIPEDATA_FILE ? CLD_MAX_FILE_DATA : CLD_MAX_PIPE_DATA) ||
+		    span > len - at - sizeof(r))
 			return cld_err_set(d->err, -EBADMSG,
-					   "CLONDIKE/PIPEDATA: %u bytes for pipe %llu exceed the note",
+					   "CLONDIKE/PIPEDATA: %u bytes for inode %llu exceed the note",
 					   r.len, (unsigned long long)r.ino);
 		if (r.kind != CLD_PIPEDATA_PIPE && r.kind != CLD_PIPEDATA_FIFO &&
-		    r.kind != CLD_PIPEDATA_SOCK)
+		    r.kind != CLD_PIPEDATA_SOCK && r.kind != CLD_PIPEDATA_FILE)
 			return cld_err_set(d->err, -EBADMSG, "CLONDIKE/PIPEDATA: unknown kind %u",
 					   r.kind);
 		if (p->nr_pipes >= CLD_MAX_FDS)

@@ -119,15 +119,18 @@ int cld_restore(struct cld_rimage *ri, const struct cld_restore_opts *o,
 	if (ret)
 		return ret;
 	rs.fd_slot = calloc(p->nr_fds + 1, sizeof(*rs.fd_slot));
+	rs.ghost_slot = calloc(p->nr_fds + 1, sizeof(*rs.ghost_slot));
 	rs.vma_slot = calloc(p->nr_vmas + 1, sizeof(*rs.vma_slot));
 	rs.vkind = calloc(p->nr_vmas + 1, 1);
 	rs.prot_now = calloc(p->nr_vmas + 1, sizeof(*rs.prot_now));
-	if (!rs.fd_slot || !rs.vma_slot || !rs.vkind || !rs.prot_now) {
+	if (!rs.fd_slot || !rs.ghost_slot || !rs.vma_slot || !rs.vkind || !rs.prot_now) {
 		ret = cld_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (i = 0; i < p->nr_vmas; i++)
-		rs.vkind[i] = (uint8_t)rst_classify(&p->vmas[i]);
+		rs.vkind[i] = (uint8_t)rst_classify(p, &p->vmas[i]);
+	for (i = 0; i < p->nr_fds; i++)
+		rs.ghost_slot[i] = -1;
 	rs.cwd = p->cwd;
 
 	/* Phase 2. */
@@ -200,6 +203,7 @@ out:
 	free(rs.pfd);
 	free(rs.pfd_owned);
 	free(rs.fd_slot);
+	free(rs.ghost_slot);
 	free(rs.vma_slot);
 	free(rs.vkind);
 	free(rs.prot_now);

@@ -29,7 +29,7 @@ bool rst_is_vdso_block(const struct cld_vma *v)
 	       (v->name && !strncmp(v->name, "[vvar", 5));
 }
 
-enum vkind rst_classify(const struct cld_vma *v)
+enum vkind rst_classify(const struct cld_proc *p, const struct cld_vma *v)
 {
 	uint32_t f = v->rec.flags;
 
@@ -44,7 +44,11 @@ enum vkind rst_classify(const struct cld_vma *v)
 	    (!(f & CLD_VMA_FILE) || (v->name && !strncmp(v->name, "/dev/zero", 9))))
 		return VK_SHANON;
 	if (f & CLD_VMA_FILE) {
-		if ((f & CLD_VMA_DELETED) || !v->name || v->name[0] != '/')
+		/* A deleted file comes back from the content an fd of it
+		 * recorded (1.3), else not at all. */
+		if (f & CLD_VMA_DELETED)
+			return cld_proc_ghost_fd(p, v->rec.dev, v->rec.ino) ? VK_FILE : VK_BLOCKER;
+		if (!v->name || v->name[0] != '/')
 			return VK_BLOCKER;
 		return VK_FILE;
 	}
@@ -254,6 +258,24 @@ static bool has_sock_end(const struct cld_proc *p, uint64_t ino)
 	return false;
 }
 
+/* A memfd or deleted file comes back only from the content in the image. */
+static void check_ghost(const struct cld_fd *f, struct report *rp)
+{
+	uint64_t fl = f->rec.state[0];
+
+	if (fl & CLD_FDREG_CONTENT)
+		return;
+	if (fl & CLD_FDREG_TOOBIG)
+		blocker(rp, "fd %d: deleted file %s: its %llu bytes are over what an image "
+			    "records of memfds and deleted files (%u MiB in all)",
+			f->rec.fd, f->name, (unsigned long long)f->rec.size,
+			CLD_MAX_FILE_DATA >> 20);
+	else
+		blocker(rp, "fd %d: file %s was deleted, and the image does not have its content "
+			    "(it could not be read, or the kernel module wrote the image)",
+			f->rec.fd, f->name);
+}
+
 /* What re-creating an anonymous-inode fd would not give back. */
 static void check_anon(const struct cld_proc *p, const struct cld_fd *f, struct report *rp)
 {
@@ -369,7 +391,7 @@ int cld_restore_check_proc(const struct cld_proc *p, const struct cld_restore_op
 		const struct cld_vma *v = &p->vmas[i];
 		const char *n = v->name ? v->name : "anonymous";
 
-		if (rst_classify(v) != VK_BLOCKER)
+		if (rst_classify(p, v) != VK_BLOCKER)
 			continue;
 		if (v->rec.flags & CLD_VMA_SYSVSHM)
 			blocker(&rp, "mapping %llx-%llx is SysV shared memory",
@@ -378,7 +400,8 @@ int cld_restore_check_proc(const struct cld_proc *p, const struct cld_restore_op
 			blocker(&rp, "mapping %llx-%llx is hugetlbfs (%s)",
 				(unsigned long long)v->rec.start, (unsigned long long)v->rec.end, n);
 		else if (v->rec.flags & CLD_VMA_DELETED)
-			blocker(&rp, "mapping %llx-%llx is of a deleted file (%s)",
+			blocker(&rp, "mapping %llx-%llx is of a deleted file (%s) whose content "
+				     "is not in the image (no fd of it recorded it)",
 				(unsigned long long)v->rec.start, (unsigned long long)v->rec.end, n);
 		else
 			blocker(&rp, "mapping %llx-%llx is a special mapping (%s)",
@@ -405,7 +428,7 @@ int cld_restore_check_proc(const struct cld_proc *p, const struct cld_restore_op
 				blocker(&rp, "fd %d: %s without a path (%s)", f->rec.fd,
 					cld_fd_kind_name(f->rec.kind), n);
 			else if (strstr(n, " (deleted)"))
-				blocker(&rp, "fd %d: file %s was deleted", f->rec.fd, n);
+				check_ghost(f, &rp);
 			break;
 		case CLD_FD_TTY:
 			if (here && o->tty_fd < 0)

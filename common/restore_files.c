@@ -416,7 +416,10 @@ int rst_open_fds(struct cld_rst *rs, struct cld_err *err)
 				return ret;
 			break;
 		default:
-			ret = open_fd_file(rs, f, err);
+			if (f->rec.kind == CLD_FD_REG && (f->rec.state[0] & CLD_FDREG_CONTENT))
+				ret = rst_open_ghost(rs, i, err);
+			else
+				ret = open_fd_file(rs, f, err);
 			if (ret < 0)
 				return ret;
 			rs->fd_slot[i] = ret;
@@ -454,6 +457,14 @@ int rst_open_mapped_files(struct cld_rst *rs, struct cld_err *err)
 		}
 		if (rs->vma_slot[i] >= 0)
 			continue;
+		if (v->rec.flags & CLD_VMA_DELETED) {
+			/* The file its fds have, re-created (VK_FILE says one has). */
+			ret = rst_ghost_file(rs, v->rec.dev, v->rec.ino, err);
+			if (ret < 0)
+				return ret;
+			rs->vma_slot[i] = ret;
+			continue;
+		}
 		fd = -1;
 		if (shared)
 			fd = open(v->name, O_RDWR | O_CLOEXEC | O_NONBLOCK);

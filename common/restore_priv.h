@@ -37,6 +37,7 @@ struct cld_rst {
 	int svc_base;
 	int slot_img, slot_status, slot_life, slot_exe;
 	int *fd_slot; /* per image fd */
+	int *ghost_slot; /* per image fd: the re-created file of a memfd or deleted file, or -1 */
 	int *vma_slot; /* per VMA, -1 if none */
 	uint8_t *vkind;
 	uint32_t *prot_now; /* per VMA: protection it is mapped with */
@@ -65,7 +66,7 @@ static inline uint64_t rst_dev_enc(dev_t d)
 
 /* restore_check.c: classification and the up-front checks. */
 bool rst_is_vdso_block(const struct cld_vma *v);
-enum vkind rst_classify(const struct cld_vma *v);
+enum vkind rst_classify(const struct cld_proc *p, const struct cld_vma *v);
 /* Does a pipe inode have both ends among the image's fds? */
 bool rst_pipe_has_both(const struct cld_proc *p, uint64_t ino);
 
@@ -75,6 +76,12 @@ int rst_add_pfd(struct cld_rst *rs, int fd, bool owned);
 void rst_close_pfds(struct cld_rst *rs);
 int rst_open_fds(struct cld_rst *rs, struct cld_err *err);
 int rst_open_mapped_files(struct cld_rst *rs, struct cld_err *err);
+
+/* restore_ghost.c: memfds and deleted files, re-created from their
+ * content.  The slot of the re-created file of inode (dev, ino) (made on
+ * first use), and a new open file description of it for image fd i. */
+int rst_ghost_file(struct cld_rst *rs, uint64_t dev, uint64_t ino, struct cld_err *err);
+int rst_open_ghost(struct cld_rst *rs, uint32_t i, struct cld_err *err);
 void rst_open_exe(struct cld_rst *rs);
 
 /* restore_anon.c: the anonymous-inode fds (eventfd, timerfd, signalfd,

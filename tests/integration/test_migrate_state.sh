@@ -6,22 +6,24 @@
 # again (offset, O_NONBLOCK) while separate opens do not, the capacity of
 # a pipe with its data and of a FIFO, oom_score_adj, PR_SET_THP_DISABLE,
 # the dumpable flag, eventfds, timerfds, a signalfd, an epoll fd and
-# socketpairs, and real programs: python3 asyncio, Node.js and Go.
+# socketpairs, memfds and deleted files with their content and mappings
+# (rst_ghost.c), and real programs: python3 asyncio, Node.js and Go.
 # A process with children is refused before the commit point, with the
 # reason, and keeps running on n1.
 . "$(dirname "$0")/cluster_lib.sh"
 
-[ -x "$CLD_PROGS/rst_state" ] && [ -x "$CLD_PROGS/rst_events" ] || skip "rst_state, rst_events are not built"
+[ -x "$CLD_PROGS/rst_state" ] && [ -x "$CLD_PROGS/rst_events" ] && [ -x "$CLD_PROGS/rst_ghost" ] ||
+	skip "rst_state, rst_events, rst_ghost are not built"
 sim_up 2
 cluster_wait_up 15
 ok "2 namespaced nodes up"
 
-# start NAME MODE: rst_state on n1; P gets its pid.
+# start NAME MODE [PROG]: rst_state (or PROG) on n1; P gets its pid.
 start() {
-	local name=$1 mode=$2
+	local name=$1 mode=$2 prog=${3:-rst_state}
 	mkfifo "$T/$name.ctl"
 	mkdir -p "$T/$name.d"
-	printf '#!/bin/sh\nexec "%s" "$1" "$2" %s "%s"\n' "$CLD_PROGS/rst_state" "$mode" \
+	printf '#!/bin/sh\nexec "%s" "$1" "$2" %s "%s"\n' "$CLD_PROGS/$prog" "$mode" \
 		"$T/$name.d" >"$T/$name.sh"
 	chmod +x "$T/$name.sh"
 	spawn_on n1 "$T/$name.out" "$T/$name.sh" "$T/$name.res" "$T/$name.ctl"
@@ -29,8 +31,12 @@ start() {
 	wait_for "$T/$name.res" '^READY' 60
 }
 
-for mode in files oom thp nodump madv shm session pgrp membar; do
-	start "$mode" "$mode"
+for mode in files oom thp nodump madv shm session pgrp membar \
+	rst_ghost:memfd rst_ghost:memfd_map rst_ghost:ghost rst_ghost:ghost_gone \
+	rst_ghost:ghost_map; do
+	prog=rst_state
+	case $mode in rst_ghost:*) prog=rst_ghost mode=${mode#*:} ;; esac
+	start "$mode" "$mode" "$prog"
 	on n1 cp "/clondike/n1/$P" /clondike/n2/ 2>"$T/mig.err" ||
 		fail "cp of $mode ($P): $(cat "$T/mig.err")"
 	[ "$(xattr "${MNT[n1]}/n1/$P" user.clondike.state)" = migrated ] ||

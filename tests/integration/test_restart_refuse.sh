@@ -1,8 +1,9 @@
 #!/bin/bash
 # What the restorer refuses, and how:
-#  - an image with a listening socket, an inotify fd and a POSIX timer on
-#    a pid's CPU clock is refused up front, listing
-#    every blocker, and no process is created;
+#  - an image with a listening socket, an inotify fd, a POSIX timer on
+#    a pid's CPU clock and a deleted file too big for its content to be
+#    recorded is refused up front, listing every blocker, and no process
+#    is created;
 #  - a user other than the image's owner is refused (unless root);
 #  - a failure half-way (injected with CLD_RESTORE_FAULT) kills the
 #    half-built child: nothing is left, and a later restart works.
@@ -24,6 +25,8 @@ cat "$RST_TMP/blk.log" >&2
 [ "$(grep -c 'fd [0-9]*: .*not restorable' "$RST_TMP/blk.log")" -ge 2 ] ||
 	rst_fail "the socket and inotify fds are not both listed"
 grep -q 'POSIX timer' "$RST_TMP/blk.log" || rst_fail "the POSIX timer is not listed"
+grep -q 'deleted file .*bytes are over what an image records' "$RST_TMP/blk.log" ||
+	rst_fail "the deleted file over the limit is not listed"
 [ ! -e /proc/$opid ] || rst_fail "a process with pid $opid exists after a refused restart"
 echo "ok: blockers listed"
 

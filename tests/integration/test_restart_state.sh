@@ -6,23 +6,27 @@
 #    a file opened again separately keeps a description of its own; the
 #    capacity of a pipe (with its data) and of a FIFO (with its data);
 #    oom_score_adj; PR_SET_THP_DISABLE; the dumpable flag, also when root
-#    restarts another user's image;
+#    restarts another user's image; memfds and deleted files with their
+#    content, seals, offsets and MAP_SHARED mappings (rst_ghost.c);
 #  - refused by `checkpoint` (unless --unrestorable), `restart --check` and
 #    the restart, with the reason, before any process is made: a deleted
-#    working directory, file locks;
+#    working directory, file locks, a deleted file over the image's limit
+#    for such content, a memfd only mapped (no fd records its content);
 #  - a process with children: `checkpoint` refuses it, --without-children
 #    writes it; `restart --check` refuses that image, --without-children
 #    restarts it, and its wait() then fails with ECHILD (the loss it
 #    accepted).
 . "$(dirname "$0")/rst_lib.sh"
 rst_setup
-[ -x "$CLD_PROGS/rst_state" ] || rst_fail "rst_state is not built"
+[ -x "$CLD_PROGS/rst_state" ] && [ -x "$CLD_PROGS/rst_ghost" ] ||
+	rst_fail "rst_state, rst_ghost are not built"
 
-# run LABEL ARGS MODE: start, checkpoint, kill, restart with ARGS, verify.
+# run LABEL ARGS MODE [PROG]: start, checkpoint, kill, restart with ARGS,
+# verify.
 run() {
-	local label=$1 args=$2 mode=$3
+	local label=$1 args=$2 mode=$3 prog=${4:-rst_state}
 	mkdir -p "$RST_TMP/$label.d"
-	rst_start "$label" rst_state "$mode" "$RST_TMP/$label.d"
+	rst_start "$label" "$prog" "$mode" "$RST_TMP/$label.d"
 	rst_checkpoint "$RST_PID" "$RST_TMP/$label.img"
 	CLD_RESTART_ARGS=$args rst_restart "$RST_TMP/$label.img" "$label"
 	rst_trigger "$label"
@@ -32,6 +36,10 @@ run() {
 for mode in files oom thp nodump madv shm session pgrp membar; do
 	run "$mode-eager" "" "$mode"
 	run "$mode-lazy" --lazy "$mode"
+done
+for mode in memfd memfd_map ghost ghost_gone ghost_map; do
+	run "$mode-eager" "" "$mode" rst_ghost
+	run "$mode-lazy" --lazy "$mode" rst_ghost
 done
 
 # The objects of event loops: eventfd, timerfd, signalfd, epoll, pidfd,
@@ -79,13 +87,13 @@ else
 	echo "note: not root or no setpriv: a foreign image's dumpable flag is not tested" >&2
 fi
 
-# refused LABEL MODE PATTERN: the checkpoint refuses it naming PATTERN
+# refused LABEL MODE PATTERN [PROG]: the checkpoint refuses it naming PATTERN
 # and leaves it running; with --unrestorable the image is written, and
 # --check and restart refuse it naming PATTERN: nothing runs under its pid.
 refused() {
-	local label=$1 mode=$2 pat=$3 st pid
+	local label=$1 mode=$2 pat=$3 prog=${4:-rst_state} st pid
 	mkdir -p "$RST_TMP/$label.d"
-	rst_start "$label" rst_state "$mode" "$RST_TMP/$label.d"
+	rst_start "$label" "$prog" "$mode" "$RST_TMP/$label.d"
 	pid=$RST_PID
 	st=0
 	"$CLD_BIN" checkpoint "$pid" "$RST_TMP/$label.img" >"$RST_TMP/$label.ck" 2>&1 || st=$?
@@ -107,6 +115,9 @@ refused() {
 
 refused cwd cwd 'working directory .* is deleted'
 refused locks locks 'file locks or leases'
+refused ghost_big ghost_big 'deleted file .* bytes are over what an image records' rst_ghost
+refused map_only map_only \
+	'deleted file (/memfd:map-only) whose content is not in the image' rst_ghost
 
 # ---- A process with children --------------------------------------------------
 mkdir -p "$RST_TMP/kids.d"

@@ -74,7 +74,8 @@ if ! $cc -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -mavx2 -I"$top/common/includ
 	-c -o "$work/digest_avx2.o" "$top/common/digest_avx2.c" >"$work/cc.log" 2>&1 ||
 	! $cc -static -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -DCLD_XXH3_USERSPACE \
 	-I"$top/common/include" -o "$work/root/kmod_test" "$here"/kmod_test*.c \
-	"$top/kmod/cld_xxh3.c" "$top"/common/image.c "$top"/common/image_notes.c \
+	"$top/kmod/cld_xxh3.c" "$top"/common/image.c "$top"/common/image_files.c \
+	"$top"/common/image_notes.c \
 	"$top"/common/image_virt.c "$top"/common/image_read.c "$top"/common/image_read_notes.c "$top"/common/image_read_objs.c \
 	"$top"/common/codec/codec_layout.c "$top"/common/codec/codec_notes.c \
 	"$top"/common/codec/codec_rules.c "$top"/common/codec/codec_vimg.c \

@@ -14,7 +14,8 @@
 #include <linux/types.h>
 
 #define CLD_FORMAT_MAJOR 1
-#define CLD_FORMAT_MINOR 2 /* 1.1: cld_thread_rec.name; 1.2: oom_score_adj, file_id, pipe size */
+#define CLD_FORMAT_MINOR 3 /* 1.1: cld_thread_rec.name; 1.2: oom_score_adj, file_id, pipe size;
+			    * 1.3: memfd and deleted-file content */
 
 #define CLD_NOTE_NAME "CLONDIKE" /* owner of every clondike note */
 #define CLD_HDR_MAGIC 0x4b444c43u /* "CLDK" little-endian */
@@ -43,6 +44,8 @@
 #define CLD_MAX_TIMERS 4096u /* 1.2: POSIX timer records */
 #define CLD_MAX_GROUPS 65536u
 #define CLD_MAX_PIPE_DATA (1u << 20) /* per pipe */
+/* 1.3: content of memfds and deleted files, all of an image's together */
+#define CLD_MAX_FILE_DATA (32u << 20)
 #define CLD_MAX_VADDR 0x00007ffffffff000ull /* x86_64 4-level user space */
 #define CLD_VSYSCALL_ADDR 0xffffffffff600000ull
 
@@ -305,10 +308,17 @@ struct cld_fd_rec {
  *           time (clock ticks after boot, /proc/PID/stat field 22)
  *  SOCKPAIR [0] SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET, [1] the other
  *           end's inode, [2] bytes in its receive queue (in PIPEDATA)
+	 *  REG      1.3: [0] CLD_FDREG_*, [1] a memfd's seals (F_GET_SEALS)
 	 */
 	__u64 state[6];
 };
 #define CLD_FD_REC_SIZE_1_1 80 /* before state[] */
+
+/* 1.3: state[0] of a CLD_FD_REG fd (0: a file reopened by its path) */
+#define CLD_FDREG_DELETED 1u /* unlinked (memfds are too): re-created, not reopened */
+#define CLD_FDREG_CONTENT 2u /* its content is in PIPEDATA (kind FILE, one per inode) */
+#define CLD_FDREG_MEMFD 4u /* a memfd; its seals in state[1] */
+#define CLD_FDREG_TOOBIG 8u /* content over CLD_MAX_FILE_DATA, not recorded */
 
 /*
  * Unread bytes of a pipe both of whose ends the process holds, or of a FIFO
@@ -323,6 +333,8 @@ struct cld_pipedata_rec {
 #define CLD_PIPEDATA_PIPE 0u /* an anonymous pipe's (ino: CLD_FD_PIPE's) */
 #define CLD_PIPEDATA_FIFO 1u /* a named FIFO's (ino: CLD_FD_FIFO's) */
 #define CLD_PIPEDATA_SOCK 2u /* a socketpair end's receive queue (ino: its own) */
+#define CLD_PIPEDATA_FILE 3u /* 1.3: a memfd's or deleted file's content, all of it
+			      * (ino: its CLD_FDREG_CONTENT fds') */
 
 /* 1.2: one registration of an epoll fd's interest list (fdinfo's tfd). */
 struct cld_epoll_rec {

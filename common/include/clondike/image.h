@@ -34,6 +34,14 @@ int cld_proc_dup(const struct cld_proc *src, struct cld_proc **out,
  */
 int cld_proc_validate(const struct cld_proc *p, struct cld_err *err);
 
+/* image_files.c (1.3): memfds and deleted files with their content.  The
+ * rules of cld_proc_validate for them; the content record of an inode
+ * (PIPEDATA kind FILE), or NULL; the first fd with the content of inode
+ * (dev, ino), or NULL. */
+int cld_proc_validate_files(const struct cld_proc *p, struct cld_err *err);
+const struct cld_pipedata *cld_proc_file_data(const struct cld_proc *p, uint64_t ino);
+const struct cld_fd *cld_proc_ghost_fd(const struct cld_proc *p, uint64_t dev, uint64_t ino);
+
 /* A word for an fd kind (CLD_FD_*): "file", "dir", "pipe", "fifo", "tty",
  * "chr", "epoll"...; `inspect --json` prints it. */
 const char *cld_fd_kind_name(uint32_t kind);

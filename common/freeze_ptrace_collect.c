@@ -638,6 +638,11 @@ int ptr_collect_misc(struct collect *c)
 		pr->oom_score_adj = (int32_t)strtol(buf, NULL, 10);
 		free(buf);
 	}
+	if (!cld_procfs_slurp(c->pid, "loginuid", &buf, NULL)) {
+		pr->loginuid = (uint32_t)strtoul(buf, NULL, 10);
+		pr->flags2 |= CLD_PROC2_LOGINUID;
+		free(buf);
+	}
 	if (!cld_procfs_slurp(c->pid, "personality", &buf, NULL)) {
 		pr->personality = (uint32_t)strtoul(buf, NULL, 16);
 		free(buf);

@@ -184,6 +184,30 @@ static long long read_num(const char *path, long long dflt)
 	return buf[0] ? strtoll(buf, NULL, 10) : dflt;
 }
 
+/*
+ * The audit login uid: a fresh process has ours, and only a task whose
+ * login uid is unset, or one with CAP_AUDIT_CONTROL (root here), may set
+ * its own.  Images before 1.3 do not have it: it stays ours.
+ */
+static void check_loginuid(const struct cld_proc *p, const struct cld_restore_opts *o,
+			   struct report *rp)
+{
+	long long cur = read_num("/proc/self/loginuid", -2);
+
+	if (!(p->proc.flags2 & CLD_PROC2_LOGINUID) || cur == (long long)p->proc.loginuid)
+		return;
+	if (cur == -2) {
+		if (p->proc.loginuid != UINT32_MAX)
+			blocker(rp, "its login uid is %u, and this kernel keeps none (no audit)",
+				p->proc.loginuid);
+		return;
+	}
+	if (cur != (long long)UINT32_MAX && o->caller_uid != 0)
+		blocker(rp, "its login uid %u differs from this command's %lld, and only "
+			    "CAP_AUDIT_CONTROL may change a login uid once set",
+			p->proc.loginuid, cur);
+}
+
 /* What only privilege could set again here: a lower oom_score_adj than
  * ours (CAP_SYS_RESOURCE), a pipe above pipe-max-size. */
 static void check_limits(const struct cld_proc *p, const struct cld_restore_opts *o,
@@ -193,6 +217,7 @@ static void check_limits(const struct cld_proc *p, const struct cld_restore_opts
 	long long max = read_num("/proc/sys/fs/pipe-max-size", 1048576);
 	uint32_t i;
 
+	check_loginuid(p, o, rp);
 	if (o->caller_uid == 0)
 		return;
 	if (p->proc.oom_score_adj < cur)

@@ -48,6 +48,7 @@ enum prep_step {
 	ST_EPOLL,
 	ST_SESSION,
 	ST_MEMBARRIER,
+	ST_LOGINUID,
 };
 static const char *const step_names[] = {
 	[ST_NOFILE] = "raising RLIMIT_NOFILE",
@@ -65,6 +66,7 @@ static const char *const step_names[] = {
 	[ST_EPOLL] = "an epoll registration of fd",
 	[ST_SESSION] = "a session or process group of its own (0: setsid, 1: setpgid)",
 	[ST_MEMBARRIER] = "membarrier registration",
+	[ST_LOGINUID] = "setting the login uid (audit) to",
 };
 
 struct rst_msg {
@@ -114,16 +116,18 @@ static void child_queue(int status, pid_t pid, int sig, const struct cld_siginfo
 		CHILD_FAIL(ST_SIGQUEUE, sig);
 }
 
-/* /proc/self/oom_score_adj as the image has it; async-signal-safe (no
- * stdio).  0 if it was already, -1 with errno if it cannot be set. */
-static int child_oom(int want)
+/* A number of /proc/self (oom_score_adj, loginuid) as the image has it;
+ * async-signal-safe (no stdio).  0 if it was already, -1 with errno if it
+ * cannot be set. */
+static int child_proc_num(const char *path, long long want)
 {
-	char buf[16], *q = buf + sizeof(buf);
-	unsigned int v = want < 0 ? (unsigned int)-want : (unsigned int)want;
+	char buf[24], *q = buf + sizeof(buf);
+	unsigned long long v = want < 0 ? (unsigned long long)-want : (unsigned long long)want;
+	long long cur = 0;
 	ssize_t n;
-	int fd, cur = 0, neg = 0, i;
+	int fd, neg = 0, i;
 
-	fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -243,8 +247,13 @@ static void __attribute__((noreturn)) child_main(struct cld_rst *rs)
 		CHILD_FAIL(ST_PRCTL, PR_SET_CHILD_SUBREAPER);
 	if ((p->proc.flags & CLD_PROC_THP_DISABLE) && prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) < 0)
 		CHILD_FAIL(ST_PRCTL, PR_SET_THP_DISABLE);
-	if (child_oom(p->proc.oom_score_adj) < 0)
+	if (child_proc_num("/proc/self/oom_score_adj", p->proc.oom_score_adj) < 0)
 		CHILD_FAIL(ST_OOM, p->proc.oom_score_adj);
+	/* Unset in the image and no audit here: nothing to set. */
+	if ((p->proc.flags2 & CLD_PROC2_LOGINUID) &&
+	    child_proc_num("/proc/self/loginuid", p->proc.loginuid) < 0 &&
+	    !(errno == ENOENT && p->proc.loginuid == UINT32_MAX))
+		CHILD_FAIL(ST_LOGINUID, (int)p->proc.loginuid);
 	/* With Yama, a detached child is no longer our descendant. */
 	if (rs->o->flags & CLD_RST_DETACH)
 		prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);

@@ -29,6 +29,7 @@
 #include <linux/tty.h>
 #include <linux/utsname.h>
 #include <linux/version.h>
+#include <linux/audit.h>
 #include <uapi/linux/membarrier.h>
 
 #include "cld_desc.h"
@@ -388,6 +389,11 @@ static int cld_fill_proc(struct cld_frz *frz, struct cld_proc *p,
 	if (test_bit(MMF_DISABLE_THP, &mm->flags))
 		p->proc.flags |= CLD_PROC_THP_DISABLE;
 	p->proc.oom_score_adj = sig->oom_score_adj;
+#ifdef CONFIG_AUDIT
+	/* As /proc/PID/loginuid prints it (from the initial namespace). */
+	p->proc.loginuid = from_kuid(&init_user_ns, audit_get_loginuid(t));
+	p->proc.flags2 |= CLD_PROC2_LOGINUID;
+#endif
 
 	/* rlimits and itimers live in signal_struct, under siglock. */
 	if (!cld_lock_sighand(t, &flags))

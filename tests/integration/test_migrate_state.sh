@@ -31,7 +31,9 @@ start() {
 	wait_for "$T/$name.res" '^READY' 60
 }
 
-for mode in files oom thp nodump madv shm session pgrp membar \
+lu=loginuid
+[ -e /proc/self/loginuid ] || { lu=; echo "SKIP: loginuid: this kernel has no audit" >&2; }
+for mode in files oom $lu thp nodump madv shm session pgrp membar \
 	rst_ghost:memfd rst_ghost:memfd_map rst_ghost:ghost rst_ghost:ghost_gone \
 	rst_ghost:ghost_map; do
 	prog=rst_state

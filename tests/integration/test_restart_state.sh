@@ -37,6 +37,28 @@ for mode in files oom thp nodump madv shm session pgrp membar; do
 	run "$mode-eager" "" "$mode"
 	run "$mode-lazy" --lazy "$mode"
 done
+# The audit login uid: restored (root may set it), and refused to a
+# restarter that may not change its own.
+if [ -e /proc/self/loginuid ]; then
+	run loginuid-eager "" loginuid
+	run loginuid-lazy --lazy loginuid
+	if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+		mkdir -p "$RST_TMP/lu" && chmod 755 "$RST_TMP" "$RST_TMP/lu"
+		cp "$RST_TMP/loginuid-eager.img" "$RST_TMP/lu/img" && chmod 644 "$RST_TMP/lu/img"
+		st=0
+		sh -c 'echo 1000 >/proc/self/loginuid && exec setpriv --reuid=65534 --regid=65534 \
+			--clear-groups "$0" restart --check "$1"' "$CLD_BIN" "$RST_TMP/lu/img" \
+			>"$RST_TMP/lu/chk" 2>&1 || st=$?
+		[ "$st" -ne 0 ] && grep -q "its login uid 4242 differs from this command's 1000" \
+			"$RST_TMP/lu/chk" ||
+			rst_fail "loginuid, restarted by nobody with login uid 1000: --check exited $st: $(cat "$RST_TMP/lu/chk")"
+		echo "ok: loginuid refused: $(grep -m1 'login uid' "$RST_TMP/lu/chk" | sed 's/^ *//')"
+	else
+		echo "SKIP: loginuid refusal: needs root and setpriv" >&2
+	fi
+else
+	echo "SKIP: loginuid: this kernel has no audit (/proc/self/loginuid)" >&2
+fi
 for mode in memfd memfd_map ghost ghost_gone ghost_map; do
 	run "$mode-eager" "" "$mode" rst_ghost
 	run "$mode-lazy" --lazy "$mode" rst_ghost

@@ -10,6 +10,8 @@
  *             with data in it; a FIFO sized too, with data; a FIFO only
  *             read here whose writer left data and closed
  *   oom       oom_score_adj 345
+ *   loginuid  the audit login uid set to 4242 (run as root, or with it
+ *             unset; the test skips the mode without audit)
  *   thp       PR_SET_THP_DISABLE
  *   madv      mappings with MADV_DONTFORK, MADV_WIPEONFORK (its data in
  *             it), MADV_HUGEPAGE, MADV_NOHUGEPAGE, and guard pages in the
@@ -249,14 +251,19 @@ static void oom_set(int v)
 	close(fd);
 }
 
+static long long proc_num(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	char b[24] = "";
+
+	RST_CHECK(fd >= 0 && read(fd, b, sizeof(b) - 1) > 0, "%s: %s", path, strerror(errno));
+	close(fd);
+	return atoll(b);
+}
+
 static int oom_get(void)
 {
-	int fd = open("/proc/self/oom_score_adj", O_RDONLY);
-	char b[16] = "";
-
-	RST_CHECK(fd >= 0 && read(fd, b, sizeof(b) - 1) > 0, "oom_score_adj");
-	close(fd);
-	return atoi(b);
+	return (int)proc_num("/proc/self/oom_score_adj");
 }
 
 int main(int argc, char **argv)
@@ -273,6 +280,11 @@ int main(int argc, char **argv)
 		files_setup(dir);
 	} else if (!strcmp(mode, "oom")) {
 		oom_set(345);
+	} else if (!strcmp(mode, "loginuid")) {
+		int fd = open("/proc/self/loginuid", O_WRONLY);
+
+		RST_CHECK(fd >= 0 && write(fd, "4242", 4) == 4, "loginuid 4242: %s", strerror(errno));
+		close(fd);
 	} else if (!strcmp(mode, "thp")) {
 		RST_CHECK(!prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0), "PR_SET_THP_DISABLE");
 	} else if (!strcmp(mode, "madv")) {
@@ -316,6 +328,10 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "oom")) {
 		RST_CHECK(oom_get() == 345, "oom_score_adj is %d, not 345", oom_get());
 		rst_pass("oom_score_adj 345");
+	} else if (!strcmp(mode, "loginuid")) {
+		RST_CHECK(proc_num("/proc/self/loginuid") == 4242, "loginuid is %lld, not 4242",
+			  proc_num("/proc/self/loginuid"));
+		rst_pass("loginuid 4242");
 	} else if (!strcmp(mode, "thp")) {
 		RST_CHECK(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1, "THP is enabled again");
 		rst_pass("PR_SET_THP_DISABLE kept");

@@ -179,10 +179,11 @@ struct cld_proc_rec {
 	__u32 membarrier; /* MEMBARRIER_CMD_GET_REGISTRATIONS: registered commands */
 	__u32 tty_nr; /* the controlling terminal's device (stat field 7), 0: none */
 	__u32 flags2; /* CLD_PROC2_* */
-	__u32 pad;
+	__u32 loginuid; /* 1.3: the audit login uid, (u32)-1 unset; with CLD_PROC2_LOGINUID */
 };
 #define CLD_PROC_REC_SIZE_1_1 440
 #define CLD_PROC2_MEMBARRIER 0x1u /* membarrier was read (6.3: GET_REGISTRATIONS) */
+#define CLD_PROC2_LOGINUID 0x2u	  /* loginuid was read (1.3; a kernel with audit) */
 #define CLD_PROC_NO_NEW_PRIVS 0x1u
 #define CLD_PROC_SECCOMP 0x2u /* seccomp filter present: blocks restart */
 #define CLD_PROC_SUBREAPER 0x4u

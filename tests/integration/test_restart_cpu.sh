@@ -12,6 +12,7 @@ rst_checkpoint "$RST_PID" "$RST_TMP/regs.img"
 rst_restart "$RST_TMP/regs.img" regs
 sleep 0.2
 kill -USR2 "$RST_PID"
+rst_trigger regs
 rst_expect_pass regs
 
 iters=${RST_CPU_ITERS:-60000000}

@@ -6,8 +6,8 @@
  *	Loads known values into ymm0-15 (xmm0-15 without AVX), r12-r15 and
  *	rbx, sets a non-default MXCSR and x87 control word, then spins in an
  *	assembly loop that touches none of them until SIGUSR2 sets a flag
- *	(checkpoint it while it spins).  Then it stores the registers and
- *	checks every bit.
+ *	(checkpoint it while it spins).  Then it stores the registers, waits
+ *	for the trigger and checks every bit.
  *
  *   rst_cpu RESULT CTL compute ITERS
  *	A floating-point and integer computation (round-toward-zero, so
@@ -70,6 +70,9 @@ static void regs_test(void)
 				 : CLOBBERS);
 	__asm__ volatile("stmxcsr %0" : "=m"(mx_after));
 	__asm__ volatile("fnstcw %0" : "=m"(fcw_after));
+	/* The registers are in memory now: the usual trigger, so that the
+	 * test's "check" always finds the control FIFO open. */
+	rst_wait_trigger();
 	for (i = 0; i < 16; i++)
 		RST_CHECK(!memcmp(in[i], out[i], (size_t)width), "%cmm%d differs after restart",
 			  avx ? 'y' : 'x', i);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "frozen.h"
 #include "log.h"
 
@@ -43,14 +44,6 @@ struct cldd_children {
 	unsigned int next_kept;
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static struct watch **find(struct cldd_children *C, pid_t pid)
 {
 	struct watch **pp;
@@ -76,7 +69,7 @@ static void report(struct cldd_children *C, pid_t pid, const siginfo_t *si)
 			return;
 		k = &C->kept[C->next_kept++ % KEPT];
 		k->pid = pid;
-		k->at_ns = mono_ns();
+		k->at_ns = cldd_now_ns();
 		k->si = *si;
 		cldd_dbg("child %d ended (code %d, status %d)", (int)pid, si->si_code,
 			 si->si_status);
@@ -181,7 +174,7 @@ int cldd_child_watch(struct cldd *d, pid_t pid, cldd_child_cb cb, void *arg)
 			continue;
 		k->pid = 0;
 		/* A pid that lives is a new process (restores reuse pids). */
-		if (kill(pid, 0) < 0 && errno == ESRCH && mono_ns() - k->at_ns < KEPT_NS) {
+		if (kill(pid, 0) < 0 && errno == ESRCH && cldd_now_ns() - k->at_ns < KEPT_NS) {
 			cb(arg, pid, &k->si);
 			return 0;
 		}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "children.h"
+#include "clock.h"
 #include "fdio.h"
 #include "frozen.h"
 #include "log.h"
@@ -64,14 +65,6 @@ struct cldd_pairs {
 	struct guest *guests;
 	struct news *news;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static struct shadow *shadow_find(struct cldd_pairs *P, pid_t pid)
 {
@@ -451,7 +444,7 @@ static void lose_shadow(struct shadow *s, const char *why)
 static void on_lost_tick(uv_timer_t *t)
 {
 	struct cldd_pairs *P = t->data;
-	uint64_t now = mono_ns();
+	uint64_t now = cldd_now_ns();
 	struct shadow *s;
 	bool any = false;
 
@@ -502,7 +495,7 @@ void cldd_pairs_peer(struct cldd *d, struct cldd_peer *p, bool up)
 			continue;
 		if (!up) {
 			if (!s->lost_ns)
-				s->lost_ns = mono_ns();
+				s->lost_ns = cldd_now_ns();
 			uv_timer_start(&P->timer, on_lost_tick, 1000, 1000);
 		} else if (s->lost_ns) {
 			struct cldp_signal_req rq = { .home_pid = s->pid, .guest_pid = s->guest };

@@ -20,14 +20,6 @@
 
 #include "log.h"
 
-uint64_t cldd_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void cldd_later_init(struct cldd_later *l, struct cldd_conn *c, const struct cldp_hdr *h)
 {
 	struct cldd_peer *p = cldd_conn_peer(c);

@@ -8,6 +8,8 @@
 #ifndef CLDD_PEER_H
 #define CLDD_PEER_H
 
+#include "clock.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -138,7 +140,5 @@ struct cldd_peer *cldd_peer_by_name(const struct cldd_cluster *cl, const char *n
 struct cldd_peer *cldd_peer_by_slot(const struct cldd_cluster *cl, unsigned int slot);
 /* Peers in slot order, removed ones included: iterate 0..n-1. */
 unsigned int cldd_peer_slots(const struct cldd_cluster *cl);
-
-uint64_t cldd_now_ns(void);
 
 #endif /* CLDD_PEER_H */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "clondike/procfs.h"
+#include "clock.h"
 #include "log.h"
 
 /* hidepid: the options last read, and when (see below). */
@@ -293,14 +294,6 @@ fail:
  */
 enum { HIDEPID_OFF = 0, HIDEPID_NOACCESS = 1, HIDEPID_INVISIBLE = 2, HIDEPID_PTRACEABLE = 4 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static int hidepid_value(const char *v)
 {
 	static const char *const names[] = { "off", "noaccess", "invisible", NULL, "ptraceable" };
@@ -353,7 +346,7 @@ static void hidepid_read(int *mode, gid_t *gid)
 static void hidepid_get(struct cldd *d, int *mode, gid_t *gid)
 {
 	struct hidepid *hp = &d->procs->hp;
-	uint64_t now = mono_ns();
+	uint64_t now = cldd_now_ns();
 
 	pthread_mutex_lock(&hp->mu);
 	if (!hp->read_ns || now - hp->read_ns >= 1000000000ull) {

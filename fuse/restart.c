@@ -17,6 +17,7 @@
 #include "clondike/image_read.h"
 #include "clondike/lazy.h"
 #include "clondike/restore.h"
+#include "clock.h"
 #include "children.h"
 #include "log.h"
 
@@ -34,14 +35,6 @@ struct restart {
 	void *arg;
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- The child ------------------------------------------------------------- */
 
 #define CHILD_IMAGE_FD 3
@@ -56,7 +49,7 @@ static void child_restart(uid_t uid, gid_t gid, unsigned int flags, const char *
 	struct cld_rimage *ri = NULL;
 	struct cld_err err = { 0 };
 	struct cld_lazy lz;
-	uint64_t nr = 0, t0 = mono_ns();
+	uint64_t nr = 0, t0 = cldd_now_ns();
 	int fd = CHILD_IMAGE_FD;
 
 	/* Who asks first: nothing of the image is touched as root for a user. */
@@ -70,7 +63,7 @@ static void child_restart(uid_t uid, gid_t gid, unsigned int flags, const char *
 	if (!r->ret)
 		r->ret = cld_rimage_open_fd_flags(fd, (flags & CLDD_RST_LAZY) ? CLD_RIMAGE_NO_DIGESTS : 0,
 						  &ri, &err);
-	r->open_ns = mono_ns() - t0;
+	r->open_ns = cldd_now_ns() - t0;
 	/* Not for a lazy restore: verifying reads every page, which is what
 	 * lazy restoring avoids before the process runs. */
 	if (!r->ret && !(flags & CLDD_RST_LAZY))
@@ -240,7 +233,7 @@ static void finish(struct restart *rs, int ret, const char *why)
 	}
 	uv_read_stop((uv_stream_t *)&rs->pipe);
 	uv_timer_stop(&rs->timer);
-	rs->res.worker_ns = mono_ns() - rs->t_spawn;
+	rs->res.worker_ns = cldd_now_ns() - rs->t_spawn;
 	rs->cb(rs->arg, &rs->res);
 	if (rs->exited)
 		release(rs);
@@ -292,7 +285,7 @@ int cldd_restart_start(struct cldd *d, const struct cldd_restart_req *rq, cldd_r
 	}
 	rs->cb = cb;
 	rs->arg = arg;
-	rs->t_spawn = mono_ns();
+	rs->t_spawn = cldd_now_ns();
 	r = spawn_worker(rq, p[1], &rs->child);
 	close(p[1]);
 	if (r) {

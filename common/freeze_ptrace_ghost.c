@@ -18,10 +18,6 @@
 #include "clondike/compat.h"
 #include "freeze_ptrace_priv.h"
 
-#ifndef F_GET_SEALS
-#define F_GET_SEALS 1034
-#endif
-
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);

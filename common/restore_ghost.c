@@ -24,17 +24,6 @@
 #include "clondike/util.h"
 #include "restore_priv.h"
 
-#ifndef F_ADD_SEALS
-#define F_ADD_SEALS 1033
-#endif
-#ifndef F_SEAL_SEAL
-#define F_SEAL_SEAL 0x0001
-#endif
-#ifndef MFD_CLOEXEC
-#define MFD_CLOEXEC 0x0001u
-#define MFD_ALLOW_SEALING 0x0002u
-#endif
-
 #define DELETED_SUFFIX " (deleted)"
 
 /* /proc's name without " (deleted)", in buf. */

@@ -251,7 +251,8 @@ static const char *const type_names[CLDP_TYPE_MAX] = {
 	[CLDP_SEEK] = "SEEK", [CLDP_CLOSE] = "CLOSE", [CLDP_XATTR] = "XATTR",
 	[CLDP_MIGRATE] = "MIGRATE", [CLDP_RESTORE] = "RESTORE", [CLDP_SIGNAL] = "SIGNAL",
 	[CLDP_GUEST] = "GUEST",	    [CLDP_FWD_DATA] = "FWD_DATA", [CLDP_FWD_ACK] = "FWD_ACK",
-	[CLDP_FWD_TTY] = "FWD_TTY",
+	[CLDP_FWD_TTY] = "FWD_TTY", [CLDP_PUT] = "PUT", [CLDP_PUT_DATA] = "PUT_DATA",
+	[CLDP_PUT_END] = "PUT_END",
 };
 
 const char *cldp_type_name(unsigned int type)
@@ -277,6 +278,9 @@ static const uint32_t req_size[CLDP_TYPE_MAX] = {
 	[CLDP_FWD_DATA] = sizeof(struct cldp_fwd_hdr), /* and up to a chunk */
 	[CLDP_FWD_ACK] = sizeof(struct cldp_fwd_ack),
 	[CLDP_FWD_TTY] = sizeof(struct cldp_fwd_tty),
+	[CLDP_PUT] = sizeof(struct cldp_put_req),
+	[CLDP_PUT_DATA] = sizeof(struct cldp_put_data), /* and up to a chunk */
+	[CLDP_PUT_END] = sizeof(struct cldp_put_end),
 };
 
 static int check_resp(const struct cldp_hdr *h, const uint8_t *p, struct cld_err *err)
@@ -317,8 +321,15 @@ static int check_resp(const struct cldp_hdr *h, const uint8_t *p, struct cld_err
 	case CLDP_RESTORE:
 		sized = h->len == sizeof(struct cldp_migrate_resp);
 		break;
+	case CLDP_PUT:
+		sized = h->len == sizeof(uint64_t);
+		break;
+	case CLDP_PUT_END:
+		sized = h->len == sizeof(struct cldp_put_resp);
+		break;
 	case CLDP_SIGNAL:
 	case CLDP_GUEST:
+	case CLDP_PUT_DATA:
 		sized = h->len == 0;
 		break;
 	default:
@@ -360,6 +371,12 @@ int cldp_msg_check(const uint8_t *msg, size_t len, struct cld_err *err)
 			return cld_err_set(err, -EPROTO, "FWD_DATA flags 0x%x", f.flags);
 		return 0;
 	}
+	if (h.type == CLDP_PUT_DATA) {
+		if (h.len <= sizeof(struct cldp_put_data) ||
+		    h.len > sizeof(struct cldp_put_data) + CLDP_PUT_CHUNK_MAX)
+			return cld_err_set(err, -EPROTO, "PUT_DATA of %u bytes", (unsigned int)h.len);
+		return 0;
+	}
 	if (h.len != req_size[h.type])
 		return cld_err_set(err, -EPROTO, "%s request of %u bytes (expected %u)",
 				   cldp_type_name(h.type), (unsigned int)h.len,
@@ -392,6 +409,20 @@ int cldp_msg_check(const uint8_t *msg, size_t len, struct cld_err *err)
 		memcpy(&m, msg + sizeof(h), sizeof(m));
 		if (!memchr(m.target, 0, sizeof(m.target)))
 			return cld_err_set(err, -EPROTO, "MIGRATE target not terminated");
+	}
+	if (h.type == CLDP_PUT) {
+		struct cldp_put_req r;
+
+		memcpy(&r, msg + sizeof(h), sizeof(r));
+		if (!memchr(r.name, 0, sizeof(r.name)))
+			return cld_err_set(err, -EPROTO, "PUT name not terminated");
+	}
+	if (h.type == CLDP_PUT_END) {
+		struct cldp_put_end e;
+
+		memcpy(&e, msg + sizeof(h), sizeof(e));
+		if (e.flags & ~(uint32_t)CLDP_PUT_RESTART)
+			return cld_err_set(err, -EPROTO, "PUT_END flags 0x%x", e.flags);
 	}
 	return 0;
 }

@@ -28,6 +28,7 @@ struct cldd_cluster;
 struct cldd_migrate;
 struct cldd_pairs;
 struct cldd_fwd;
+struct cldd_puts;
 
 struct cldd {
 	uv_loop_t *loop;
@@ -42,6 +43,7 @@ struct cldd {
 	struct cldd_migrate *mig;     /* migrate.c */
 	struct cldd_pairs *pairs;     /* pairs.c: shadows and guests */
 	struct cldd_fwd *fwd;	      /* fdio*.c: forwarded fds */
+	struct cldd_puts *put;	      /* put.c: images sent to restart */
 };
 
 #endif /* CLDD_CLDD_H */

@@ -25,6 +25,7 @@
 #include "mcopy.h"
 #include "peer.h"
 #include "procs.h"
+#include "put.h"
 #include "remote.h"
 #include "serve.h"
 
@@ -463,6 +464,10 @@ static int init_state(struct cldd_daemon *dm)
 		ret = cldd_fwd_init(d);
 	if (!ret)
 		ret = cldd_pairs_init(d, l->guest_lost_ms);
+	if (!ret)
+		ret = cldd_put_init(d);
+	if (!ret)
+		cldd_in_set_remote(d, cldd_put_start);
 	if (!ret && !(d->cluster = cldd_cluster_new(d->loop)))
 		ret = -ENOMEM;
 	if (ret)

@@ -136,12 +136,6 @@ static void in_write(fuse_req_t req, const struct cldd_ino *n, const char *buf, 
 	(void)n;
 	if (cldd_mcopy_write(req, in, size, (uint64_t)off))
 		return;
-	if (in->remote) {
-		/* Restarting a plain image file on another node is not done
-		 * yet; migrating (cp from /clondike/A/PID) is. */
-		cldd_reply_err(req, EROFS);
-		return;
-	}
 	r = cldd_in_write(in, buf, size, (uint64_t)off);
 	if (r < 0)
 		cldd_reply_err(req, (int)-r);

@@ -30,6 +30,7 @@ struct cldd_incoming {
 	struct cldd_in *ins;
 	uint64_t seq;
 	struct cldd_in_limits lim;
+	cldd_in_remote_fn remote;
 };
 
 int cldd_in_init(struct cldd *d, const struct cldd_in_limits *l)
@@ -50,6 +51,11 @@ int cldd_in_init(struct cldd *d, const struct cldd_in_limits *l)
 		I->lim = *l;
 	d->in = I;
 	return 0;
+}
+
+void cldd_in_set_remote(struct cldd *d, cldd_in_remote_fn fn)
+{
+	d->in->remote = fn;
 }
 
 /* What is buffered (bytes) and being written (files), for uid or all. */
@@ -248,6 +254,8 @@ static void restarted(void *arg, const struct cldd_restart_result *res)
 	in->state = res->ret ? CLDD_IN_FAILED : CLDD_IN_RESTARTED;
 	if (res->ret) {
 		cldd_err("refused image %s (uid %u): %s", in->name, (unsigned)in->uid, res->msg);
+	} else if (in->remote) {
+		in->pid = res->pid; /* there: put.c said where */
 	} else {
 		in->pid = res->pid;
 		if (cldd_proc_info(in->owner->d, res->pid, &pi) == 0)
@@ -292,7 +300,11 @@ void cldd_in_finish(struct cldd_in *in, cldd_in_cb cb, void *arg)
 		return;
 	in->state = CLDD_IN_RESTARTING;
 	in->refs++;
-	ret = cldd_restart_start(
+	if (in->remote)
+		ret = in->owner->remote ? in->owner->remote(in->owner->d, in, restarted, in)
+					: -EROFS;
+	else
+		ret = cldd_restart_start(
 		in->owner->d,
 		&(struct cldd_restart_req){ .image_fd = in->fd,
 					    .uid = in->uid,

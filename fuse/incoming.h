@@ -17,6 +17,7 @@
 #include "clondike/err.h"
 
 #include "cldd.h"
+#include "restart.h"
 
 #include <uv.h>
 
@@ -90,6 +91,16 @@ int cldd_in_truncate(struct cldd_in *in, uint64_t size);
  */
 typedef void (*cldd_in_cb)(void *arg, int ret);
 void cldd_in_finish(struct cldd_in *in, cldd_in_cb cb, void *arg);
+
+/*
+ * How an image written into another node's directory (remote) is
+ * restarted there: put.c, registered by daemon.c; the contract of
+ * cldd_restart_start, the image being in->fd's in->size bytes.  Without
+ * it, such an image is refused (EROFS).
+ */
+typedef int (*cldd_in_remote_fn)(struct cldd *d, struct cldd_in *in, cldd_restart_cb cb,
+				 void *arg);
+void cldd_in_set_remote(struct cldd *d, cldd_in_remote_fn fn);
 
 /* Drop an open reference; the buffer goes when the last one does, the
  * entry itself stays while it names a live restarted process. */

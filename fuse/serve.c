@@ -14,6 +14,7 @@
 #include "pairs.h"
 #include "peer.h"
 #include "procs.h"
+#include "put.h"
 
 struct handle {
 	uint64_t id;
@@ -57,6 +58,7 @@ void cldd_serve_conn_closed(struct cldd *d, struct cldd_conn *c)
 	 * fds relayed over it. */
 	if (p && !p->conn)
 		cldd_fwd_peer_down(d, p);
+	cldd_put_conn_closed(d, c);
 	if (!s)
 		return;
 	if (s->n)
@@ -475,6 +477,11 @@ void cldd_serve(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
 		break;
 	case CLDP_FWD_TTY:
 		cldd_fwd_serve_tty(d, c, h, payload);
+		break;
+	case CLDP_PUT:
+	case CLDP_PUT_DATA:
+	case CLDP_PUT_END:
+		cldd_put_serve(d, c, h, payload);
 		break;
 	default:
 		cldd_reply_status(c, h->type, h->id, -EOPNOTSUPP);

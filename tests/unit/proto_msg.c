@@ -114,7 +114,12 @@ START_TEST(msg_bad)
 		[CLDP_FWD_DATA] = sizeof(struct cldp_fwd_hdr),
 		[CLDP_FWD_ACK] = sizeof(struct cldp_fwd_ack),
 		[CLDP_FWD_TTY] = sizeof(struct cldp_fwd_tty),
+		[CLDP_PUT] = sizeof(struct cldp_put_req),
+		[CLDP_PUT_DATA] = sizeof(struct cldp_put_data) + 1, /* one byte at least */
+		[CLDP_PUT_END] = sizeof(struct cldp_put_end),
 	};
+	struct cldp_put_req pr;
+	struct cldp_put_end pe = { .flags = 0x2 };
 	struct cldp_fwd_hdr fh = { .chan = 1, .flags = 0x8 };
 	struct cldp_restore_req rs;
 	struct cldp_migrate_req mr;
@@ -142,7 +147,7 @@ START_TEST(msg_bad)
 	/* Every request type: one byte short, one byte over, a status. */
 	for (t = 1; t < CLDP_TYPE_MAX; t++) {
 		BAD(t, 0, 0, req[t] - 1, NULL);
-		if (t != CLDP_FWD_DATA) /* a header and its bytes */
+		if (t != CLDP_FWD_DATA && t != CLDP_PUT_DATA) /* a header and its bytes */
 			BAD(t, 0, 0, req[t] + 1, NULL);
 		BAD(t, 0, -EIO, req[t], NULL);
 		OK(t, 0, 0, req[t], NULL);
@@ -160,6 +165,19 @@ START_TEST(msg_bad)
 	BAD(CLDP_FWD_DATA, CLDP_F_RESP, 0, 0, NULL);
 	BAD(CLDP_FWD_ACK, CLDP_F_RESP, 0, 0, NULL);
 	BAD(CLDP_FWD_TTY, CLDP_F_RESP, 0, 0, NULL);
+	/* An image sent to restart: up to a chunk at a time, a named sender,
+	 * known flags; answered by a handle, a status, the pid. */
+	OK(CLDP_PUT_DATA, 0, 0, sizeof(struct cldp_put_data) + CLDP_PUT_CHUNK_MAX, NULL);
+	BAD(CLDP_PUT_DATA, 0, 0, sizeof(struct cldp_put_data) + CLDP_PUT_CHUNK_MAX + 1, NULL);
+	memset(&pr, 'x', sizeof(pr));
+	BAD(CLDP_PUT, 0, 0, sizeof(pr), &pr);
+	BAD(CLDP_PUT_END, 0, 0, sizeof(pe), &pe);
+	OK(CLDP_PUT, CLDP_F_RESP, 0, 8, NULL);
+	BAD(CLDP_PUT, CLDP_F_RESP, 0, 4, NULL);
+	OK(CLDP_PUT_DATA, CLDP_F_RESP, -EDQUOT, 0, NULL);
+	BAD(CLDP_PUT_DATA, CLDP_F_RESP, 0, 8, NULL);
+	OK(CLDP_PUT_END, CLDP_F_RESP, 0, sizeof(struct cldp_put_resp), NULL);
+	BAD(CLDP_PUT_END, CLDP_F_RESP, 0, sizeof(struct cldp_put_resp) + 1, NULL);
 	memset(&rs, 0, sizeof(rs));
 	rs.nr_fwd = CLDP_FWD_MAX;
 	OK(CLDP_RESTORE, 0, 0, sizeof(rs), &rs);
@@ -200,6 +218,7 @@ START_TEST(type_names)
 	ck_assert_str_eq(cldp_type_name(CLDP_XATTR), "XATTR");
 	ck_assert_str_eq(cldp_type_name(CLDP_SIGNAL), "SIGNAL");
 	ck_assert_str_eq(cldp_type_name(CLDP_GUEST), "GUEST");
+	ck_assert_str_eq(cldp_type_name(CLDP_PUT_END), "PUT_END");
 	ck_assert_str_eq(cldp_type_name(0), "?");
 	ck_assert_str_eq(cldp_type_name(CLDP_TYPE_MAX), "?");
 	ck_assert_str_eq(cldp_type_name(100000), "?");

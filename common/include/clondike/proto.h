@@ -147,6 +147,9 @@ enum cldp_type {
 	CLDP_FWD_DATA, /* message: cldp_fwd_hdr + bytes; no response */
 	CLDP_FWD_ACK, /* message: cldp_fwd_ack; no response */
 	CLDP_FWD_TTY, /* message: cldp_fwd_tty; no response */
+	CLDP_PUT, /* req: cldp_put_req; resp: u64 handle (an image to restart) */
+	CLDP_PUT_DATA, /* req: cldp_put_data + bytes; resp status only */
+	CLDP_PUT_END, /* req: cldp_put_end; resp: cldp_put_resp (restarted) */
 	CLDP_TYPE_MAX,
 };
 
@@ -316,6 +319,40 @@ struct cldp_guest_req {
 
 #define CLDP_MF_SAME_PID 0x1 /* the guest kept the home pid */
 #define CLDP_MF_LAZY 0x2 /* memory is paged in from home */
+
+/*
+ * An image file written into the receiver's directory on another node
+ * (`cp job.core /clondike/B/`): PUT opens a buffer on the receiver as
+ * cred, PUT_DATA fills it, PUT_END sets its size and, with
+ * CLDP_PUT_RESTART, restarts it there as cred and answers with the pid.
+ * The handle is valid on its connection only: when the connection goes,
+ * so do its buffers.
+ */
+struct cldp_put_req {
+	struct cldp_cred cred;
+	char name[64]; /* the file's name at the writer, NUL terminated (logs) */
+} __attribute__((packed));
+
+#define CLDP_PUT_CHUNK_MAX CLDP_READ_MAX
+
+struct cldp_put_data {
+	uint64_t handle;
+	uint64_t off; /* where the bytes that follow go (up to a chunk) */
+} __attribute__((packed));
+
+#define CLDP_PUT_RESTART 0x1 /* else: drop the buffer */
+
+struct cldp_put_end {
+	uint64_t handle;
+	uint64_t size; /* of the image */
+	uint32_t flags; /* CLDP_PUT_* */
+	uint32_t pad;
+} __attribute__((packed));
+
+struct cldp_put_resp {
+	int32_t pid; /* the restarted process, on the receiver */
+	uint32_t flags; /* CLDP_MF_SAME_PID */
+} __attribute__((packed));
 
 /* A short name of a message type for logs ("READ"), "?" if unknown. */
 const char *cldp_type_name(unsigned int type);

@@ -15,6 +15,7 @@
 
 #include "frozen.h"
 #include "fs_dir.h"
+#include "fs_fwd.h"
 #include "fs_in.h"
 #include "fs_pid.h"
 #include "log.h"
@@ -30,7 +31,8 @@ static const struct cldd_kind_ops *const kinds[CLDD_K_COUNT] = {
 	[CLDD_K_NONE] = &none_kind,	 [CLDD_K_ROOT] = &cldd_kind_root,
 	[CLDD_K_NODE] = &cldd_kind_node, [CLDD_K_RDIR] = &cldd_kind_rdir,
 	[CLDD_K_PID] = &cldd_kind_pid,	 [CLDD_K_IN] = &cldd_kind_in,
-	[CLDD_K_RPID] = &cldd_kind_rpid,
+	[CLDD_K_RPID] = &cldd_kind_rpid, [CLDD_K_FWD] = &cldd_kind_fwd,
+	[CLDD_K_FWDPID] = &cldd_kind_fwdpid, [CLDD_K_FWDFD] = &cldd_kind_fwdfd,
 };
 
 /* The decoded inode and its kind's table. */
@@ -294,7 +296,19 @@ static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		cldd_reply_xattr(req, NULL, 0, size);
 }
 
+static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct cldd_ino n;
+	const struct cldd_kind_ops *k = kind_of(ino, &n);
+
+	if (k->readlink)
+		k->readlink(req, &n);
+	else
+		cldd_reply_err(req, EINVAL); /* not a symbolic link */
+}
+
 const struct fuse_lowlevel_ops cldd_fs_ops = {
+	.readlink = ll_readlink,
 	.init = ll_init,
 	.destroy = ll_destroy,
 	.lookup = ll_lookup,

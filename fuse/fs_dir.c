@@ -16,6 +16,7 @@
 #include "peer.h"
 #include "procs.h"
 #include "remote.h"
+#include "fs_fwd.h"
 
 static void dir_attr(fuse_ino_t ino, struct stat *st)
 {
@@ -45,32 +46,6 @@ static void dir_open(fuse_req_t req, const struct cldd_ino *n, struct fuse_file_
 	(void)n;
 	(void)fi;
 	cldd_reply_err(req, EISDIR);
-}
-
-/* A listing of ".", ".." and what add() adds, handed to readdir in fi->fh. */
-static void dir_list(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
-		     int (*add)(fuse_req_t req, struct cldd_dirbuf *b))
-{
-	struct cldd_dirbuf *b = calloc(1, sizeof(*b));
-	int ret;
-
-	if (!b) {
-		cldd_reply_err(req, ENOMEM);
-		return;
-	}
-	ret = cldd_dirbuf_add(req, b, ".", ino, S_IFDIR);
-	if (!ret)
-		ret = cldd_dirbuf_add(req, b, "..", CLDD_INO_ROOT, S_IFDIR);
-	if (!ret)
-		ret = add(req, b);
-	if (ret) {
-		cldd_dirbuf_free(b);
-		cldd_reply_err(req, -ret);
-		return;
-	}
-	fi->fh = (uint64_t)(uintptr_t)b;
-	fi->cache_readdir = 0;
-	fuse_reply_open(req, fi);
 }
 
 /* ---- Extended attributes of node directories ------------------------------ */
@@ -148,12 +123,13 @@ static void root_lookup(fuse_req_t req, const struct cldd_ino *dir, const char *
 	fuse_reply_entry(req, &e);
 }
 
-static int root_add(fuse_req_t req, struct cldd_dirbuf *b)
+static int root_add(fuse_req_t req, const struct cldd_ino *dir, struct cldd_dirbuf *b)
 {
 	const struct cldd_cluster *cl = cldd_of(req)->cluster;
 	unsigned int s;
 	int ret;
 
+	(void)dir;
 	ret = cldd_dirbuf_add(req, b, cldd_fs_of(req)->node, CLDD_INO_NODE, S_IFDIR);
 	for (s = 0; !ret && s < cldd_peer_slots(cl) && s < CLDD_RDIR_MAX; s++) {
 		struct cldd_peer *p = cldd_peer_by_slot(cl, s);
@@ -166,7 +142,7 @@ static int root_add(fuse_req_t req, struct cldd_dirbuf *b)
 
 static void root_opendir(fuse_req_t req, const struct cldd_ino *n, struct fuse_file_info *fi)
 {
-	dir_list(req, n->ino, fi, root_add);
+	cldd_dir_list(req, n, CLDD_INO_ROOT, fi, root_add);
 }
 
 static void root_getxattr(fuse_req_t req, const struct cldd_ino *n, const char *key, size_t size)
@@ -219,6 +195,10 @@ static void node_lookup(fuse_req_t req, const struct cldd_ino *dir, const char *
 	pid_t pid;
 
 	(void)dir;
+	if (!strcmp(name, CLDD_FWD_NAME)) {
+		cldd_fwd_reply_entry(req);
+		return;
+	}
 	pid = cldd_parse_pid(name);
 	if (pid) {
 		unsigned long long start_ticks;
@@ -252,7 +232,7 @@ static void node_lookup(fuse_req_t req, const struct cldd_ino *dir, const char *
 	fuse_reply_entry(req, &e);
 }
 
-static int node_add(fuse_req_t req, struct cldd_dirbuf *b)
+static int node_add(fuse_req_t req, const struct cldd_ino *dir, struct cldd_dirbuf *b)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	pid_t *pids = NULL;
@@ -260,6 +240,7 @@ static int node_add(fuse_req_t req, struct cldd_dirbuf *b)
 	char name[16];
 	int ret;
 
+	(void)dir;
 	ret = cldd_proc_list(ctx->uid, &pids, &n);
 	if (ret) {
 		cldd_err("readdir: listing /proc: %s", strerror(-ret));
@@ -278,7 +259,7 @@ static int node_add(fuse_req_t req, struct cldd_dirbuf *b)
 
 static void node_opendir(fuse_req_t req, const struct cldd_ino *n, struct fuse_file_info *fi)
 {
-	dir_list(req, n->ino, fi, node_add);
+	cldd_dir_list(req, n, CLDD_INO_ROOT, fi, node_add);
 }
 
 /* A new image, written here or (target set) the target of a migration by
@@ -319,7 +300,7 @@ static void node_create(fuse_req_t req, const struct cldd_ino *dir, const char *
 	pid_t pid = cldd_parse_pid(name);
 
 	(void)dir;
-	if (cldd_in_by_name(cldd_of(req), name)) {
+	if (cldd_in_by_name(cldd_of(req), name) || !strcmp(name, CLDD_FWD_NAME)) {
 		cldd_reply_err(req, EEXIST);
 		return;
 	}

@@ -91,6 +91,32 @@ int cldd_dirbuf_add(fuse_req_t req, struct cldd_dirbuf *b, const char *name, fus
 	return 0;
 }
 
+void cldd_dir_list(fuse_req_t req, const struct cldd_ino *n, fuse_ino_t parent,
+		   struct fuse_file_info *fi,
+		   int (*add)(fuse_req_t req, const struct cldd_ino *n, struct cldd_dirbuf *b))
+{
+	struct cldd_dirbuf *b = calloc(1, sizeof(*b));
+	int ret;
+
+	if (!b) {
+		cldd_reply_err(req, ENOMEM);
+		return;
+	}
+	ret = cldd_dirbuf_add(req, b, ".", n->ino, S_IFDIR);
+	if (!ret)
+		ret = cldd_dirbuf_add(req, b, "..", parent, S_IFDIR);
+	if (!ret)
+		ret = add(req, n, b);
+	if (ret) {
+		cldd_dirbuf_free(b);
+		cldd_reply_err(req, -ret);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)b;
+	fi->cache_readdir = 0;
+	fuse_reply_open(req, fi);
+}
+
 void cldd_stat_time(struct stat *st, uint64_t ns)
 {
 	st->st_mtim.tv_sec = (time_t)(ns / 1000000000ull);

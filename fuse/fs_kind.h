@@ -74,6 +74,7 @@ struct cldd_kind_ops {
 	/* key: the name without CLDD_XA. */
 	void (*getxattr)(fuse_req_t req, const struct cldd_ino *n, const char *key, size_t size);
 	void (*listxattr)(fuse_req_t req, const struct cldd_ino *n, size_t size);
+	void (*readlink)(fuse_req_t req, const struct cldd_ino *n);
 };
 
 /* Reads and writes of up to 1 MiB: cp and cat use st_blksize. */
@@ -105,6 +106,11 @@ struct cldd_dirbuf {
 int cldd_dirbuf_add(fuse_req_t req, struct cldd_dirbuf *b, const char *name, fuse_ino_t ino,
 		    mode_t mode);
 void cldd_dirbuf_free(struct cldd_dirbuf *b);
+/* Open directory n: a listing of ".", ".." (parent) and what add() adds,
+ * handed to readdir in fi->fh. */
+void cldd_dir_list(fuse_req_t req, const struct cldd_ino *n, fuse_ino_t parent,
+		   struct fuse_file_info *fi,
+		   int (*add)(fuse_req_t req, const struct cldd_ino *n, struct cldd_dirbuf *b));
 
 void cldd_stat_time(struct stat *st, uint64_t ns);
 struct cldp_pentry;

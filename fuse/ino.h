@@ -8,8 +8,11 @@
  *   2^32 + pid             a local process's image, <node>/<pid>
  *   2^33 + n               an image being written into <node>/
  *   (3 + slot) * 2^32 + pid  a peer's process's image
+ *   3                      <node>/.fwd/, the shadows' forwarded fds
+ *   2^31 + pid             <node>/.fwd/<pid>/, one shadow's
+ *   2^56 + pid * 2^20 + fd   <node>/.fwd/<pid>/<fd>, a symbolic link
  *
- * 3-15 and 16 + 65536 up to 2^32 are free for new kinds.  Decoding is
+ * 4-15, 16 + 65536 up to 2^31 and 2^48 up to 2^56 are free for new kinds.  Decoding is
  * pure (no state): the object behind a number (the peer, the image) is
  * looked up by the kind's operations.
  */
@@ -26,6 +29,10 @@
 #define CLDD_INO_PID_BASE (1ull << 32)
 #define CLDD_INO_IN_BASE (2ull << 32)
 #define CLDD_INO_RPID_BASE (3ull << 32)
+#define CLDD_INO_FWD 3u
+#define CLDD_INO_FWDPID_BASE (1ull << 31)
+#define CLDD_INO_FWDFD_BASE (1ull << 56)
+#define CLDD_FWDFD_BITS 20 /* fds below 2^20 (fs.nr_open's default) */
 
 enum cldd_kind {
 	CLDD_K_NONE, /* no inode of ours */
@@ -35,6 +42,9 @@ enum cldd_kind {
 	CLDD_K_PID,  /* a local process's image */
 	CLDD_K_IN,   /* an image being written (incoming.c) */
 	CLDD_K_RPID, /* a peer's process's image */
+	CLDD_K_FWD,  /* .fwd/ (fs_fwd.c) */
+	CLDD_K_FWDPID, /* .fwd/<pid>/ */
+	CLDD_K_FWDFD, /* .fwd/<pid>/<fd> */
 	CLDD_K_COUNT
 };
 
@@ -43,8 +53,9 @@ struct cldd_ino {
 	uint64_t ino;
 	enum cldd_kind kind;
 	unsigned int slot; /* RDIR, RPID: the peer's slot */
-	pid_t pid;	   /* PID, RPID */
+	pid_t pid;	   /* PID, RPID, FWDPID, FWDFD */
 	uint64_t seq;	   /* IN: the image's number */
+	int fd;		   /* FWDFD */
 };
 
 void cldd_ino_decode(uint64_t ino, struct cldd_ino *n);
@@ -62,6 +73,16 @@ static inline uint64_t cldd_ino_rdir(unsigned int slot)
 static inline uint64_t cldd_ino_rpid(unsigned int slot, pid_t pid)
 {
 	return ((3ull + slot) << 32) + (uint64_t)pid;
+}
+
+static inline uint64_t cldd_ino_fwdpid(pid_t pid)
+{
+	return CLDD_INO_FWDPID_BASE + (uint64_t)pid;
+}
+
+static inline uint64_t cldd_ino_fwdfd(pid_t pid, int fd)
+{
+	return CLDD_INO_FWDFD_BASE + ((uint64_t)pid << CLDD_FWDFD_BITS) + (uint64_t)fd;
 }
 
 static inline uint64_t cldd_ino_in(uint64_t seq)

@@ -56,6 +56,7 @@ struct home_job {
 	struct cldd_freeze *f;
 	struct cldp_migrate_resp resp;
 	struct cldd_chan *chans[CLDP_FWD_MAX];
+	int fds[CLDP_FWD_MAX]; /* the fd of each */
 	unsigned int nr_chans;
 	cldd_migrate_cb cb;
 	void *arg;
@@ -123,7 +124,7 @@ static void home_restored(void *arg, int status, const uint8_t *data, size_t len
 	hj->f->shadow = true;
 	ret = cldd_freeze_exitkill(hj->f, true, home_committed, hj);
 	cldd_shadow_add(hj->d, hj->pid, hj->f, hj->target->conf.name, hj->resp.pid, hj->chans,
-			hj->nr_chans);
+			hj->fds, hj->nr_chans);
 	hj->nr_chans = 0;
 	hj->f = NULL; /* the shadow keeps the reference */
 	if (ret != -EINPROGRESS)
@@ -164,6 +165,8 @@ static void home_frozen(void *arg, struct cldd_freeze *f, int ret, const char *m
 		return;
 	}
 	hj->nr_chans = rq.nr_fwd;
+	for (unsigned int i = 0; i < rq.nr_fwd; i++)
+		hj->fds[i] = rq.fwd[i].fd;
 	hj->t_asked = cldd_now_ns();
 	ret = cldd_call_timeout(hj->target, CLDP_RESTORE, &rq, sizeof(rq),
 				CLDD_MIGRATE_RESTORE_MS + 2000, home_restored, hj);

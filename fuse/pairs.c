@@ -30,6 +30,7 @@ struct shadow {
 	bool ending;			       /* its guest ended: it ends the same way */
 	uint64_t lost_ns;		       /* since when its guest's node is unreachable, 0 */
 	struct cldd_chan *chans[CLDP_FWD_MAX]; /* its fds the guest uses */
+	int fds[CLDP_FWD_MAX];		       /* their numbers (dups: no channel) */
 	unsigned int nr_chans;
 	struct shadow *next;
 };
@@ -537,17 +538,39 @@ bool cldd_shadow_exists(struct cldd *d, pid_t pid)
 	return shadow_find(d->pairs, pid) != NULL;
 }
 
+unsigned int cldd_shadow_pids(struct cldd *d, pid_t *pids, unsigned int max)
+{
+	struct shadow *s;
+	unsigned int n = 0;
+
+	for (s = d->pairs->shadows; s && n < max; s = s->next)
+		if (!s->ending)
+			pids[n++] = s->pid;
+	return n;
+}
+
+int cldd_shadow_fds(struct cldd *d, pid_t pid, int *fds)
+{
+	struct shadow *s = shadow_find(d->pairs, pid);
+
+	if (!s || s->ending)
+		return -ESRCH;
+	memcpy(fds, s->fds, s->nr_chans * sizeof(*fds));
+	return (int)s->nr_chans;
+}
+
 void cldd_shadow_add(struct cldd *d, pid_t pid, struct cldd_freeze *f, const char *node,
-		     pid_t guest, struct cldd_chan **chans, unsigned int nr)
+		     pid_t guest, struct cldd_chan **chans, const int *fds, unsigned int nr)
 {
 	struct shadow *s = calloc(1, sizeof(*s));
 	unsigned int i;
 
 	for (i = 0; i < nr; i++) {
 		cldd_fwd_start(chans[i]);
-		if (s)
+		if (s) {
+			s->fds[s->nr_chans] = fds[i];
 			s->chans[s->nr_chans++] = chans[i];
-		else
+		} else
 			cldd_fwd_release(chans[i]);
 	}
 	if (!s) {

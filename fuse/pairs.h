@@ -31,10 +31,15 @@ struct cldd_peer;
 int cldd_pairs_init(struct cldd *d, unsigned int lost_ms);
 
 /* Home, at the commit point: f (a reference it keeps) becomes the shadow of
- * guest on node; chans (its relayed fds) start moving bytes. */
+ * guest on node; chans (its relayed fds, fds[i] the fd of chans[i]) start
+ * moving bytes. */
 void cldd_shadow_add(struct cldd *d, pid_t pid, struct cldd_freeze *f, const char *node,
-		     pid_t guest, struct cldd_chan **chans, unsigned int nr);
+		     pid_t guest, struct cldd_chan **chans, const int *fds, unsigned int nr);
 bool cldd_shadow_exists(struct cldd *d, pid_t pid);
+/* The shadows here (up to max pids, their number), and one's forwarded fds
+ * (up to CLDP_FWD_MAX, their number, or -ESRCH), for .fwd/ (fs_fwd.c). */
+unsigned int cldd_shadow_pids(struct cldd *d, pid_t *pids, unsigned int max);
+int cldd_shadow_fds(struct cldd *d, pid_t pid, int *fds);
 /* Target, once home has the answer: pid is home_pid of home. */
 void cldd_guest_add(struct cldd *d, pid_t pid, const char *home, pid_t home_pid,
 		    struct cldd_chan **chans, unsigned int nr);

@@ -51,6 +51,17 @@ for _ in $(seq 100); do [ -s "$T/cat.pid" ] && break; sleep 0.05; done
 read -r CAT <"$T/cat.pid" || fail "no pid for cat"
 sleep 0.5 # its first MiB through, cat blocks in read
 migrate_job "$CAT"
+# The shadow's forwarded fds are files of the mount: .fwd/PID/FD links to
+# what each is at home, as /proc/PID/fd/FD does.
+for fd in 0 1; do
+	l=$(on n1 readlink "/clondike/n1/.fwd/$CAT/$fd") || fail "no .fwd/$CAT/$fd"
+	[ "$l" = "$(on n1 readlink "/proc/$CAT/fd/$fd")" ] || fail ".fwd/$CAT/$fd -> $l"
+	case $l in pipe:*) ;; *) fail ".fwd/$CAT/$fd is not a pipe: $l" ;; esac
+done
+[ "$(on n1 ls "/clondike/n1/.fwd/")" = "$CAT" ] || fail ".fwd lists $(on n1 ls /clondike/n1/.fwd/)"
+on n1 ls -a /clondike/n1/ | grep -qx .fwd && fail ".fwd is listed in /clondike/n1/"
+on n1 readlink "/clondike/n1/.fwd/$CAT/2" >/dev/null 2>&1 && fail "fd 2 (a file) is not forwarded"
+ok "cat's forwarded fds at home: $(on n1 ls -l "/clondike/n1/.fwd/$CAT/" | awk 'NR > 1 {print $(NF-2), $(NF-1), $NF}' | paste -sd' ')"
 t0=$(date +%s%N)
 touch "$T/pipe.go"
 wait_for "$T/pipe.sum.st" status 300

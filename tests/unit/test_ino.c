@@ -20,8 +20,9 @@ START_TEST(single_inodes)
 	ck_assert_int_eq(dec(CLDD_INO_ROOT).kind, CLDD_K_ROOT);
 	ck_assert_int_eq(dec(CLDD_INO_NODE).kind, CLDD_K_NODE);
 	ck_assert_int_eq(dec(0).kind, CLDD_K_NONE);
-	/* 3-15 are free */
-	ck_assert_int_eq(dec(3).kind, CLDD_K_NONE);
+	ck_assert_int_eq(dec(CLDD_INO_FWD).kind, CLDD_K_FWD);
+	/* 4-15 are free */
+	ck_assert_int_eq(dec(4).kind, CLDD_K_NONE);
 	ck_assert_int_eq(dec(15).kind, CLDD_K_NONE);
 }
 END_TEST
@@ -36,7 +37,33 @@ START_TEST(peer_dirs)
 	ck_assert_int_eq(n.kind, CLDD_K_RDIR);
 	ck_assert_uint_eq(n.slot, CLDD_RDIR_MAX - 1);
 	ck_assert_int_eq(dec(cldd_ino_rdir(CLDD_RDIR_MAX)).kind, CLDD_K_NONE);
-	ck_assert_int_eq(dec(CLDD_INO_PID_BASE - 1).kind, CLDD_K_NONE);
+	ck_assert_int_eq(dec(CLDD_INO_FWDPID_BASE - 1).kind, CLDD_K_NONE);
+}
+END_TEST
+
+START_TEST(forwarded_fds)
+{
+	struct cldd_ino n = dec(cldd_ino_fwdpid(42));
+
+	ck_assert_int_eq(n.kind, CLDD_K_FWDPID);
+	ck_assert_int_eq(n.pid, 42);
+	n = dec(cldd_ino_fwdpid(4194304));
+	ck_assert_int_eq(n.kind, CLDD_K_FWDPID);
+	ck_assert_int_eq(n.pid, 4194304);
+	ck_assert_int_eq(dec(CLDD_INO_FWDPID_BASE).kind, CLDD_K_NONE);
+	n = dec(cldd_ino_fwdfd(42, 0));
+	ck_assert_int_eq(n.kind, CLDD_K_FWDFD);
+	ck_assert_int_eq(n.pid, 42);
+	ck_assert_int_eq(n.fd, 0);
+	n = dec(cldd_ino_fwdfd(4194304, (1 << CLDD_FWDFD_BITS) - 1));
+	ck_assert_int_eq(n.kind, CLDD_K_FWDFD);
+	ck_assert_int_eq(n.pid, 4194304);
+	ck_assert_int_eq(n.fd, (1 << CLDD_FWDFD_BITS) - 1);
+	/* pid 0 is no shadow; between the peers' images and 2^56, nothing */
+	ck_assert_int_eq(dec(cldd_ino_fwdfd(0, 5)).kind, CLDD_K_NONE);
+	ck_assert_int_eq(dec(CLDD_INO_FWDFD_BASE - 1).kind, CLDD_K_NONE);
+	ck_assert_int_eq(dec(cldd_ino_rpid(CLDD_RDIR_MAX, 1)).kind, CLDD_K_NONE);
+	ck_assert_int_eq(dec(CLDD_INO_FWDFD_BASE * 2).kind, CLDD_K_NONE);
 }
 END_TEST
 
@@ -95,6 +122,7 @@ int main(void)
 	tcase_add_test(tc, local_pids);
 	tcase_add_test(tc, incoming);
 	tcase_add_test(tc, peer_pids);
+	tcase_add_test(tc, forwarded_fds);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -252,7 +252,7 @@ static const char *const type_names[CLDP_TYPE_MAX] = {
 	[CLDP_MIGRATE] = "MIGRATE", [CLDP_RESTORE] = "RESTORE", [CLDP_SIGNAL] = "SIGNAL",
 	[CLDP_GUEST] = "GUEST",	    [CLDP_FWD_DATA] = "FWD_DATA", [CLDP_FWD_ACK] = "FWD_ACK",
 	[CLDP_FWD_TTY] = "FWD_TTY", [CLDP_PUT] = "PUT", [CLDP_PUT_DATA] = "PUT_DATA",
-	[CLDP_PUT_END] = "PUT_END",
+	[CLDP_PUT_END] = "PUT_END", [CLDP_COMMIT] = "COMMIT", [CLDP_QUERY] = "QUERY",
 };
 
 const char *cldp_type_name(unsigned int type)
@@ -281,6 +281,8 @@ static const uint32_t req_size[CLDP_TYPE_MAX] = {
 	[CLDP_PUT] = sizeof(struct cldp_put_req),
 	[CLDP_PUT_DATA] = sizeof(struct cldp_put_data), /* and up to a chunk */
 	[CLDP_PUT_END] = sizeof(struct cldp_put_end),
+	[CLDP_COMMIT] = sizeof(struct cldp_commit_req),
+	[CLDP_QUERY] = sizeof(struct cldp_commit_req),
 };
 
 static int check_resp(const struct cldp_hdr *h, const uint8_t *p, struct cld_err *err)
@@ -330,6 +332,8 @@ static int check_resp(const struct cldp_hdr *h, const uint8_t *p, struct cld_err
 	case CLDP_SIGNAL:
 	case CLDP_GUEST:
 	case CLDP_PUT_DATA:
+	case CLDP_COMMIT:
+	case CLDP_QUERY:
 		sized = h->len == 0;
 		break;
 	default:

@@ -665,6 +665,8 @@ int rst_rebuild(struct cld_rst *rs, struct cld_err *err)
 		ret = rst_threads_cpu(rs, err);
 	if (!ret)
 		ret = fault("regs", err);
+	if (!ret && rs->o->hold)
+		ret = rs->o->hold(rs->o->hold_arg, rs->pid, err);
 	if (!ret)
 		ret = rst_threads_detach(rs, err);
 	if (!ret && ptrace(PTRACE_DETACH, rs->pid, NULL, NULL) < 0)

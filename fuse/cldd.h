@@ -29,6 +29,7 @@ struct cldd_migrate;
 struct cldd_pairs;
 struct cldd_fwd;
 struct cldd_puts;
+struct cldd_commit;
 
 struct cldd {
 	uv_loop_t *loop;
@@ -44,6 +45,7 @@ struct cldd {
 	struct cldd_pairs *pairs;     /* pairs.c: shadows and guests */
 	struct cldd_fwd *fwd;	      /* fdio*.c: forwarded fds */
 	struct cldd_puts *put;	      /* put.c: images sent to restart */
+	struct cldd_commit *commit;   /* commit.c: migrations' commit */
 };
 
 #endif /* CLDD_CLDD_H */

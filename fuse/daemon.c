@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "children.h"
+#include "commit.h"
 #include "fdio.h"
 #include "frozen.h"
 #include "incoming.h"
@@ -48,7 +49,8 @@ static void usage(FILE *f)
 		"  --limit NAME=N  a resource limit (repeatable): freeze-timeout-ms,\n"
 		"                  restart-timeout-ms, guest-lost-ms, frozen-per-user, frozen-total,\n"
 		"                  buffer-mb-per-user, buffer-mb-total, writers-per-user,\n"
-		"                  writers-total (see docs/security.md)\n"
+		"                  writers-total (see docs/security.md); test-drop-commit,\n"
+		"                  test-lose-ready inject faults (docs/migration.md)\n"
 		"  -h, --help      this help\n"
 		"  -V, --version   print the version\n"
 		"\n"
@@ -69,6 +71,8 @@ static const struct {
 	L("buffer-mb-total", buffer_mb_total),
 	L("writers-per-user", writers_per_user),
 	L("writers-total", writers_total),
+	L("test-drop-commit", test_drop_commit),
+	L("test-lose-ready", test_lose_ready),
 #undef L
 };
 
@@ -427,6 +431,7 @@ static void on_conn_closed(void *arg, struct cldd_conn *c)
 static void on_peer_updown(void *arg, struct cldd_peer *p, bool up)
 {
 	cldd_pairs_peer(arg, p, up);
+	cldd_commit_peer(arg, p, up);
 }
 
 /* The subsystems' state that the loop and the cluster's callbacks may
@@ -466,6 +471,10 @@ static int init_state(struct cldd_daemon *dm)
 		ret = cldd_pairs_init(d, l->guest_lost_ms);
 	if (!ret)
 		ret = cldd_put_init(d);
+	if (!ret)
+		ret = cldd_commit_init(d, l->guest_lost_ms,
+				       (l->test_drop_commit ? CLDD_FAULT_DROP_COMMIT : 0) |
+					       (l->test_lose_ready ? CLDD_FAULT_LOSE_READY : 0));
 	if (!ret)
 		cldd_in_set_remote(d, cldd_put_start);
 	if (!ret && !(d->cluster = cldd_cluster_new(d->loop)))

@@ -18,6 +18,8 @@ struct cldd_limits {
 	unsigned int frozen_per_user, frozen_total;
 	unsigned int buffer_mb_per_user, buffer_mb_total;
 	unsigned int writers_per_user, writers_total;
+	/* Faults for the tests (commit.h): 1 to inject. */
+	unsigned int test_drop_commit, test_lose_ready;
 };
 
 struct cldd_opts {

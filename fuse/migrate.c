@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "commit.h"
 #include "fdio.h"
 #include "frozen.h"
 #include "log.h"
@@ -57,6 +58,7 @@ struct home_job {
 	struct cldp_migrate_resp resp;
 	struct cldd_chan *chans[CLDP_FWD_MAX];
 	int fds[CLDP_FWD_MAX]; /* the fd of each */
+	uint64_t start_ticks;
 	unsigned int nr_chans;
 	cldd_migrate_cb cb;
 	void *arg;
@@ -83,14 +85,21 @@ static void home_end(struct home_job *hj, int ret, const char *why)
 	free(hj);
 }
 
-static void home_committed(void *arg, int64_t result)
+static void home_acked(void *arg, int status)
 {
 	struct home_job *hj = arg;
 
-	/* The guest runs: from here on the original must never run again. */
-	if (result < 0)
-		cldd_err("shadow %d: cannot tie it to the daemon (%s): it would run on if the daemon died",
-			 (int)hj->pid, strerror((int)-result));
+	if (status == -ESRCH) {
+		/* The target had no guest held for it any more (it died while
+		 * held): the process is gone, as if it had died there. */
+		cldd_shadow_lose(hj->d, hj->pid, "was not held by its node any more");
+		home_end(hj, -EIO, "the guest died before it could run");
+		return;
+	}
+	if (status)
+		cldd_warn("migration of %d: the COMMIT to %s was not acknowledged (%s); it asks, "
+			  "and is told it committed",
+			  (int)hj->pid, hj->target->conf.name, strerror(-status));
 	cldd_info("migrated %d to %s as pid %d (%s, restored in %.1f ms); %d stays as its shadow",
 		  (int)hj->pid, hj->target->conf.name, hj->resp.pid,
 		  (hj->resp.flags & CLDP_MF_LAZY) ? "lazy" : "eager", hj->resp.restore_ns / 1e6,
@@ -106,12 +115,29 @@ static void home_committed(void *arg, int64_t result)
 	home_end(hj, 0, NULL);
 }
 
+static void home_committed(void *arg, int64_t result)
+{
+	struct home_job *hj = arg;
+
+	/* The decision: from here on the original must never run again. */
+	if (result < 0)
+		cldd_err("shadow %d: cannot tie it to the daemon (%s): it would run on if the daemon died",
+			 (int)hj->pid, strerror((int)-result));
+	cldd_commit_send(hj->d, hj->target, hj->pid, hj->resp.pid, hj->start_ticks, home_acked,
+			 hj);
+}
+
 static void home_restored(void *arg, int status, const uint8_t *data, size_t len)
 {
 	struct home_job *hj = arg;
 	int ret;
 
 	hj->t_restored = cldd_now_ns();
+	if (!status && cldd_commit_fault(hj->d, CLDD_FAULT_LOSE_READY)) {
+		cldd_warn("test fault: the answer of %s for %d is taken as lost",
+			  hj->target->conf.name, (int)hj->pid);
+		status = -EHOSTDOWN;
+	}
 	if (status) {
 		home_end(hj, status, status == -ETIMEDOUT ? "the target did not answer in time"
 							  : NULL);
@@ -159,6 +185,8 @@ static void home_frozen(void *arg, struct cldd_freeze *f, int ret, const char *m
 	rq.pid = hj->pid;
 	rq.start_ticks = f->start_ticks;
 	rq.freeze_id = f->id;
+	rq.epoch = cldd_commit_epoch(hj->d);
+	hj->start_ticks = f->start_ticks;
 	ret = cldd_fwd_collect(hj->d, hj->target, hj->pid, f->fz->proc, &rq, hj->chans);
 	if (ret) {
 		home_end(hj, ret, "cannot set up its forwarded fds");
@@ -264,6 +292,7 @@ struct target_job {
 	struct cldd_later l;
 	char home[64];
 	pid_t home_pid;
+	uint64_t start_ticks, epoch;
 	char path[PATH_MAX + 96];
 	/* Its fds that stay at home: our relays, the guest's stand-ins. */
 	struct cldd_chan *chans[CLDP_FWD_MAX];
@@ -303,7 +332,7 @@ static void target_restored(void *arg, const struct cldd_restart_result *res)
 	if (!c) {
 		/* Home cannot learn of it, so it keeps its original running:
 		 * this copy must go. */
-		kill(res->pid, SIGKILL);
+		cldd_restart_release(res->held, false);
 		cldd_err("guest %s:%d: home went away before the commit; pid %d killed", tj->home,
 			 (int)tj->home_pid, (int)res->pid);
 		target_free(tj, true);
@@ -317,18 +346,21 @@ static void target_restored(void *arg, const struct cldd_restart_result *res)
 	r.map_ns = res->map_ns;
 	r.fill_ns = res->fill_ns;
 	r.worker_ns = res->worker_ns;
-	cldd_info("guest %s:%d runs here as pid %d (%s)", tj->home, (int)tj->home_pid,
-		  (int)res->pid, res->lazy ? "lazy" : "eager");
+	cldd_info("guest %s:%d restored here as pid %d (%s), held until its home commits",
+		  tj->home, (int)tj->home_pid, (int)res->pid, res->lazy ? "lazy" : "eager");
 	b = cldd_out_new(sizeof(r), &o);
 	if (!b) {
-		kill(res->pid, SIGKILL);
+		cldd_restart_release(res->held, false);
 		cldd_reply_status(c, tj->l.type, tj->l.id, -ENOMEM);
-	} else {
-		memcpy(b, &r, sizeof(r));
-		cldd_out_reply(c, o, tj->l.type, tj->l.id, 0, sizeof(r));
+		target_free(tj, true);
+		return;
 	}
-	/* After the answer: its end, even at once, reaches home second. */
-	cldd_guest_add(tj->d, res->pid, tj->home, tj->home_pid, tj->chans, tj->nr_chans);
+	memcpy(b, &r, sizeof(r));
+	cldd_out_reply(c, o, tj->l.type, tj->l.id, 0, sizeof(r));
+	/* It runs, and becomes a guest (its end then reaches home after
+	 * the answer), when home commits (commit.c). */
+	cldd_commit_hold(tj->d, res->held, res->pid, cldd_conn_peer(c), tj->home_pid,
+			 tj->start_ticks, tj->epoch, tj->chans, tj->nr_chans);
 	target_free(tj, false);
 }
 
@@ -351,6 +383,8 @@ void cldd_migrate_serve_restore(struct cldd *d, struct cldd_conn *c, const struc
 	cldd_later_init(&tj->l, c, h);
 	snprintf(tj->home, sizeof(tj->home), "%s", home->conf.name);
 	tj->home_pid = r.pid;
+	tj->start_ticks = r.start_ticks;
+	tj->epoch = r.epoch;
 	/* Through our own mount, in the worker: pages come from home on
 	 * demand, with the remote chunk cache and read-ahead. */
 	snprintf(tj->path, sizeof(tj->path), "%s/%s/%d", d->mig->mnt, home->conf.name, (int)r.pid);
@@ -364,7 +398,7 @@ void cldd_migrate_serve_restore(struct cldd *d, struct cldd_conn *c, const struc
 		.image_path = tj->path,
 		.uid = r.cred.uid,
 		.gid = r.cred.gid,
-		.flags = CLDD_RST_NO_STDIO | (r.cred.uid == 0 ? CLDD_RST_LAZY : 0),
+		.flags = CLDD_RST_NO_STDIO | CLDD_RST_HOLD | (r.cred.uid == 0 ? CLDD_RST_LAZY : 0),
 		.timeout_ms = CLDD_MIGRATE_RESTORE_MS,
 	};
 	ret = cldd_fwd_accept(d, home, &r, tj->guest_ends, tj->chans);

@@ -442,6 +442,14 @@ static void lose_shadow(struct shadow *s, const char *why)
 		kill(s->pid, SIGKILL);
 }
 
+void cldd_shadow_lose(struct cldd *d, pid_t pid, const char *why)
+{
+	struct shadow *s = shadow_find(d->pairs, pid);
+
+	if (s && !s->ending)
+		lose_shadow(s, why);
+}
+
 static void on_lost_tick(uv_timer_t *t)
 {
 	struct cldd_pairs *P = t->data;

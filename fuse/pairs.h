@@ -36,6 +36,8 @@ int cldd_pairs_init(struct cldd *d, unsigned int lost_ms);
 void cldd_shadow_add(struct cldd *d, pid_t pid, struct cldd_freeze *f, const char *node,
 		     pid_t guest, struct cldd_chan **chans, const int *fds, unsigned int nr);
 bool cldd_shadow_exists(struct cldd *d, pid_t pid);
+/* Its guest is gone without a word (never ran): the shadow is killed. */
+void cldd_shadow_lose(struct cldd *d, pid_t pid, const char *why);
 /* The shadows here (up to max pids, their number), and one's forwarded fds
  * (up to CLDP_FWD_MAX, their number, or -ESRCH), for .fwd/ (fs_fwd.c). */
 unsigned int cldd_shadow_pids(struct cldd *d, pid_t *pids, unsigned int max);

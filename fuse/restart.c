@@ -21,8 +21,8 @@
 #include "children.h"
 #include "log.h"
 
-struct restart {
-	uv_pipe_t pipe; /* the child's one message */
+struct cldd_restart {
+	uv_pipe_t pipe; /* the child's message (two when held) */
 	uv_timer_t timer;
 	pid_t child;
 	uint64_t t_spawn;
@@ -30,6 +30,10 @@ struct restart {
 	size_t got;
 	bool done;
 	bool exited; /* the worker was reaped (children.c) */
+	/* CLDD_RST_HOLD: the release pipe; held once the first result came,
+	 * until cldd_restart_release. */
+	int go_fd;
+	bool held, released, go, dead;
 	int closing;
 	cldd_restart_cb cb;
 	void *arg;
@@ -39,7 +43,42 @@ struct restart {
 
 #define CHILD_IMAGE_FD 3
 #define CHILD_RESULT_FD 4
-#define CHILD_FWD_FD 5 /* the forwarded fds' stand-ins, in order */
+#define CHILD_GO_FD 5 /* CLDD_RST_HOLD: 'g' runs the process */
+#define CHILD_FWD_FD 6 /* the forwarded fds' stand-ins, in order */
+
+struct hold_ctx {
+	struct cldd_restart_result *r;
+	struct cld_restore_result *res;
+	uint64_t t0;
+	bool lazy;
+};
+
+/* The process is complete: say so, then wait for the word. */
+static int child_hold(void *arg, pid_t pid, struct cld_err *err)
+{
+	struct hold_ctx *h = arg;
+	struct cldd_restart_result *r = h->r;
+	char c = 0;
+	ssize_t n;
+
+	r->holding = true;
+	r->pid = pid;
+	r->same_pid = h->res->same_pid;
+	r->lazy = h->lazy;
+	r->prep_ns = h->res->prep_ns;
+	r->map_ns = h->res->map_ns;
+	r->fill_ns = h->res->fill_ns;
+	r->total_ns = cldd_now_ns() - h->t0;
+	if (write(CHILD_RESULT_FD, r, sizeof(*r)) != (ssize_t)sizeof(*r))
+		return cld_err_set(err, -EPIPE, "the daemon is gone: not let go");
+	r->holding = false;
+	do
+		n = read(CHILD_GO_FD, &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n == 1 && c == 'g')
+		return 0;
+	return cld_err_set(err, -ECANCELED, "not committed: the held process is dropped");
+}
 
 static void child_restart(uid_t uid, gid_t gid, unsigned int flags, const char *fwd,
 			  const char *path, struct cldd_restart_result *r)
@@ -50,6 +89,7 @@ static void child_restart(uid_t uid, gid_t gid, unsigned int flags, const char *
 	struct cld_err err = { 0 };
 	struct cld_lazy lz;
 	uint64_t nr = 0, t0 = cldd_now_ns();
+	struct hold_ctx hold = { r, &res, t0, flags & CLDD_RST_LAZY };
 	int fd = CHILD_IMAGE_FD;
 
 	/* Who asks first: nothing of the image is touched as root for a user. */
@@ -91,6 +131,10 @@ static void child_restart(uid_t uid, gid_t gid, unsigned int flags, const char *
 								     .detach = true });
 			o.fill = cld_lazy_fill;
 			o.fill_arg = &lz;
+		}
+		if (flags & CLDD_RST_HOLD) {
+			o.hold = child_hold;
+			o.hold_arg = &hold;
 		}
 		r->ret = cld_restore(ri, &o, &res, &err);
 		r->pid = res.pid;
@@ -134,6 +178,8 @@ int cldd_restart_worker_main(int argc, char **argv)
 	/* Only the image, the result pipe and the stand-ins, whatever leaked
 	 * past CLOEXEC. */
 	syscall(SYS_close_range, CHILD_FWD_FD + nr_fwd, ~0u, 0);
+	if (!(flags & CLDD_RST_HOLD))
+		close(CHILD_GO_FD);
 	child_restart((uid_t)uid, (gid_t)gid, (unsigned int)flags, argv[5],
 		      argc == 7 ? argv[6] : NULL, &r);
 	/* One write under PIPE_BUF: atomic. */
@@ -147,7 +193,7 @@ int cldd_restart_worker_main(int argc, char **argv)
  * has threads and libuv state (fork handlers that recreate pipes) that a
  * forked child must not inherit.
  */
-static int spawn_worker(const struct cldd_restart_req *rq, int result_fd, pid_t *pid)
+static int spawn_worker(const struct cldd_restart_req *rq, int result_fd, int go_fd, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -173,6 +219,8 @@ static int spawn_worker(const struct cldd_restart_req *rq, int result_fd, pid_t 
 	if (rq->image_fd >= 0)
 		posix_spawn_file_actions_adddup2(&fa, rq->image_fd, CHILD_IMAGE_FD);
 	posix_spawn_file_actions_adddup2(&fa, result_fd, CHILD_RESULT_FD);
+	if (go_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, go_fd, CHILD_GO_FD);
 	for (i = 0; i < rq->nr_fwd && i < CLD_RST_FWD_MAX; i++) {
 		posix_spawn_file_actions_adddup2(&fa, rq->fwd[i].local, CHILD_FWD_FD + (int)i);
 		fl += (size_t)snprintf(fwd + fl, sizeof(fwd) - fl, "%s%d", i ? "," : "",
@@ -189,17 +237,26 @@ static int spawn_worker(const struct cldd_restart_req *rq, int result_fd, pid_t 
 
 /* ---- The loop side ------------------------------------------------------------ */
 
+/* How long a released worker has to say how its process started. */
+#define RELEASE_TIMEOUT_MS 10000u
+
 static void closed(uv_handle_t *h)
 {
-	struct restart *rs = h->data;
+	struct cldd_restart *rs = h->data;
 
 	if (--rs->closing == 0)
 		free(rs);
 }
 
-static void release(struct restart *rs)
+/* Everything is over (answered, reaped, and released if it was held). */
+static void maybe_free(struct cldd_restart *rs)
 {
+	if (!rs->done || !rs->exited || (rs->held && !rs->released) || rs->closing)
+		return;
 	uv_timer_stop(&rs->timer);
+	if (rs->go_fd >= 0)
+		close(rs->go_fd);
+	rs->go_fd = -1;
 	rs->closing = 2;
 	uv_close((uv_handle_t *)&rs->pipe, closed);
 	uv_close((uv_handle_t *)&rs->timer, closed);
@@ -212,36 +269,60 @@ static void release(struct restart *rs)
  */
 static void worker_exited(void *arg, pid_t pid, const siginfo_t *si)
 {
-	struct restart *rs = arg;
+	struct cldd_restart *rs = arg;
 
 	(void)pid;
 	(void)si;
 	rs->exited = true;
-	if (rs->done)
-		release(rs);
+	maybe_free(rs);
 }
 
-static void finish(struct restart *rs, int ret, const char *why)
+static void finish(struct cldd_restart *rs, int ret, const char *why)
 {
 	if (rs->done)
 		return;
 	rs->done = true;
+	uv_read_stop((uv_stream_t *)&rs->pipe);
+	uv_timer_stop(&rs->timer);
+	if (rs->held) {
+		/* The second result of a held worker: its answer went out with
+		 * the first; only a failure to let it go is news. */
+		if ((ret || rs->res.ret) && (!rs->released || rs->go))
+			cldd_err("held restore of pid %d: %s", (int)rs->res.pid,
+				 ret ? why : rs->res.msg);
+		if (ret || rs->res.ret)
+			rs->dead = true;
+		if (ret)
+			kill(rs->child, SIGKILL);
+		maybe_free(rs);
+		return;
+	}
 	if (ret) {
 		rs->res.ret = ret;
 		snprintf(rs->res.msg, sizeof(rs->res.msg), "%s", why);
 		kill(rs->child, SIGKILL); /* its half-built process dies with it */
 	}
-	uv_read_stop((uv_stream_t *)&rs->pipe);
-	uv_timer_stop(&rs->timer);
 	rs->res.worker_ns = cldd_now_ns() - rs->t_spawn;
 	rs->cb(rs->arg, &rs->res);
-	if (rs->exited)
-		release(rs);
+	maybe_free(rs);
+}
+
+/* A held worker's first result: its process is complete and stopped. */
+static void held(struct cldd_restart *rs)
+{
+	struct cldd_restart_result res = rs->res;
+
+	rs->held = true;
+	rs->got = 0;
+	uv_timer_stop(&rs->timer); /* how long it is held is the caller's */
+	res.held = rs;
+	res.worker_ns = cldd_now_ns() - rs->t_spawn;
+	rs->cb(rs->arg, &res);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
-	struct restart *rs = h->data;
+	struct cldd_restart *rs = h->data;
 
 	(void)hint;
 	*b = uv_buf_init((char *)&rs->res + rs->got, (unsigned int)(sizeof(rs->res) - rs->got));
@@ -249,12 +330,16 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
-	struct restart *rs = s->data;
+	struct cldd_restart *rs = s->data;
 
 	(void)b;
 	if (n > 0) {
 		rs->got += (size_t)n;
-		if (rs->got == sizeof(rs->res))
+		if (rs->got < sizeof(rs->res))
+			return;
+		if (rs->res.holding && !rs->held && !rs->res.ret)
+			held(rs);
+		else
 			finish(rs, 0, NULL);
 		return;
 	}
@@ -264,32 +349,70 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
 static void on_timeout(uv_timer_t *t)
 {
-	struct restart *rs = t->data;
+	struct cldd_restart *rs = t->data;
 
-	finish(rs, -ETIMEDOUT, "the restore did not finish in time and was stopped");
+	finish(rs, -ETIMEDOUT, rs->held ? "the released restorer did not finish in time"
+					: "the restore did not finish in time and was stopped");
+}
+
+int cldd_restart_release(struct cldd_restart *rs, bool go)
+{
+	pid_t pid = rs->res.pid;
+	bool dead = rs->done && rs->dead;
+	ssize_t n;
+
+	if (!rs->held || rs->released)
+		return -EINVAL;
+	rs->released = true;
+	rs->go = go;
+	do
+		n = write(rs->go_fd, go ? "g" : "k", 1);
+	while (n < 0 && errno == EINTR);
+	close(rs->go_fd);
+	rs->go_fd = -1;
+	if (!go && pid > 0)
+		kill(pid, SIGKILL); /* the worker does too: this is if it hangs */
+	if (!rs->done)
+		uv_timer_start(&rs->timer, on_timeout, RELEASE_TIMEOUT_MS, 0);
+	maybe_free(rs);
+	/* It died while held (the worker went, or its pipe broke). */
+	return (n != 1 || dead) && go ? -ESRCH : 0;
 }
 
 int cldd_restart_start(struct cldd *d, const struct cldd_restart_req *rq, cldd_restart_cb cb,
 		       void *arg)
 {
-	struct restart *rs;
-	int p[2], r;
+	struct cldd_restart *rs;
+	int p[2], g[2] = { -1, -1 }, r;
 
 	rs = calloc(1, sizeof(*rs));
 	if (!rs)
 		return -ENOMEM;
+	rs->go_fd = -1;
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		r = -errno;
+		free(rs);
+		return r;
+	}
+	if ((rq->flags & CLDD_RST_HOLD) && pipe2(g, O_CLOEXEC) < 0) {
+		r = -errno;
+		close(p[0]);
+		close(p[1]);
 		free(rs);
 		return r;
 	}
 	rs->cb = cb;
 	rs->arg = arg;
 	rs->t_spawn = cldd_now_ns();
-	r = spawn_worker(rq, p[1], &rs->child);
+	r = spawn_worker(rq, p[1], g[0], &rs->child);
 	close(p[1]);
+	if (g[0] >= 0)
+		close(g[0]);
+	rs->go_fd = g[1];
 	if (r) {
 		close(p[0]);
+		if (g[1] >= 0)
+			close(g[1]);
 		free(rs);
 		return r;
 	}
@@ -308,6 +431,8 @@ int cldd_restart_start(struct cldd *d, const struct cldd_restart_req *rq, cldd_r
 		kill(rs->child, SIGKILL);
 		while (waitpid(rs->child, NULL, 0) < 0 && errno == EINTR)
 			;
+		if (rs->go_fd >= 0)
+			close(rs->go_fd);
 		rs->closing = 2;
 		uv_close((uv_handle_t *)&rs->pipe, closed);
 		uv_close((uv_handle_t *)&rs->timer, closed);

@@ -20,8 +20,14 @@
 
 #include "cldd.h"
 
+struct cldd_restart;
+
 struct cldd_restart_result {
 	int ret; /* 0 or a negative errno */
+	/* CLDD_RST_HOLD: the process is complete and stopped, and runs or is
+	 * killed only by cldd_restart_release(held).  NULL otherwise. */
+	struct cldd_restart *held;
+	bool holding; /* the worker's first of two results (held) */
 	pid_t pid; /* the restarted process */
 	bool same_pid; /* it got the image's pid */
 	bool lazy; /* its memory is paged in by a pager */
@@ -36,6 +42,7 @@ struct cldd_restart_result {
 /* cldd_restart_req.flags */
 #define CLDD_RST_LAZY 0x1u /* page memory in on demand (root only, see .c) */
 #define CLDD_RST_NO_STDIO 0x2u /* image pipes at 0-2 get no stand-in: refused */
+#define CLDD_RST_HOLD 0x4u /* the result comes before the process runs (held) */
 
 struct cldd_restart_req {
 	int image_fd; /* the image, kept open by the caller until cb; or -1 */
@@ -62,10 +69,19 @@ typedef void (*cldd_restart_cb)(void *arg, const struct cldd_restart_result *res
 int cldd_restart_start(struct cldd *d, const struct cldd_restart_req *rq, cldd_restart_cb cb,
 		       void *arg);
 
+/*
+ * A held restart: let its process run (go), or kill it.  Exactly once per
+ * held result; the handle is not to be used afterwards.  Returns 0, or
+ * -ESRCH when the process died while held (nothing runs then).
+ */
+int cldd_restart_release(struct cldd_restart *h, bool go);
+
 /* The worker is the daemon's binary run as "clondiked --restore-worker UID
  * GID FLAGS FWD [PATH]" with the image at fd 3 (unless PATH), the result
- * pipe at fd 4 and the stand-ins of the forwarded fds FWD ("-", or image
- * fd numbers "0,1") from fd 5 on. */
+ * pipe at fd 4, with CLDD_RST_HOLD the release pipe at fd 5 (a byte: 'g'
+ * to run), and the stand-ins of the forwarded fds FWD ("-", or image fd
+ * numbers "0,1") from fd 6 on.  A held worker writes its result twice:
+ * when the process is complete (held set), and at the end. */
 #define CLDD_RESTART_WORKER_ARG "--restore-worker"
 int cldd_restart_worker_main(int argc, char **argv);
 

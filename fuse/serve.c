@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "commit.h"
 #include "frozen.h"
 #include "fdio.h"
 #include "fs_pid.h"
@@ -464,7 +465,12 @@ void cldd_serve(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
 		cldd_migrate_serve_restore(d, c, h, payload);
 		break;
 	case CLDP_SIGNAL:
+		cldd_commit_on_signal(d, c, payload);
 		cldd_pairs_serve_signal(d, c, h, payload);
+		break;
+	case CLDP_COMMIT:
+	case CLDP_QUERY:
+		cldd_commit_serve(d, c, h, payload);
 		break;
 	case CLDP_GUEST:
 		cldd_pairs_serve_guest(d, c, h, payload);

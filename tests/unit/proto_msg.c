@@ -117,6 +117,8 @@ START_TEST(msg_bad)
 		[CLDP_PUT] = sizeof(struct cldp_put_req),
 		[CLDP_PUT_DATA] = sizeof(struct cldp_put_data) + 1, /* one byte at least */
 		[CLDP_PUT_END] = sizeof(struct cldp_put_end),
+		[CLDP_COMMIT] = sizeof(struct cldp_commit_req),
+		[CLDP_QUERY] = sizeof(struct cldp_commit_req),
 	};
 	struct cldp_put_req pr;
 	struct cldp_put_end pe = { .flags = 0x2 };
@@ -198,6 +200,9 @@ START_TEST(msg_bad)
 	/* A signal's and a guest's news are answered by a status alone. */
 	OK(CLDP_SIGNAL, CLDP_F_RESP, 0, 0, NULL);
 	OK(CLDP_GUEST, CLDP_F_RESP, -ESRCH, 0, NULL);
+	OK(CLDP_COMMIT, CLDP_F_RESP, 0, 0, NULL);
+	OK(CLDP_QUERY, CLDP_F_RESP, -ESRCH, 0, NULL);
+	BAD(CLDP_QUERY, CLDP_F_RESP, 0, 4, NULL);
 	BAD(CLDP_SIGNAL, CLDP_F_RESP, 0, 4, NULL);
 	BAD(CLDP_GUEST, CLDP_F_RESP, 0, 16, NULL);
 	/* Messages that have no response. */

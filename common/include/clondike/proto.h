@@ -150,6 +150,8 @@ enum cldp_type {
 	CLDP_PUT, /* req: cldp_put_req; resp: u64 handle (an image to restart) */
 	CLDP_PUT_DATA, /* req: cldp_put_data + bytes; resp status only */
 	CLDP_PUT_END, /* req: cldp_put_end; resp: cldp_put_resp (restarted) */
+	CLDP_COMMIT, /* home to target: req cldp_commit_req; resp status only */
+	CLDP_QUERY, /* target to home: req cldp_commit_req; resp status only */
 	CLDP_TYPE_MAX,
 };
 
@@ -255,6 +257,7 @@ struct cldp_restore_req {
 	uint32_t pad;
 	uint64_t start_ticks;
 	uint64_t freeze_id;
+	uint64_t epoch; /* the home daemon's (cldp_commit_req) */
 	uint32_t nr_fwd;
 	uint32_t pad2;
 	struct cldp_fwd_ent fwd[CLDP_FWD_MAX];
@@ -299,6 +302,22 @@ struct cldp_migrate_resp {
 	 * target, the restore's prepare, map and fill phases, and the
 	 * restore worker's whole life (spawn to answer). */
 	uint64_t open_ns, prep_ns, map_ns, fill_ns, worker_ns;
+} __attribute__((packed));
+
+/*
+ * The commit of a migration (docs/migration.md): the target holds its
+ * restored guest stopped until the home, having made the original its
+ * shadow, sends COMMIT (0: it runs; -ESRCH: no such held guest).  A target
+ * that hears nothing asks with QUERY: 0 means committed (it runs),
+ * -ESRCH aborted (it is killed).  epoch names the home daemon that made
+ * the decision: another one (restarted since) answers from whether the
+ * original still exists.
+ */
+struct cldp_commit_req {
+	int32_t home_pid;
+	int32_t guest_pid;
+	uint64_t start_ticks; /* the original's */
+	uint64_t epoch;
 } __attribute__((packed));
 
 /* A signal sent to a shadow, for its guest. */

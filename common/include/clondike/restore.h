@@ -51,6 +51,14 @@ struct cld_rst;
  */
 typedef int (*cld_rst_fill_fn)(struct cld_rst *rs, void *arg, struct cld_err *err);
 
+/*
+ * Called once the process is complete (memory, registers, threads) and
+ * still stopped, just before it is let go: 0 lets it run, a negative
+ * errno (err set) kills it and fails the restore.  A migration's target
+ * holds its guest here until the home commits (docs/migration.md).
+ */
+typedef int (*cld_rst_hold_fn)(void *arg, pid_t pid, struct cld_err *err);
+
 #define CLD_RST_FWD_MAX 16
 
 struct cld_restore_opts {
@@ -77,6 +85,8 @@ struct cld_restore_opts {
 	unsigned int nr_fwd;
 	cld_rst_fill_fn fill; /* NULL: cld_rst_fill_eager */
 	void *fill_arg;
+	cld_rst_hold_fn hold; /* NULL: it runs at once */
+	void *hold_arg;
 };
 
 struct cld_restore_result {

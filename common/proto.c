@@ -253,6 +253,7 @@ static const char *const type_names[CLDP_TYPE_MAX] = {
 	[CLDP_GUEST] = "GUEST",	    [CLDP_FWD_DATA] = "FWD_DATA", [CLDP_FWD_ACK] = "FWD_ACK",
 	[CLDP_FWD_TTY] = "FWD_TTY", [CLDP_PUT] = "PUT", [CLDP_PUT_DATA] = "PUT_DATA",
 	[CLDP_PUT_END] = "PUT_END", [CLDP_COMMIT] = "COMMIT", [CLDP_QUERY] = "QUERY",
+	[CLDP_FWD_RESYNC] = "FWD_RESYNC",
 };
 
 const char *cldp_type_name(unsigned int type)
@@ -283,6 +284,7 @@ static const uint32_t req_size[CLDP_TYPE_MAX] = {
 	[CLDP_PUT_END] = sizeof(struct cldp_put_end),
 	[CLDP_COMMIT] = sizeof(struct cldp_commit_req),
 	[CLDP_QUERY] = sizeof(struct cldp_commit_req),
+	[CLDP_FWD_RESYNC] = sizeof(struct cldp_fwd_resync),
 };
 
 static int check_resp(const struct cldp_hdr *h, const uint8_t *p, struct cld_err *err)

@@ -432,6 +432,8 @@ static void on_peer_updown(void *arg, struct cldd_peer *p, bool up)
 {
 	cldd_pairs_peer(arg, p, up);
 	cldd_commit_peer(arg, p, up);
+	if (up)
+		cldd_fwd_peer_up(arg, p);
 }
 
 /* The subsystems' state that the loop and the cluster's callbacks may
@@ -466,7 +468,7 @@ static int init_state(struct cldd_daemon *dm)
 	if (!ret)
 		ret = cldd_remote_init(d);
 	if (!ret)
-		ret = cldd_fwd_init(d);
+		ret = cldd_fwd_init(d, l->guest_lost_ms);
 	if (!ret)
 		ret = cldd_pairs_init(d, l->guest_lost_ms);
 	if (!ret)

@@ -16,13 +16,17 @@
 #include "log.h"
 #include "peer.h"
 
-int cldd_fwd_init(struct cldd *d)
+int cldd_fwd_init(struct cldd *d, unsigned int lost_ms)
 {
 	struct cldd_fwd *fw = calloc(1, sizeof(*fw));
 
 	if (!fw)
 		return -ENOMEM;
 	fw->loop = d->loop;
+	fw->lost_ms = lost_ms;
+	uv_timer_init(d->loop, &fw->detach_timer);
+	uv_unref((uv_handle_t *)&fw->detach_timer);
+	fw->detach_timer.data = fw;
 	d->fwd = fw;
 	return 0;
 }
@@ -59,6 +63,55 @@ static void free_queue(struct cldd_chan *ch)
 	ch->qt = &ch->q;
 }
 
+static void free_rtx(struct cldd_chan *ch)
+{
+	struct chunk *c;
+
+	while ((c = ch->rtx)) {
+		ch->rtx = c->next;
+		free(c);
+	}
+	ch->rtxt = &ch->rtx;
+	ch->rtx_bytes = 0;
+}
+
+/* Keep a copy of bytes just sent, until the peer has written them out. */
+static int rtx_keep(struct cldd_chan *ch, const uint8_t *b, size_t n)
+{
+	struct chunk *k = malloc(sizeof(*k) + n);
+
+	if (!k)
+		return -ENOMEM;
+	k->next = NULL;
+	k->off = 0;
+	k->len = n;
+	memcpy(k->data, b, n);
+	*ch->rtxt = k;
+	ch->rtxt = &k->next;
+	ch->rtx_bytes += n;
+	return 0;
+}
+
+/* The peer wrote n more bytes out: their copies go. */
+static void rtx_drop(struct cldd_chan *ch, uint64_t n)
+{
+	struct chunk *c;
+
+	while (n && (c = ch->rtx)) {
+		size_t take = c->len - c->off < n ? c->len - c->off : (size_t)n;
+
+		c->off += take;
+		n -= take;
+		ch->rtx_bytes -= take;
+		if (c->off == c->len) {
+			ch->rtx = c->next;
+			if (!ch->rtx)
+				ch->rtxt = &ch->rtx;
+			free(c);
+		}
+	}
+}
+
 /* Close the fd (its ends see EOF or EPIPE) and free it if let go. */
 static void finish(struct cldd_chan *ch)
 {
@@ -71,7 +124,9 @@ static void finish(struct cldd_chan *ch)
 		ch->fd = -1;
 	}
 	ch->rd_done = ch->wr_done = true;
+	ch->detached = false;
 	free_queue(ch);
+	free_rtx(ch);
 	if (ch->released) {
 		unlink_chan(ch);
 		uv_close((uv_handle_t *)&ch->poll, poll_closed);
@@ -133,6 +188,15 @@ static void read_some(struct cldd_chan *ch, bool drain)
 		hd.chan = ch->id;
 		hd.flags = (ch->home ? 0 : CLDP_FWD_TO_HOME) | (n <= 0 ? CLDP_FWD_EOF : 0);
 		memcpy(b, &hd, sizeof(hd));
+		/* Sent or not (a connection that is down drops it), it is
+		 * kept until written out at the other end. */
+		if (n > 0 && rtx_keep(ch, b + sizeof(hd), (size_t)n))
+			cldd_err("forwarded fd %u: out of memory: a reconnect would lose bytes",
+				 ch->id);
+		if (n > 0)
+			ch->tx_total += (uint64_t)n;
+		else
+			ch->eof_sent = true;
 		cldd_send_out(ch->peer, o, CLDP_FWD_DATA, sizeof(hd) + (n > 0 ? (size_t)n : 0));
 		if (n <= 0) {
 			/* EOF, or an error (ECONNRESET...): the peer sees EOF. */
@@ -155,6 +219,7 @@ static void send_eof(struct cldd_chan *ch)
 		.flags = (ch->home ? 0 : CLDP_FWD_TO_HOME) | CLDP_FWD_EOF,
 	};
 
+	ch->eof_sent = true;
 	cldd_send_msg(ch->peer, CLDP_FWD_DATA, &hd, sizeof(hd));
 }
 
@@ -180,6 +245,7 @@ static void write_some(struct cldd_chan *ch)
 		}
 		c->off += (size_t)n;
 		ch->unacked += (uint32_t)n;
+		ch->wr_total += (uint64_t)n;
 		if (c->off == c->len) {
 			ch->q = c->next;
 			if (!ch->q)
@@ -220,9 +286,11 @@ void cldd_fwd_update(struct cldd_chan *ch)
 
 	if (ch->fd < 0 || !ch->started)
 		return;
-	if (ch->rd && !ch->rd_done && ch->credit && cldd_tty_may_read(ch))
+	if (ch->detached) {
+		ev = 0;
+	} else if (ch->rd && !ch->rd_done && ch->credit && cldd_tty_may_read(ch))
 		ev |= UV_READABLE;
-	if (ch->q)
+	if (ch->q && !ch->detached)
 		ev |= UV_WRITABLE;
 	if (ev == ch->events)
 		return;
@@ -248,6 +316,7 @@ static int chan_new(struct cldd_fwd *fw, struct cldd_peer *peer, uint32_t id, bo
 	ch->fd = fd;
 	ch->sock = sock;
 	ch->qt = &ch->q;
+	ch->rtxt = &ch->rtx;
 	ch->credit = CLDD_FWD_WINDOW;
 	/* Home reads a pipe going to the guest; the guest's node reads one
 	 * coming from it. */
@@ -364,6 +433,7 @@ void cldd_fwd_serve_data(struct cldd *d, struct cldd_conn *c, const struct cldp_
 	ch = cldd_fwd_find(d->fwd, cldd_conn_peer(c), hd.chan, hd.flags & CLDP_FWD_TO_HOME);
 	if (!ch || !ch->wr || ch->wr_done || ch->wr_eof)
 		return; /* late bytes of a channel that ended: nobody wants them */
+	ch->rx_total += n;
 	if (n) {
 		k = malloc(sizeof(*k) + n);
 		if (!k) {
@@ -405,6 +475,7 @@ void cldd_fwd_serve_ack(struct cldd *d, struct cldd_conn *c, const struct cldp_h
 		if (ch->sock && ch->fd >= 0)
 			shutdown(ch->fd, SHUT_RD);
 	}
+	rtx_drop(ch, a.bytes);
 	ch->credit += a.bytes;
 	if (ch->credit > CLDD_FWD_WINDOW)
 		ch->credit = CLDD_FWD_WINDOW;
@@ -414,15 +485,168 @@ void cldd_fwd_serve_ack(struct cldd *d, struct cldd_conn *c, const struct cldp_h
 		cldd_fwd_update(ch);
 }
 
-void cldd_fwd_peer_down(struct cldd *d, struct cldd_peer *peer)
-{
-	struct cldd_chan *ch, *next;
+/* ---- Through a reconnect ------------------------------------------------------- */
 
-	for (ch = d->fwd->chans; ch; ch = next) {
+static void on_detach_tick(uv_timer_t *t)
+{
+	struct cldd_fwd *fw = t->data;
+	uint64_t now = cldd_now_ns();
+	struct cldd_chan *ch, *next;
+	bool any = false;
+
+	for (ch = fw->chans; ch; ch = next) {
 		next = ch->next;
-		if (ch->peer != peer || ch->fd < 0)
+		if (!ch->detached)
 			continue;
-		cldd_warn("forwarded fd %u: %s is down; the fd is closed", ch->id, peer->conf.name);
+		if (now - ch->detached_ns < (uint64_t)fw->lost_ms * 1000000ull) {
+			any = true;
+			continue;
+		}
+		cldd_warn("forwarded fd %u: %s did not come back in time; the fd is closed", ch->id,
+			  ch->peer->conf.name);
 		finish(ch);
 	}
+	if (!any)
+		uv_timer_stop(t);
+}
+
+void cldd_fwd_peer_down(struct cldd *d, struct cldd_peer *peer)
+{
+	struct cldd_fwd *fw = d->fwd;
+	struct cldd_chan *ch, *next;
+
+	for (ch = fw->chans; ch; ch = next) {
+		next = ch->next;
+		if (ch->peer != peer || ch->fd < 0 || ch->detached)
+			continue;
+		if (!ch->started || peer->removed || (done(ch) && !ch->q)) {
+			cldd_warn("forwarded fd %u: %s is down; the fd is closed", ch->id,
+				  peer->conf.name);
+			finish(ch);
+			continue;
+		}
+		/* Its bytes wait (the fd's reader or writer blocks, as on a
+		 * full or empty pipe) until the peer is back. */
+		cldd_warn("forwarded fd %u: %s is down; it waits for it (up to %u s)", ch->id,
+			  peer->conf.name, fw->lost_ms / 1000);
+		ch->detached = true;
+		ch->detached_ns = cldd_now_ns();
+		cldd_fwd_update(ch);
+		if (!uv_is_active((uv_handle_t *)&fw->detach_timer))
+			uv_timer_start(&fw->detach_timer, on_detach_tick, 1000, 1000);
+	}
+}
+
+void cldd_fwd_peer_up(struct cldd *d, struct cldd_peer *peer)
+{
+	struct cldd_chan *ch;
+
+	for (ch = d->fwd->chans; ch; ch = ch->next) {
+		struct cldp_fwd_resync r;
+
+		if (ch->peer != peer || !ch->detached)
+			continue;
+		r = (struct cldp_fwd_resync){
+			.chan = ch->id,
+			.flags = ch->home ? 0 : CLDP_FWD_TO_HOME,
+			.received = ch->rx_total,
+			.written = ch->wr_total,
+		};
+		ch->unacked = 0; /* written counts it */
+		cldd_send_msg(peer, CLDP_FWD_RESYNC, &r, sizeof(r));
+	}
+}
+
+/* Send again, from byte received of what was sent. */
+static int resend(struct cldd_chan *ch, uint64_t received)
+{
+	uint64_t base = ch->tx_total - ch->rtx_bytes, skip;
+	struct chunk *c;
+
+	if (received < base || received > ch->tx_total)
+		return -EPROTO;
+	skip = received - base;
+	for (c = ch->rtx; c; c = c->next) {
+		size_t off = c->off;
+
+		while (off < c->len) {
+			struct cldp_fwd_hdr hd = { .chan = ch->id,
+						   .flags = ch->home ? 0 : CLDP_FWD_TO_HOME };
+			size_t n = c->len - off;
+			struct cldd_out *o;
+			uint8_t *b;
+
+			if (skip >= n) {
+				skip -= n;
+				break;
+			}
+			off += (size_t)skip;
+			n -= (size_t)skip;
+			skip = 0;
+			if (n > CLDD_FWD_CHUNK)
+				n = CLDD_FWD_CHUNK;
+			b = cldd_out_new(sizeof(hd) + n, &o);
+			if (!b)
+				return -ENOMEM;
+			memcpy(b, &hd, sizeof(hd));
+			memcpy(b + sizeof(hd), c->data + off, n);
+			cldd_send_out(ch->peer, o, CLDP_FWD_DATA, sizeof(hd) + n);
+			off += n;
+		}
+	}
+	return 0;
+}
+
+void cldd_fwd_serve_resync(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+			   const uint8_t *p)
+{
+	struct cldd_peer *peer = cldd_conn_peer(c);
+	struct cldp_fwd_resync r;
+	struct cldd_chan *ch;
+	uint64_t unwritten;
+
+	(void)h;
+	memcpy(&r, p, sizeof(r));
+	ch = cldd_fwd_find(d->fwd, peer, r.chan, r.flags & CLDP_FWD_TO_HOME);
+	if (!ch || ch->fd < 0) {
+		/* Not ours (any more): its other end is closed there. */
+		struct cldp_fwd_resync g = { .chan = r.chan,
+					     .flags = ((r.flags & CLDP_FWD_TO_HOME) ^
+						       CLDP_FWD_TO_HOME) | CLDP_FWD_GONE };
+
+		if (!(r.flags & CLDP_FWD_GONE))
+			cldd_send_msg(peer, CLDP_FWD_RESYNC, &g, sizeof(g));
+		return;
+	}
+	if (r.flags & CLDP_FWD_GONE) {
+		cldd_warn("forwarded fd %u: %s no longer has it (its daemon restarted); the fd is "
+			  "closed", ch->id, peer->conf.name);
+		finish(ch);
+		return;
+	}
+	/* What it wrote out, it will not ask for again. */
+	unwritten = ch->tx_total - ch->rtx_bytes;
+	if (r.written > unwritten)
+		rtx_drop(ch, r.written - unwritten);
+	if (r.written > r.received || resend(ch, r.received)) {
+		cldd_err("forwarded fd %u: %s has %llu of its %llu bytes: cannot resume; the fd is "
+			 "closed", ch->id, peer->conf.name, (unsigned long long)r.received,
+			 (unsigned long long)ch->tx_total);
+		finish(ch);
+		return;
+	}
+	if (ch->eof_sent)
+		send_eof(ch);
+	ch->credit = ch->tx_total - r.written >= CLDD_FWD_WINDOW ?
+			     0 :
+			     CLDD_FWD_WINDOW - (uint32_t)(ch->tx_total - r.written);
+	cldd_info("forwarded fd %u: %s is back; %llu bytes sent again", ch->id, peer->conf.name,
+		  (unsigned long long)(ch->tx_total - r.received));
+	ch->detached = false;
+	if (ch->q)
+		write_some(ch);
+	if (ch->fd >= 0 && done(ch))
+		finish(ch);
+	else
+		cldd_fwd_update(ch);
 }

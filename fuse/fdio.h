@@ -11,7 +11,10 @@
  * A channel carries one fd; data flows in DATA messages with a window of
  * CLDD_FWD_WINDOW bytes per direction, returned by ACKs once written.  The
  * home's channels are held still until the migration commits: nothing of
- * the original is read or written if it is to run on at home.
+ * the original is read or written if it is to run on at home.  When the
+ * peer's connection is lost, channels wait (up to lost_ms) and, once it is
+ * back, each side sends again what the other did not receive: no byte is
+ * lost or reordered by a reconnect.
  */
 #ifndef CLDD_FDIO_H
 #define CLDD_FDIO_H
@@ -41,8 +44,9 @@ enum cldd_fwd_kind {
 	CLDD_FWD_TTY = 4, /* both: a terminal (a pty on the guest's node) */
 };
 
-/* d->fwd, on d->loop. */
-int cldd_fwd_init(struct cldd *d);
+/* d->fwd, on d->loop; lost_ms: how long a channel waits for its peer to
+ * come back before its fd is closed. */
+int cldd_fwd_init(struct cldd *d, unsigned int lost_ms);
 
 /*
  * Home: relay fd (ours: closed with the channel) of a shadow-to-be for the
@@ -93,6 +97,11 @@ void cldd_fwd_serve_data(struct cldd *d, struct cldd_conn *c, const struct cldp_
 			 const uint8_t *p);
 void cldd_fwd_serve_ack(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
 			const uint8_t *p);
+void cldd_fwd_serve_resync(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
+			   const uint8_t *p);
+/* peer's connection went down (its channels wait) or came back (they
+ * resynchronise). */
 void cldd_fwd_peer_down(struct cldd *d, struct cldd_peer *peer);
+void cldd_fwd_peer_up(struct cldd *d, struct cldd_peer *peer);
 
 #endif /* CLDD_FDIO_H */

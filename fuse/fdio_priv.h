@@ -27,6 +27,10 @@ struct cldd_fwd {
 	 * (fdio_tty.c); data: this. */
 	uv_timer_t tty_timer;
 	bool tty_running;
+	/* Channels waiting for their peer to come back, looked at every
+	 * second; closed after lost_ms.  data: this. */
+	uv_timer_t detach_timer;
+	unsigned int lost_ms;
 };
 
 struct cldd_chan {
@@ -47,6 +51,17 @@ struct cldd_chan {
 	bool wr, wr_eof, wr_done;
 	struct chunk *q, **qt;
 	uint32_t unacked;
+	/*
+	 * Through a reconnect (CLDP_FWD_RESYNC): the bytes sent are kept
+	 * until the peer has written them out (its ACKs), so that what the
+	 * lost connection carried is sent again; totals of each direction.
+	 */
+	uint64_t tx_total, rx_total, wr_total;
+	struct chunk *rtx, **rtxt;
+	uint64_t rtx_bytes;
+	bool eof_sent;
+	bool detached; /* its peer's connection is down: nothing moves */
+	uint64_t detached_ns;
 	/* A terminal (fdio_tty.c). */
 	bool tty;
 	pid_t sh_pid; /* home: the shadow, whose tpgid says if it is in front */

@@ -484,6 +484,9 @@ void cldd_serve(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
 	case CLDP_FWD_TTY:
 		cldd_fwd_serve_tty(d, c, h, payload);
 		break;
+	case CLDP_FWD_RESYNC:
+		cldd_fwd_serve_resync(d, c, h, payload);
+		break;
 	case CLDP_PUT:
 	case CLDP_PUT_DATA:
 	case CLDP_PUT_END:

@@ -8,6 +8,9 @@
 #    the guest, so the shadow is killed once the link is back;
 #  - the guest ends while its link is cut, and the link comes back in time:
 #    its end is told home then, and the parent gets its exit code;
+#  - a pipeline at home through a migrated cat whose link is cut for 3 s
+#    mid-stream: the forwarded fds wait and resume, every byte arrives in
+#    order (equal checksums), the pipeline's status is 0;
 #  - home's daemon killed: the shadow dies with it (SIGKILL to the parent)
 #    and the guest computes on (the migration issue).
 . "$(dirname "$0")/cluster_lib.sh"
@@ -64,6 +67,44 @@ link up
 wait_for "$T/late.st" . 20
 [ "$(cat "$T/late.st")" = $((7 << 8)) ] || fail "end told late: status $(cat "$T/late.st")"
 ok "the guest ended during a 3.5 s cut: its exit code (7) reached the parent once the link was back"
+
+# ---- A pipeline through a cut ---------------------------------------------------------------
+PY=${PY:-python3}
+head -c $((48 << 20)) /dev/urandom >"$T/data"
+want=$(sha256sum <"$T/data" | cut -d' ' -f1)
+# 1 MiB, then (after "go") the rest at about 16 MiB/s: the cut falls mid-stream.
+PRODUCER='import os, sys, time
+data, go = sys.argv[1:3]
+with open(data, "rb") as f:
+    out = sys.stdout.buffer
+    out.write(f.read(1 << 20)); out.flush()
+    while not os.path.exists(go): time.sleep(0.02)
+    while True:
+        b = f.read(1 << 20)
+        if not b: break
+        out.write(b); out.flush(); time.sleep(0.06)'
+spawn_on n1 "$T/cutp.out" bash -c '"$1" -c "$2" "$3" "$4" | (echo $BASHPID >"$5"; exec cat) |
+	sha256sum >"$6"; echo "status ${PIPESTATUS[*]}" >"$6.st"' \
+	_ "$PY" "$PRODUCER" "$T/data" "$T/cutp.go" "$T/cutp.pid" "$T/cutp.sum"
+for _ in $(seq 100); do [ -s "$T/cutp.pid" ] && break; sleep 0.05; done
+read -r CAT <"$T/cutp.pid" || fail "no pid for cat"
+sleep 0.5
+on n1 cp "/clondike/n1/$CAT" "/clondike/n2/cut$CAT" 2>"$T/mig.err" || fail "cp of cat: $(cat "$T/mig.err")"
+touch "$T/cutp.go"
+sleep 0.7
+link down
+sleep 3 # both daemons notice (heartbeat timeout); the fds wait
+[ -s "$T/cutp.sum.st" ] && fail "the pipeline ended during the cut: $(cat "$T/cutp.sum.st")"
+link up
+wait_for "$T/cutp.sum.st" status 60
+got=$(cut -d' ' -f1 <"$T/cutp.sum")
+[ "$got" = "$want" ] || fail "pipeline through a cut: sha256 $got, the data's is $want"
+grep -q "status 0 0 0" "$T/cutp.sum.st" || fail "pipeline through a cut: $(cat "$T/cutp.sum.st")"
+grep -q "forwarded fd [0-9]*: n1 is down; it waits for it" "$T/sim/n2.log" ||
+	fail "n2 did not hold its forwarded fds"
+again=$(grep -ho "n[12] is back; [0-9]* bytes sent again" "$T/sim/n1.log" "$T/sim/n2.log" |
+	awk '{s += $4} END {print s + 0}')
+ok "48 MiB through a migrated cat with a 3 s cut: equal checksums, $(cat "$T/cutp.sum.st"); $again bytes sent again after the cut"
 
 # ---- Home's daemon killed ------------------------------------------------------------------
 job adown exit:0

@@ -119,6 +119,7 @@ START_TEST(msg_bad)
 		[CLDP_PUT_END] = sizeof(struct cldp_put_end),
 		[CLDP_COMMIT] = sizeof(struct cldp_commit_req),
 		[CLDP_QUERY] = sizeof(struct cldp_commit_req),
+		[CLDP_FWD_RESYNC] = sizeof(struct cldp_fwd_resync),
 	};
 	struct cldp_put_req pr;
 	struct cldp_put_end pe = { .flags = 0x2 };
@@ -167,6 +168,7 @@ START_TEST(msg_bad)
 	BAD(CLDP_FWD_DATA, CLDP_F_RESP, 0, 0, NULL);
 	BAD(CLDP_FWD_ACK, CLDP_F_RESP, 0, 0, NULL);
 	BAD(CLDP_FWD_TTY, CLDP_F_RESP, 0, 0, NULL);
+	BAD(CLDP_FWD_RESYNC, CLDP_F_RESP, 0, 0, NULL);
 	/* An image sent to restart: up to a chunk at a time, a named sender,
 	 * known flags; answered by a handle, a status, the pid. */
 	OK(CLDP_PUT_DATA, 0, 0, sizeof(struct cldp_put_data) + CLDP_PUT_CHUNK_MAX, NULL);

@@ -152,6 +152,7 @@ enum cldp_type {
 	CLDP_PUT_END, /* req: cldp_put_end; resp: cldp_put_resp (restarted) */
 	CLDP_COMMIT, /* home to target: req cldp_commit_req; resp status only */
 	CLDP_QUERY, /* target to home: req cldp_commit_req; resp status only */
+	CLDP_FWD_RESYNC, /* message: cldp_fwd_resync; no response */
 	CLDP_TYPE_MAX,
 };
 
@@ -276,6 +277,19 @@ struct cldp_fwd_ack {
 	uint32_t flags;
 	uint32_t bytes;
 	uint32_t pad;
+} __attribute__((packed));
+
+/*
+ * After a reconnect, for each forwarded fd the link's loss left waiting:
+ * what this side has received of the channel's bytes and written out of
+ * them.  The other side sends again what came after received, and counts
+ * its window from written.  CLDP_FWD_GONE: no such channel here (the
+ * daemon restarted): the fd is closed.
+ */
+struct cldp_fwd_resync {
+	uint32_t chan;
+	uint32_t flags; /* CLDP_FWD_TO_HOME, CLDP_FWD_GONE */
+	uint64_t received, written;
 } __attribute__((packed));
 
 /* A forwarded terminal changed: the guest's settings (to home), the

@@ -157,7 +157,8 @@ static int child_proc_num(const char *path, long long want)
  * restarting command's) as its controlling one where the kernel lets it
  * (not while it is another session's).  A group leader without a terminal
  * gets a group of its own; with one it stays in the restarting command's,
- * whose job control its terminal follows.
+ * whose job control its terminal follows.  A guest whose terminal is a
+ * pty of its own (CLD_RST_OWN_CTTY) leads a session on it.
  */
 static void child_session(struct cld_rst *rs)
 {
@@ -168,7 +169,8 @@ static void child_session(struct cld_rst *rs)
 	for (i = 0; i < p->nr_fds && tty < 0; i++)
 		if (p->fds[i].rec.kind == CLD_FD_TTY)
 			tty = p->fds[i].rec.fd;
-	if (p->proc.sid == p->proc.pid) {
+	if (p->proc.sid == p->proc.pid ||
+	    ((rs->o->flags & CLD_RST_OWN_CTTY) && tty >= 0 && p->proc.tty_nr)) {
 		if (setsid() < 0)
 			CHILD_FAIL(ST_SESSION, 0);
 		if (tty >= 0 && p->proc.tty_nr)

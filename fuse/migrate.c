@@ -413,6 +413,8 @@ void cldd_migrate_serve_restore(struct cldd *d, struct cldd_conn *c, const struc
 	for (i = 0; i < r.nr_fwd; i++) {
 		rq.fwd[i].fd = r.fwd[i].fd;
 		rq.fwd[i].local = tj->guest_ends[i];
+		if (r.fwd[i].kind == CLDD_FWD_TTY)
+			rq.flags |= CLDD_RST_OWN_CTTY;
 	}
 	rq.nr_fwd = r.nr_fwd;
 	ret = cldd_restart_start(d, &rq, target_restored, tj);

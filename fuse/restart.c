@@ -113,6 +113,8 @@ static void child_restart(uid_t uid, gid_t gid, unsigned int flags, const char *
 		o.flags = CLD_RST_DETACH;
 		if (flags & CLDD_RST_NO_STDIO)
 			o.flags |= CLD_RST_NO_STDIO;
+		if (flags & CLDD_RST_OWN_CTTY)
+			o.flags |= CLD_RST_OWN_CTTY;
 		o.image_fd = fd;
 		o.caller_uid = uid;
 		o.caller_gid = gid;

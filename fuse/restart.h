@@ -43,6 +43,7 @@ struct cldd_restart_result {
 #define CLDD_RST_LAZY 0x1u /* page memory in on demand (root only, see .c) */
 #define CLDD_RST_NO_STDIO 0x2u /* image pipes at 0-2 get no stand-in: refused */
 #define CLDD_RST_HOLD 0x4u /* the result comes before the process runs (held) */
+#define CLDD_RST_OWN_CTTY 0x8u /* its terminal is a stand-in pty: CLD_RST_OWN_CTTY */
 
 struct cldd_restart_req {
 	int image_fd; /* the image, kept open by the caller until cb; or -1 */

@@ -179,6 +179,7 @@ time.sleep(0.3)
 os.write(fd, b"hello\r")
 seen = expect("GOT hello")
 step("ECHOED %d" % seen.count(b"hello"))
+os.write(fd, b"pgrp\r"); expect("FRONT 1", 5); step("PGRP 1")
 fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
 expect("WINCH 40 120"); step("WINCH")
 os.write(fd, b"raw\r"); expect("RAW")
@@ -199,7 +200,8 @@ tail_log() { tr -d '\r' <"$T/tty.log" | tail -"${1:-5}"; }
 grep -q TIMEOUT "$T/tty.out" && fail "terminal: $(grep TIMEOUT "$T/tty.out"); the terminal shows: $(tail_log 12)"
 grep -q '^ECHOED 2' "$T/tty.out" || fail "terminal: 'hello' echoed wrong ($(grep ECHOED "$T/tty.out")): $(tail_log 3)"
 grep -q '^RC 130' "$T/tty.out" || fail "terminal: \$? after ^C: $(grep RC "$T/tty.out")"
-ok "a program on the terminal migrated: isatty, a line typed (echoed once), a resize (40x120), raw mode (^C read as a key), ^Z/fg, ^C and \$? = 130"
+grep -q '^PGRP 1' "$T/tty.out" || fail "terminal: tcgetpgrp on n2: $(grep PGRP "$T/tty.out")"
+ok "a program on the terminal migrated: isatty, tcgetpgrp (its group in front), a line typed (echoed once), a resize (40x120), raw mode (^C read as a key), ^Z/fg, ^C and \$? = 130"
 # ---- Hang-up ---------------------------------------------------------------------------
 # The terminal goes away under a migrated foreground job: the SIGHUP its
 # shadow gets on n1 (from the kernel's hang-up and from bash) ends the guest

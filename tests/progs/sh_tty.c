@@ -6,8 +6,10 @@
  * to RESULT, then reads lines: each is answered "GOT <line>"; the line
  * "raw" puts the terminal in raw mode ("RAW"), then each key is answered
  * "KEY <code>" until 'q' restores the settings ("COOKED").  A SIGWINCH is
- * answered "WINCH <rows> <cols>" (the size asked of fd 1).  SIGINT keeps
- * its default action.
+ * answered "WINCH <rows> <cols>" (the size asked of fd 1).  The line
+ * "pgrp" is answered "FRONT 1" when the terminal's foreground group
+ * (tcgetpgrp) is this process's group, else "FRONT 0 <errno name>".
+ * SIGINT keeps its default action.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -94,6 +96,16 @@ int main(int argc, char **argv)
 			}
 			tcsetattr(0, TCSANOW, &t);
 			out("COOKED\n");
+			continue;
+		}
+		if (!strcmp(line, "pgrp")) {
+			pid_t fg = tcgetpgrp(0);
+
+			if (fg >= 0 && fg == getpgrp())
+				snprintf(b, sizeof(b), "FRONT 1\n");
+			else
+				snprintf(b, sizeof(b), "FRONT 0 %s\n", fg < 0 ? strerror(errno) : "other");
+			out(b);
 			continue;
 		}
 		snprintf(b, sizeof(b), "GOT %s\n", line);

@@ -41,6 +41,10 @@
  * checkpoint's own check), not what depends on this host or the caller:
  * the vDSO, the terminal, credentials, limits, the cwd's existence. */
 #define CLD_RST_CHECK_PORTABLE 0x10u
+/* A migration's guest whose terminal is a stand-in (a pty of its own): it
+ * gets a session of its own with that pty as its controlling terminal,
+ * so that tcgetpgrp() answers (its own group, in front). */
+#define CLD_RST_OWN_CTTY 0x20u
 
 struct cld_rst;
 

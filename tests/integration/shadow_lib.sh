@@ -1,6 +1,7 @@
-# Shared by the shadow tests (test_shadow.sh, test_shadow_down.sh): a job
-# with a parent on n1, and a python prelude that runs an interactive bash
-# in a pseudo-terminal and reads it.  Sourced after cluster_lib.sh.
+# Shared by the shadow tests (test_shadow*.sh): a job with a parent on n1,
+# a pipeline through a cat to migrate, and a python prelude that runs an
+# interactive bash in a pseudo-terminal and reads it.  Sourced after
+# cluster_lib.sh.
 
 # The parent: forks MODE's job, writes its pid, waits, writes the status.
 PARENT='import os, sys
@@ -22,6 +23,31 @@ start_job() {
 		"$T/$name.pid" "$T/$name.st"
 	wait_for "$T/$name.res" '^READY' 20
 	read -r JOB <"$T/$name.pid"
+}
+
+# pipeline NAME DATA PAUSE: `producer | cat | sha256sum` on n1.  The
+# producer sends 1 MiB of DATA, waits for $T/NAME.go (the migration), then
+# sends the rest, pausing PAUSE s after each MiB.  CAT is cat's pid; the
+# checksum goes to $T/NAME.sum, "status <PIPESTATUS>" to $T/NAME.sum.st.
+PRODUCER='import os, sys, time
+data, go, pause = sys.argv[1], sys.argv[2], float(sys.argv[3])
+with open(data, "rb") as f:
+    out = sys.stdout.buffer
+    out.write(f.read(1 << 20)); out.flush()
+    while not os.path.exists(go): time.sleep(0.02)
+    while True:
+        b = f.read(1 << 20)
+        if not b: break
+        out.write(b)
+        if pause: out.flush(); time.sleep(pause)
+    out.flush()'
+pipeline() {
+	local name=$1
+	spawn_on n1 "$T/$name.out" bash -c '"$1" -c "$2" "$3" "$4" "$5" |
+		(echo $BASHPID >"$6"; exec cat) | sha256sum >"$7"; echo "status ${PIPESTATUS[*]}" >"$7.st"' \
+		_ "$PY" "$PRODUCER" "$2" "$T/$name.go" "$3" "$T/$name.pid" "$T/$name.sum"
+	for _ in $(seq 100); do [ -s "$T/$name.pid" ] && break; sleep 0.05; done
+	read -r CAT <"$T/$name.pid" || fail "no pid for cat"
 }
 
 # The prelude of a terminal driver (python -c "$PTY_PRELUDE..."): argv is

@@ -69,25 +69,10 @@ wait_for "$T/late.st" . 20
 ok "the guest ended during a 3.5 s cut: its exit code (7) reached the parent once the link was back"
 
 # ---- A pipeline through a cut ---------------------------------------------------------------
-PY=${PY:-python3}
 head -c $((48 << 20)) /dev/urandom >"$T/data"
 want=$(sha256sum <"$T/data" | cut -d' ' -f1)
 # 1 MiB, then (after "go") the rest at about 16 MiB/s: the cut falls mid-stream.
-PRODUCER='import os, sys, time
-data, go = sys.argv[1:3]
-with open(data, "rb") as f:
-    out = sys.stdout.buffer
-    out.write(f.read(1 << 20)); out.flush()
-    while not os.path.exists(go): time.sleep(0.02)
-    while True:
-        b = f.read(1 << 20)
-        if not b: break
-        out.write(b); out.flush(); time.sleep(0.06)'
-spawn_on n1 "$T/cutp.out" bash -c '"$1" -c "$2" "$3" "$4" | (echo $BASHPID >"$5"; exec cat) |
-	sha256sum >"$6"; echo "status ${PIPESTATUS[*]}" >"$6.st"' \
-	_ "$PY" "$PRODUCER" "$T/data" "$T/cutp.go" "$T/cutp.pid" "$T/cutp.sum"
-for _ in $(seq 100); do [ -s "$T/cutp.pid" ] && break; sleep 0.05; done
-read -r CAT <"$T/cutp.pid" || fail "no pid for cat"
+pipeline cutp "$T/data" 0.06
 sleep 0.5
 on n1 cp "/clondike/n1/$CAT" "/clondike/n2/cut$CAT" 2>"$T/mig.err" || fail "cp of cat: $(cat "$T/mig.err")"
 touch "$T/cutp.go"

@@ -12,6 +12,7 @@
 #  - a guest with a connected TCP connection to a server on n1 keeps
 #    exchanging lines after the migration, with send/recv and read/write.
 . "$(dirname "$0")/cluster_lib.sh"
+. "$(dirname "$0")/shadow_lib.sh"
 
 for p in sh_epoll sh_sock; do
 	[ -x "$CLD_PROGS/$p" ] || skip "$p is not built"
@@ -32,23 +33,7 @@ migrate_job() {
 MB=${SHADOW_IO_MB:-200}
 head -c $((MB << 20)) /dev/urandom >"$T/data"
 want=$(sha256sum <"$T/data" | cut -d' ' -f1)
-# The producer sends 1 MiB, then waits for "go" (the migration), then the rest.
-PRODUCER='import os, sys, time
-data, go = sys.argv[1:3]
-with open(data, "rb") as f:
-    out = sys.stdout.buffer
-    out.write(f.read(1 << 20)); out.flush()
-    while not os.path.exists(go): time.sleep(0.02)
-    while True:
-        b = f.read(1 << 20)
-        if not b: break
-        out.write(b)
-    out.flush()'
-spawn_on n1 "$T/pipe.out" bash -c '"$1" -c "$2" "$3" "$4" | (echo $BASHPID >"$5"; exec cat) |
-	sha256sum >"$6"; echo "status ${PIPESTATUS[*]}" >"$6.st"' \
-	_ "$PY" "$PRODUCER" "$T/data" "$T/pipe.go" "$T/cat.pid" "$T/pipe.sum"
-for _ in $(seq 100); do [ -s "$T/cat.pid" ] && break; sleep 0.05; done
-read -r CAT <"$T/cat.pid" || fail "no pid for cat"
+pipeline pipe "$T/data" 0
 sleep 0.5 # its first MiB through, cat blocks in read
 migrate_job "$CAT"
 # The shadow's forwarded fds are files of the mount: .fwd/PID/FD links to

@@ -563,8 +563,8 @@ static int seize_all(struct ptr_frozen *pf, const char *comm, unsigned int timeo
 	}
 }
 
-int cld_freeze_ptrace(pid_t pid, unsigned int flags, unsigned int timeout_ms,
-		      struct cld_frozen **out, struct cld_err *err)
+static int freeze_once(pid_t pid, unsigned int flags, unsigned int timeout_ms,
+		       struct cld_frozen **out, struct cld_err *err)
 {
 	struct cld_frozen *fz = NULL;
 	struct ptr_frozen *pf = NULL;
@@ -670,4 +670,23 @@ out:
 		close(c.pm_fd);
 	free(c.status);
 	return ret;
+}
+
+/* Threads created or ending while the freeze happens make the count
+ * disagree (EAGAIN, everything let go): tried again a few times, as a
+ * user would. */
+#define FREEZE_TRIES 5
+
+int cld_freeze_ptrace(pid_t pid, unsigned int flags, unsigned int timeout_ms,
+		      struct cld_frozen **out, struct cld_err *err)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0;; i++) {
+		ret = freeze_once(pid, flags, timeout_ms, out, err);
+		if (ret != -EAGAIN || i + 1 >= FREEZE_TRIES)
+			return ret;
+		usleep(1000u << i);
+	}
 }

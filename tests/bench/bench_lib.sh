@@ -34,3 +34,18 @@ bench_sim_cleanup() {
 }
 
 on() { "$sim" exec "$@"; }
+
+# bench_tcp FROM TO [WIDTH]: the baseline, 1 GiB of raw TCP from node FROM
+# to node TO (tests/bench/tcp_rate); prints its line, sets t_tcp (s) and
+# mbs_tcp (MB/s).
+bench_tcp() {
+	local from=$1 to=$2 addr=10.77.0.${2#n} rpid
+	on "$to" "$B/tests/bench/tcp_rate" 1024 --recv "$addr" 7411 >"$T/tcp" &
+	rpid=$!
+	sleep 0.5
+	on "$from" "$B/tests/bench/tcp_rate" 1024 --send "$addr" 7411
+	wait "$rpid"
+	read -r _ _ _ _ _ t_tcp _ mbs_tcp _ <"$T/tcp"
+	printf "%-${3:-44}s %8.3f s %9.1f MB/s\n" "(a) raw TCP $from -> $to, 1024 MiB" "$t_tcp" \
+		"$mbs_tcp"
+}

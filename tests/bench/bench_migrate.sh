@@ -23,13 +23,7 @@ bench_sim cldbm "${1:-}"
 ms() { date +%s%N; }
 
 # (a) raw TCP between the nodes
-on n2 "$B/tests/bench/tcp_rate" 1024 --recv 10.77.0.2 7411 >"$T/tcp" &
-rpid=$!
-sleep 0.5
-on n1 "$B/tests/bench/tcp_rate" 1024 --send 10.77.0.2 7411
-wait "$rpid"
-read -r _ _ _ _ _ t_tcp _ mbs_tcp _ <"$T/tcp"
-printf '%-44s %8.3f s %9.1f MB/s\n' "(a) raw TCP n1 -> n2, 1024 MiB" "$t_tcp" "$mbs_tcp"
+bench_tcp n1 n2
 
 for mib in 4 256 1024; do
 	mkfifo "$T/ctl$mib"

@@ -25,13 +25,7 @@ migrate() { on n1 cp "/clondike/n1/$1" /clondike/n2/; }
 sleep 1
 
 # (a) raw TCP n2 -> n1
-on n1 "$B/tests/bench/tcp_rate" 1024 --recv 10.77.0.1 7411 >"$T/tcp" &
-rpid=$!
-sleep 0.5
-on n2 "$B/tests/bench/tcp_rate" 1024 --send 10.77.0.1 7411
-wait "$rpid"
-read -r _ _ _ _ _ t_tcp _ mbs_tcp _ <"$T/tcp"
-printf '%-52s %8.3f s %9.1f MB/s\n' "(a) raw TCP n2 -> n1, 1024 MiB" "$t_tcp" "$mbs_tcp"
+bench_tcp n2 n1 52
 
 # (b) bulk, guest to home
 spawn n1 "$T/blast.out" bash -c '"$1" 1024 | cat >/dev/null; echo done >"$2"' _ \

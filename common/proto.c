@@ -253,7 +253,7 @@ static const char *const type_names[CLDP_TYPE_MAX] = {
 	[CLDP_GUEST] = "GUEST",	    [CLDP_FWD_DATA] = "FWD_DATA", [CLDP_FWD_ACK] = "FWD_ACK",
 	[CLDP_FWD_TTY] = "FWD_TTY", [CLDP_PUT] = "PUT", [CLDP_PUT_DATA] = "PUT_DATA",
 	[CLDP_PUT_END] = "PUT_END", [CLDP_COMMIT] = "COMMIT", [CLDP_QUERY] = "QUERY",
-	[CLDP_FWD_RESYNC] = "FWD_RESYNC",
+	[CLDP_FWD_RESYNC] = "FWD_RESYNC", [CLDP_FILE] = "FILE",
 };
 
 const char *cldp_type_name(unsigned int type)
@@ -285,6 +285,7 @@ static const uint32_t req_size[CLDP_TYPE_MAX] = {
 	[CLDP_COMMIT] = sizeof(struct cldp_commit_req),
 	[CLDP_QUERY] = sizeof(struct cldp_commit_req),
 	[CLDP_FWD_RESYNC] = sizeof(struct cldp_fwd_resync),
+	[CLDP_FILE] = sizeof(struct cldp_file_req), /* WRITE: and its bytes */
 };
 
 static int check_resp(const struct cldp_hdr *h, const uint8_t *p, struct cld_err *err)
@@ -316,6 +317,7 @@ static int check_resp(const struct cldp_hdr *h, const uint8_t *p, struct cld_err
 		sized = h->len == sizeof(struct cldp_open_resp);
 		break;
 	case CLDP_READ:
+	case CLDP_FILE: /* its size depends on the op: the caller checks */
 		sized = h->len <= CLDP_READ_MAX;
 		break;
 	case CLDP_XATTR:
@@ -345,6 +347,25 @@ static int check_resp(const struct cldp_hdr *h, const uint8_t *p, struct cld_err
 	if (!sized)
 		return cld_err_set(err, -EPROTO, "%s response of %u bytes", cldp_type_name(h->type),
 				   (unsigned int)h->len);
+	return 0;
+}
+
+/* A FILE request: a known op, and exactly the bytes a WRITE says. */
+static int check_file(const struct cldp_hdr *h, const uint8_t *p, struct cld_err *err)
+{
+	struct cldp_file_req f;
+
+	if (h->len < sizeof(f))
+		return cld_err_set(err, -EPROTO, "FILE request of %u bytes", (unsigned int)h->len);
+	memcpy(&f, p, sizeof(f));
+	if (!f.op || f.op >= CLDP_FILE_OP_MAX)
+		return cld_err_set(err, -EPROTO, "FILE op %u", f.op);
+	if (f.len > CLDP_READ_MAX)
+		return cld_err_set(err, -EPROTO, "FILE of %u bytes (at most %u)", f.len,
+				   CLDP_READ_MAX);
+	if (h->len != sizeof(f) + (f.op == CLDP_FILE_WRITE ? f.len : 0))
+		return cld_err_set(err, -EPROTO, "FILE %u request of %u bytes for %u", f.op,
+				   (unsigned int)h->len, f.len);
 	return 0;
 }
 
@@ -383,6 +404,8 @@ int cldp_msg_check(const uint8_t *msg, size_t len, struct cld_err *err)
 			return cld_err_set(err, -EPROTO, "PUT_DATA of %u bytes", (unsigned int)h.len);
 		return 0;
 	}
+	if (h.type == CLDP_FILE)
+		return check_file(&h, msg + sizeof(h), err);
 	if (h.len != req_size[h.type])
 		return cld_err_set(err, -EPROTO, "%s request of %u bytes (expected %u)",
 				   cldp_type_name(h.type), (unsigned int)h.len,

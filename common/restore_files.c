@@ -182,6 +182,38 @@ static int open_fd_file(struct cld_rst *rs, const struct cld_fd *f, struct cld_e
 	return add_owned(rs, fd, err);
 }
 
+/*
+ * fd f as the home forwards it, when this node has no such file or another
+ * one under its name: status flags and offset as the image says (O_APPEND
+ * included; the home appends).  The message says why both failed.
+ */
+static int open_fd_forwarded(struct cld_rst *rs, const struct cld_fd *f, struct cld_err *err)
+{
+	const struct cld_fd_rec *r = &f->rec;
+	int flags = (int)(r->fl_flags &
+			  ~(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC | O_DIRECT | O_NOATIME)) |
+		    O_CLOEXEC | O_NOCTTY;
+	char why[sizeof(err->msg)], path[4096];
+	int fd, e;
+
+	snprintf(why, sizeof(why), "%s", err->msg);
+	snprintf(path, sizeof(path), "%s/%d", rs->o->fwd_dir, r->fd);
+	fd = open(path, flags);
+	if (fd < 0) {
+		e = errno;
+		return cld_err_set(err, -e, "%s; nor forwarded from home (%s: %s)", why, path,
+				   strerror(e));
+	}
+	if (r->pos && lseek(fd, (off_t)r->pos, SEEK_SET) < 0) {
+		e = errno;
+		close(fd);
+		return cld_err_set(err, -e, "fd %d: seek %s to %llu: %s", r->fd, path,
+				   (unsigned long long)r->pos, strerror(e));
+	}
+	cld_err_clear(err);
+	return add_owned(rs, fd, err);
+}
+
 /* Another open file description of a pipe's end, as open(2) of
  * /proc/PID/fd/N gives. */
 static int reopen_end(struct cld_rst *rs, int end, bool rd, struct cld_err *err)
@@ -420,6 +452,9 @@ int rst_open_fds(struct cld_rst *rs, struct cld_err *err)
 				ret = rst_open_ghost(rs, i, err);
 			else
 				ret = open_fd_file(rs, f, err);
+			if (ret < 0 && f->rec.kind == CLD_FD_REG && rs->o->fwd_dir &&
+			    !(f->rec.fl_flags & O_PATH))
+				ret = open_fd_forwarded(rs, f, err);
 			if (ret < 0)
 				return ret;
 			rs->fd_slot[i] = ret;

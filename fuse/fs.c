@@ -18,6 +18,7 @@
 #include "fs_fwd.h"
 #include "fs_in.h"
 #include "fs_pid.h"
+#include "fs_rfwd.h"
 #include "log.h"
 #include "mcopy.h"
 #include "migrate.h"
@@ -33,6 +34,8 @@ static const struct cldd_kind_ops *const kinds[CLDD_K_COUNT] = {
 	[CLDD_K_PID] = &cldd_kind_pid,	 [CLDD_K_IN] = &cldd_kind_in,
 	[CLDD_K_RPID] = &cldd_kind_rpid, [CLDD_K_FWD] = &cldd_kind_fwd,
 	[CLDD_K_FWDPID] = &cldd_kind_fwdpid, [CLDD_K_FWDFD] = &cldd_kind_fwdfd,
+	[CLDD_K_RFWD] = &cldd_kind_rfwd, [CLDD_K_RFWDPID] = &cldd_kind_rfwdpid,
+	[CLDD_K_RFWDFD] = &cldd_kind_rfwdfd,
 };
 
 /* The decoded inode and its kind's table. */
@@ -219,6 +222,19 @@ static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		cldd_reply_err(req, 0);
 }
 
+/* Images have nothing to write back: fsync is a no-op, as on a file
+ * opened read only. */
+static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct cldd_ino n;
+	const struct cldd_kind_ops *k = kind_of(ino, &n);
+
+	if (k->fsync)
+		k->fsync(req, &n, datasync, fi);
+	else
+		cldd_reply_err(req, 0);
+}
+
 static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct cldd_ino n;
@@ -324,6 +340,7 @@ const struct fuse_lowlevel_ops cldd_fs_ops = {
 	.create = ll_create,
 	.write = ll_write,
 	.flush = ll_flush,
+	.fsync = ll_fsync,
 	.copy_file_range = cldd_mcopy_copy_file_range,
 	.unlink = ll_unlink,
 	.rename = ll_rename,

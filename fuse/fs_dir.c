@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fs_in.h"
+#include "fs_rfwd.h"
 #include "fs_pid.h"
 #include "incoming.h"
 #include "log.h"
@@ -346,6 +347,8 @@ static void rdir_lookup(fuse_req_t req, const struct cldd_ino *dir, const char *
 
 	if (!p)
 		cldd_reply_err(req, ENOENT);
+	else if (!strcmp(name, CLDD_FWD_NAME)) /* its processes' files, for guests here */
+		cldd_rfwd_reply_entry(req, p->slot);
 	else
 		cldd_remote_lookup(req, p, name);
 }

@@ -70,6 +70,8 @@ struct cldd_kind_ops {
 	void (*write)(fuse_req_t req, const struct cldd_ino *n, const char *buf, size_t size,
 		      off_t off, struct fuse_file_info *fi);
 	void (*flush)(fuse_req_t req, const struct cldd_ino *n, struct fuse_file_info *fi);
+	void (*fsync)(fuse_req_t req, const struct cldd_ino *n, int datasync,
+		      struct fuse_file_info *fi);
 	void (*unlink)(fuse_req_t req, const struct cldd_ino *dir, const char *name);
 	/* key: the name without CLDD_XA. */
 	void (*getxattr)(fuse_req_t req, const struct cldd_ino *n, const char *key, size_t size);

@@ -11,8 +11,12 @@
  *   3                      <node>/.fwd/, the shadows' forwarded fds
  *   2^31 + pid             <node>/.fwd/<pid>/, one shadow's
  *   2^56 + pid * 2^20 + fd   <node>/.fwd/<pid>/<fd>, a symbolic link
+ *   2^30 + slot            <peer>/.fwd/ (fs_rfwd.c)
+ *   2^52 + slot * 2^23 + pid  <peer>/.fwd/<pid>/
+ *   2^60 + slot * 2^43 + pid * 2^20 + fd  <peer>/.fwd/<pid>/<fd>, a forwarded file
  *
- * 4-15, 16 + 65536 up to 2^31 and 2^48 up to 2^56 are free for new kinds.  Decoding is
+ * Pids are at most 2^22 (the kernel's PID_MAX_LIMIT).  4-15, 16 + 65536 up
+ * to 2^30 and 2^49 up to 2^52 are free for new kinds.  Decoding is
  * pure (no state): the object behind a number (the peer, the image) is
  * looked up by the kind's operations.
  */
@@ -33,6 +37,10 @@
 #define CLDD_INO_FWDPID_BASE (1ull << 31)
 #define CLDD_INO_FWDFD_BASE (1ull << 56)
 #define CLDD_FWDFD_BITS 20 /* fds below 2^20 (fs.nr_open's default) */
+#define CLDD_INO_RFWD_BASE (1ull << 30)
+#define CLDD_INO_RFWDPID_BASE (1ull << 52)
+#define CLDD_INO_RFWDFD_BASE (1ull << 60)
+#define CLDD_PID_BITS 23 /* pids up to 2^22 (PID_MAX_LIMIT) */
 
 enum cldd_kind {
 	CLDD_K_NONE, /* no inode of ours */
@@ -45,6 +53,9 @@ enum cldd_kind {
 	CLDD_K_FWD,  /* .fwd/ (fs_fwd.c) */
 	CLDD_K_FWDPID, /* .fwd/<pid>/ */
 	CLDD_K_FWDFD, /* .fwd/<pid>/<fd> */
+	CLDD_K_RFWD, /* a peer's .fwd/ (fs_rfwd.c) */
+	CLDD_K_RFWDPID, /* a peer's .fwd/<pid>/ */
+	CLDD_K_RFWDFD, /* a peer's .fwd/<pid>/<fd>: a forwarded file */
 	CLDD_K_COUNT
 };
 
@@ -52,10 +63,10 @@ enum cldd_kind {
 struct cldd_ino {
 	uint64_t ino;
 	enum cldd_kind kind;
-	unsigned int slot; /* RDIR, RPID: the peer's slot */
-	pid_t pid;	   /* PID, RPID, FWDPID, FWDFD */
+	unsigned int slot; /* RDIR, RPID, RFWD*: the peer's slot */
+	pid_t pid;	   /* PID, RPID, FWDPID, FWDFD, RFWDPID, RFWDFD */
 	uint64_t seq;	   /* IN: the image's number */
-	int fd;		   /* FWDFD */
+	int fd;		   /* FWDFD, RFWDFD */
 };
 
 void cldd_ino_decode(uint64_t ino, struct cldd_ino *n);
@@ -83,6 +94,22 @@ static inline uint64_t cldd_ino_fwdpid(pid_t pid)
 static inline uint64_t cldd_ino_fwdfd(pid_t pid, int fd)
 {
 	return CLDD_INO_FWDFD_BASE + ((uint64_t)pid << CLDD_FWDFD_BITS) + (uint64_t)fd;
+}
+
+static inline uint64_t cldd_ino_rfwd(unsigned int slot)
+{
+	return CLDD_INO_RFWD_BASE + slot;
+}
+
+static inline uint64_t cldd_ino_rfwdpid(unsigned int slot, pid_t pid)
+{
+	return CLDD_INO_RFWDPID_BASE + ((uint64_t)slot << CLDD_PID_BITS) + (uint64_t)pid;
+}
+
+static inline uint64_t cldd_ino_rfwdfd(unsigned int slot, pid_t pid, int fd)
+{
+	return CLDD_INO_RFWDFD_BASE + ((uint64_t)slot << (CLDD_PID_BITS + CLDD_FWDFD_BITS)) +
+	       ((uint64_t)pid << CLDD_FWDFD_BITS) + (uint64_t)fd;
 }
 
 static inline uint64_t cldd_ino_in(uint64_t seq)

@@ -294,6 +294,7 @@ struct target_job {
 	pid_t home_pid;
 	uint64_t start_ticks, epoch;
 	char path[PATH_MAX + 96];
+	char fwd_dir[PATH_MAX + 96];
 	/* Its fds that stay at home: our relays, the guest's stand-ins. */
 	struct cldd_chan *chans[CLDP_FWD_MAX];
 	int guest_ends[CLDP_FWD_MAX];
@@ -388,6 +389,9 @@ void cldd_migrate_serve_restore(struct cldd *d, struct cldd_conn *c, const struc
 	/* Through our own mount, in the worker: pages come from home on
 	 * demand, with the remote chunk cache and read-ahead. */
 	snprintf(tj->path, sizeof(tj->path), "%s/%s/%d", d->mig->mnt, home->conf.name, (int)r.pid);
+	/* The files it has that we cannot open as the same: home's (fs_rfwd.c). */
+	snprintf(tj->fwd_dir, sizeof(tj->fwd_dir), "%s/%s/.fwd/%d", d->mig->mnt, home->conf.name,
+		 (int)r.pid);
 	/*
 	 * Lazily only for root: the pager needs userfaultfd's fork event,
 	 * which the kernel grants with CAP_SYS_PTRACE only.  Other users'
@@ -400,6 +404,7 @@ void cldd_migrate_serve_restore(struct cldd *d, struct cldd_conn *c, const struc
 		.gid = r.cred.gid,
 		.flags = CLDD_RST_NO_STDIO | CLDD_RST_HOLD | (r.cred.uid == 0 ? CLDD_RST_LAZY : 0),
 		.timeout_ms = CLDD_MIGRATE_RESTORE_MS,
+		.fwd_dir = tj->fwd_dir,
 	};
 	ret = cldd_fwd_accept(d, home, &r, tj->guest_ends, tj->chans);
 	if (ret) {

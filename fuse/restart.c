@@ -81,7 +81,7 @@ static int child_hold(void *arg, pid_t pid, struct cld_err *err)
 }
 
 static void child_restart(uid_t uid, gid_t gid, unsigned int flags, const char *fwd,
-			  const char *path, struct cldd_restart_result *r)
+			  const char *fwd_dir, const char *path, struct cldd_restart_result *r)
 {
 	struct cld_restore_result res;
 	struct cld_restore_opts o;
@@ -119,6 +119,7 @@ static void child_restart(uid_t uid, gid_t gid, unsigned int flags, const char *
 		o.caller_uid = uid;
 		o.caller_gid = gid;
 		o.tty_fd = -1;
+		o.fwd_dir = fwd_dir;
 		/* "-", or the image's fd numbers, comma separated. */
 		while (fwd && *fwd && *fwd != '-' && o.nr_fwd < CLD_RST_FWD_MAX) {
 			char *end;
@@ -166,7 +167,7 @@ int cldd_restart_worker_main(int argc, char **argv)
 	unsigned int nr_fwd = 0;
 	const char *c;
 
-	if (argc != 6 && argc != 7)
+	if (argc != 7 && argc != 8)
 		return 2;
 	uid = strtoul(argv[2], &e1, 10);
 	gid = strtoul(argv[3], &e2, 10);
@@ -183,7 +184,7 @@ int cldd_restart_worker_main(int argc, char **argv)
 	if (!(flags & CLDD_RST_HOLD))
 		close(CHILD_GO_FD);
 	child_restart((uid_t)uid, (gid_t)gid, (unsigned int)flags, argv[5],
-		      argc == 7 ? argv[6] : NULL, &r);
+		      strcmp(argv[6], "-") ? argv[6] : NULL, argc == 8 ? argv[7] : NULL, &r);
 	/* One write under PIPE_BUF: atomic. */
 	if (write(CHILD_RESULT_FD, &r, sizeof(r)) != (ssize_t)sizeof(r))
 		return 1;
@@ -201,7 +202,7 @@ static int spawn_worker(const struct cldd_restart_req *rq, int result_fd, int go
 	posix_spawnattr_t at;
 	char us[16], gs[16], fs[16], fwd[CLD_RST_FWD_MAX * 12 + 2] = "-";
 	char *argv[] = { "clondiked", CLDD_RESTART_WORKER_ARG, us, gs, fs, fwd,
-			 (char *)rq->image_path, NULL };
+			 rq->fwd_dir ? (char *)rq->fwd_dir : "-", (char *)rq->image_path, NULL };
 	size_t fl = 0;
 	unsigned int i;
 	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };

@@ -58,6 +58,9 @@ struct cldd_restart_req {
 		int fd, local;
 	} fwd[CLD_RST_FWD_MAX];
 	unsigned int nr_fwd;
+	/* A migration's guest: where its home's forwarded files are
+	 * (cld_restore_opts.fwd_dir); NULL: none. */
+	const char *fwd_dir;
 };
 
 /* Runs on the loop thread, exactly once. */
@@ -78,7 +81,7 @@ int cldd_restart_start(struct cldd *d, const struct cldd_restart_req *rq, cldd_r
 int cldd_restart_release(struct cldd_restart *h, bool go);
 
 /* The worker is the daemon's binary run as "clondiked --restore-worker UID
- * GID FLAGS FWD [PATH]" with the image at fd 3 (unless PATH), the result
+ * GID FLAGS FWD FWDDIR [PATH]" (FWDDIR "-": none) with the image at fd 3 (unless PATH), the result
  * pipe at fd 4, with CLDD_RST_HOLD the release pipe at fd 5 (a byte: 'g'
  * to run), and the stand-ins of the forwarded fds FWD ("-", or image fd
  * numbers "0,1") from fd 6 on.  A held worker writes its result twice:

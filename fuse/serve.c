@@ -9,6 +9,7 @@
 #include "commit.h"
 #include "frozen.h"
 #include "fdio.h"
+#include "fwd_file.h"
 #include "fs_pid.h"
 #include "log.h"
 #include "migrate.h"
@@ -486,6 +487,9 @@ void cldd_serve(struct cldd *d, struct cldd_conn *c, const struct cldp_hdr *h,
 		break;
 	case CLDP_FWD_RESYNC:
 		cldd_fwd_serve_resync(d, c, h, payload);
+		break;
+	case CLDP_FILE:
+		cldd_file_serve(d, c, h, payload);
 		break;
 	case CLDP_PUT:
 	case CLDP_PUT_DATA:

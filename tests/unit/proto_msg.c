@@ -120,7 +120,10 @@ START_TEST(msg_bad)
 		[CLDP_COMMIT] = sizeof(struct cldp_commit_req),
 		[CLDP_QUERY] = sizeof(struct cldp_commit_req),
 		[CLDP_FWD_RESYNC] = sizeof(struct cldp_fwd_resync),
+		[CLDP_FILE] = sizeof(struct cldp_file_req),
 	};
+	struct cldp_file_req fr = { .pid = 1, .fd = 3 };
+	uint8_t fb[sizeof(fr) + 101] = { 0 };
 	struct cldp_put_req pr;
 	struct cldp_put_end pe = { .flags = 0x2 };
 	struct cldp_fwd_hdr fh = { .chan = 1, .flags = 0x8 };
@@ -153,8 +156,38 @@ START_TEST(msg_bad)
 		if (t != CLDP_FWD_DATA && t != CLDP_PUT_DATA) /* a header and its bytes */
 			BAD(t, 0, 0, req[t] + 1, NULL);
 		BAD(t, 0, -EIO, req[t], NULL);
-		OK(t, 0, 0, req[t], NULL);
+		if (t != CLDP_FILE) /* op 0 is none */
+			OK(t, 0, 0, req[t], NULL);
 	}
+	/* Forwarded files: a known op, a WRITE's bytes exactly, up to a read. */
+	BAD(CLDP_FILE, 0, 0, sizeof(fr), &fr);
+	fr.op = CLDP_FILE_OP_MAX;
+	BAD(CLDP_FILE, 0, 0, sizeof(fr), &fr);
+	fr.op = CLDP_FILE_STAT;
+	OK(CLDP_FILE, 0, 0, sizeof(fr), &fr);
+	fr.op = CLDP_FILE_READ;
+	fr.len = CLDP_READ_MAX;
+	OK(CLDP_FILE, 0, 0, sizeof(fr), &fr);
+	fr.len = CLDP_READ_MAX + 1;
+	BAD(CLDP_FILE, 0, 0, sizeof(fr), &fr);
+	fr.op = CLDP_FILE_WRITE;
+	fr.len = 0;
+	OK(CLDP_FILE, 0, 0, sizeof(fr), &fr);
+	fr.len = 100;
+	memcpy(fb, &fr, sizeof(fr));
+	BAD(CLDP_FILE, 0, 0, sizeof(fr), fb); /* the 100 bytes are missing */
+	OK(CLDP_FILE, 0, 0, sizeof(fr) + 100, fb);
+	BAD(CLDP_FILE, 0, 0, sizeof(fr) + 101, fb);
+	fr.op = CLDP_FILE_SYNC;
+	fr.len = 0;
+	memcpy(fb, &fr, sizeof(fr));
+	OK(CLDP_FILE, 0, 0, sizeof(fr), fb);
+	BAD(CLDP_FILE, 0, 0, sizeof(fr) + 1, fb); /* only a WRITE has bytes */
+	OK(CLDP_FILE, CLDP_F_RESP, 0, 0, NULL);
+	OK(CLDP_FILE, CLDP_F_RESP, 0, CLDP_READ_MAX, NULL);
+	OK(CLDP_FILE, CLDP_F_RESP, -EBADF, 0, NULL);
+	BAD(CLDP_FILE, CLDP_F_RESP, 0, CLDP_READ_MAX + 1, NULL);
+	BAD(CLDP_FILE, CLDP_F_RESP, -EBADF, 8, NULL);
 	BAD(CLDP_READ, 0, 0, sizeof(rr), &rr); /* reads too much */
 	memset(&xr, 'x', sizeof(xr));
 	BAD(CLDP_XATTR, 0, 0, sizeof(xr), &xr); /* name not terminated */
@@ -226,6 +259,7 @@ START_TEST(type_names)
 	ck_assert_str_eq(cldp_type_name(CLDP_SIGNAL), "SIGNAL");
 	ck_assert_str_eq(cldp_type_name(CLDP_GUEST), "GUEST");
 	ck_assert_str_eq(cldp_type_name(CLDP_PUT_END), "PUT_END");
+	ck_assert_str_eq(cldp_type_name(CLDP_FILE), "FILE");
 	ck_assert_str_eq(cldp_type_name(0), "?");
 	ck_assert_str_eq(cldp_type_name(CLDP_TYPE_MAX), "?");
 	ck_assert_str_eq(cldp_type_name(100000), "?");

@@ -67,6 +67,46 @@ START_TEST(forwarded_fds)
 }
 END_TEST
 
+START_TEST(peer_forwarded_files)
+{
+	struct cldd_ino n = dec(cldd_ino_rfwd(0));
+
+	ck_assert_int_eq(n.kind, CLDD_K_RFWD);
+	ck_assert_uint_eq(n.slot, 0);
+	n = dec(cldd_ino_rfwd(CLDD_RDIR_MAX - 1));
+	ck_assert_int_eq(n.kind, CLDD_K_RFWD);
+	ck_assert_uint_eq(n.slot, CLDD_RDIR_MAX - 1);
+	ck_assert_int_eq(dec(cldd_ino_rfwd(CLDD_RDIR_MAX)).kind, CLDD_K_NONE);
+	n = dec(cldd_ino_rfwdpid(7, 4194304));
+	ck_assert_int_eq(n.kind, CLDD_K_RFWDPID);
+	ck_assert_uint_eq(n.slot, 7);
+	ck_assert_int_eq(n.pid, 4194304);
+	n = dec(cldd_ino_rfwdpid(CLDD_RDIR_MAX - 1, 1));
+	ck_assert_int_eq(n.kind, CLDD_K_RFWDPID);
+	ck_assert_uint_eq(n.slot, CLDD_RDIR_MAX - 1);
+	ck_assert_int_eq(n.pid, 1);
+	/* pid 0 is nobody's */
+	ck_assert_int_eq(dec(cldd_ino_rfwdpid(3, 0)).kind, CLDD_K_NONE);
+	ck_assert_int_eq(dec(cldd_ino_rfwdpid(CLDD_RDIR_MAX, 1)).kind, CLDD_K_NONE);
+	n = dec(cldd_ino_rfwdfd(CLDD_RDIR_MAX - 1, 4194304, (1 << CLDD_FWDFD_BITS) - 1));
+	ck_assert_int_eq(n.kind, CLDD_K_RFWDFD);
+	ck_assert_uint_eq(n.slot, CLDD_RDIR_MAX - 1);
+	ck_assert_int_eq(n.pid, 4194304);
+	ck_assert_int_eq(n.fd, (1 << CLDD_FWDFD_BITS) - 1);
+	n = dec(cldd_ino_rfwdfd(0, 42, 0));
+	ck_assert_int_eq(n.kind, CLDD_K_RFWDFD);
+	ck_assert_uint_eq(n.slot, 0);
+	ck_assert_int_eq(n.pid, 42);
+	ck_assert_int_eq(n.fd, 0);
+	ck_assert_int_eq(dec(cldd_ino_rfwdfd(2, 0, 5)).kind, CLDD_K_NONE);
+	ck_assert_int_eq(dec(cldd_ino_rfwdfd(CLDD_RDIR_MAX, 1, 1)).kind, CLDD_K_NONE);
+	/* none of them is taken for another kind */
+	ck_assert_int_eq(dec(cldd_ino_rfwdpid(0, 1)).kind, CLDD_K_RFWDPID);
+	ck_assert_int_eq(dec(cldd_ino_rpid(0, 1)).kind, CLDD_K_RPID);
+	ck_assert_int_eq(dec(cldd_ino_fwdpid(1)).kind, CLDD_K_FWDPID);
+}
+END_TEST
+
 START_TEST(local_pids)
 {
 	struct cldd_ino n = dec(cldd_ino_pid(1));
@@ -123,6 +163,7 @@ int main(void)
 	tcase_add_test(tc, incoming);
 	tcase_add_test(tc, peer_pids);
 	tcase_add_test(tc, forwarded_fds);
+	tcase_add_test(tc, peer_forwarded_files);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -153,6 +153,7 @@ enum cldp_type {
 	CLDP_COMMIT, /* home to target: req cldp_commit_req; resp status only */
 	CLDP_QUERY, /* target to home: req cldp_commit_req; resp status only */
 	CLDP_FWD_RESYNC, /* message: cldp_fwd_resync; no response */
+	CLDP_FILE, /* req: cldp_file_req (+ bytes); resp: by its op */
 	CLDP_TYPE_MAX,
 };
 
@@ -385,6 +386,39 @@ struct cldp_put_end {
 struct cldp_put_resp {
 	int32_t pid; /* the restarted process, on the receiver */
 	uint32_t flags; /* CLDP_MF_SAME_PID */
+} __attribute__((packed));
+
+/*
+ * An operation on a regular file a process holds open at the receiver,
+ * for a guest on the sender that cannot open that file itself
+ * (docs/shadow.md, "Forwarded files").  The receiver does it on the
+ * process's own open file (pidfd_getfd), for cred: root, or the owner the
+ * process's image would allow.
+ */
+enum cldp_file_op {
+	CLDP_FILE_STAT = 1, /* resp: cldp_file_stat */
+	CLDP_FILE_READ,	    /* pread of len bytes at off; resp: the bytes */
+	CLDP_FILE_WRITE,    /* pwrite of the len bytes that follow, at off; resp: u64 written */
+	CLDP_FILE_TRUNC,    /* ftruncate to off; resp: cldp_file_stat */
+	CLDP_FILE_SYNC,	    /* fsync (len 1: fdatasync); resp: status only */
+	CLDP_FILE_OP_MAX,
+};
+
+struct cldp_file_req {
+	struct cldp_cred cred;
+	int32_t pid;
+	int32_t fd;
+	uint32_t op; /* CLDP_FILE_* */
+	uint32_t len;
+	uint64_t off;
+} __attribute__((packed));
+
+struct cldp_file_stat {
+	uint64_t size, blocks; /* st_blocks: 512-byte units */
+	uint64_t mtime_ns, ctime_ns;
+	uint32_t uid, gid; /* the process's owner */
+	uint32_t flags; /* the open file's status flags (O_ACCMODE, O_APPEND...) */
+	uint32_t pad;
 } __attribute__((packed));
 
 /* A short name of a message type for logs ("READ"), "?" if unknown. */

@@ -87,6 +87,13 @@ struct cld_restore_opts {
 		int fd, local;
 	} fwd[CLD_RST_FWD_MAX];
 	unsigned int nr_fwd;
+	/*
+	 * A migration's guest: a regular file that cannot be opened here as
+	 * the same file (missing, or another file) is opened as
+	 * fwd_dir/<fd> instead, the home's forwarded copy of the process's
+	 * open file (docs/shadow.md, "Forwarded files").  NULL: refused.
+	 */
+	const char *fwd_dir;
 	cld_rst_fill_fn fill; /* NULL: cld_rst_fill_eager */
 	void *fill_arg;
 	cld_rst_hold_fn hold; /* NULL: it runs at once */

@@ -355,6 +355,30 @@ static pid_t wait_deadline(pid_t pid, int *st, uint64_t deadline_ms)
 	}
 }
 
+/*
+ * Whether thread tid of pid is on its way out: gone from /proc, or a
+ * zombie or dead there.  The kernel refuses to attach to an exiting task
+ * with EPERM, which is then no permission problem.
+ */
+static bool thread_exiting(pid_t pid, pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* the state follows the command's name */
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X' || p[2] == 'x');
+}
+
 /* Attach to one task of the process and ask it to stop. */
 static int attach_one(pid_t pid, pid_t tid, const char *comm, struct cld_err *err)
 {
@@ -363,6 +387,8 @@ static int attach_one(pid_t pid, pid_t tid, const char *comm, struct cld_err *er
 
 		if (e == ESRCH && tid != pid)
 			return -ESRCH; /* a thread that just exited: not an error */
+		if (e == EPERM && tid != pid && thread_exiting(pid, tid))
+			return -ESRCH; /* the same, caught while it exits */
 		if (e == EPERM)
 			return cld_err_set(
 				err, -EPERM,

@@ -10,7 +10,11 @@
 #       stdin and stdout are pipes to a python process on n1 is migrated to
 #       n2; python writes one byte and reads it back, 2000 times (median),
 #       against the peer connection's heartbeat round trip (clondike nodes,
-#       the median of 7 beats).
+#       the median of 7 beats);
+#   (d) a forwarded file: sh_fbench writes 256 MiB in 1 MiB writes into a
+#       file on a tmpfs that only n1 has, fsyncs, reads it back and times
+#       one-byte preads; once at home (the baseline), once migrated to n2,
+#       where every operation is a FILE request to n1.
 # Usage: tests/bench/bench_shadow.sh [BUILD_DIR]   (root; no asserts)
 set -euo pipefail
 . "$(dirname "$0")/bench_lib.sh"
@@ -66,3 +70,30 @@ hb=$(for _ in 1 2 3 4 5 6 7; do
 	sleep 1
 done | sort -n | sed -n 4p)
 awk -v m="$med" -v p="$p90" -v hb="$hb" 'BEGIN { printf "%-52s %8.1f us (p90 %.1f us) = %.2f x the heartbeat RTT (%.0f us)\n", "(c) 1-byte round trip through a migrated cat", m, p, m / (hb * 1000), hb * 1000 }'
+
+# (d) a forwarded file
+mkdir -p "$T/fpriv"
+on n1 mount -t tmpfs -o size=600m cldbench "$T/fpriv"
+fbench() { # fbench NAME MIGRATE: sets w s r l p (us)
+	spawn n1 "$T/$1.out" "$B/tests/progs/sh_fbench" "$T/$1.res" "$T/fpriv/data" "$T/$1.go" 256
+	for _ in $(seq 100); do grep -qs READY "$T/$1.res" && break; sleep 0.05; done
+	if [ "$2" = 1 ]; then
+		sleep 0.2
+		migrate "$(awk '/READY/ {print $2}' "$T/$1.res")"
+	fi
+	touch "$T/$1.go"
+	for _ in $(seq 12000); do grep -qs 'TIMES\|FAIL' "$T/$1.res" && break; sleep 0.01; done
+	read -r _ w s r l p < <(grep TIMES "$T/$1.res") ||
+		{ echo "sh_fbench $1: $(cat "$T/$1.res" "$T/$1.out")"; exit 1; }
+}
+fbench flocal 0
+lw=$w lr=$r ll=$l
+fbench fguest 1
+awk -v w="$w" -v s="$s" -v r="$r" -v l="$l" -v p="$p" -v lw="$lw" -v lr="$lr" -v ll="$ll" \
+	-v tcp="$mbs_tcp" -v hb="$hb" 'BEGIN {
+	m = 256 * 1048576
+	printf "%-52s %8.3f s %9.1f MB/s = %.2f x TCP (at home: %.1f MB/s)\n", "(d) guest on n2 writes 256 MiB into a file of n1", w / 1e6, m / w, m / w / tcp, m / lw
+	printf "%-52s %8.1f ms\n", "(d) its fsync", s / 1e3
+	printf "%-52s %8.3f s %9.1f MB/s = %.2f x TCP (at home: %.1f MB/s)\n", "(d) and reads them back (1 MiB preads)", r / 1e6, m / r, m / r / tcp, m / lr
+	printf "%-52s %8.1f us (p90 %.1f us) = %.2f x the heartbeat RTT (at home: %.1f us)\n", "(d) 1-byte pread of the forwarded file", l, p, l / (hb * 1000), ll
+}'

@@ -10,6 +10,7 @@
 #  - both sides of the rule: a file n2 does not have (ENOENT) and a file n2
 #    has under the same path but is another file (its content untouched)
 #    are forwarded; a file of the shared file system is reopened on n2;
+#  - the guest's checkpoint on n2 does not hang on its forwarded file;
 #  - bash at home gets the guest's exit status;
 #  - only the owner or root may open the forwarded file on n2, and an
 #    unprivileged user's migrated process has its file forwarded too;
@@ -73,6 +74,14 @@ on n2 setpriv --reuid 65534 --regid 65534 --clear-groups \
 	cat "$FWD" >/dev/null 2>"$T/miss.perm" && fail "another user read the guest's forwarded file"
 grep -q "Permission denied" "$T/miss.perm" || fail "another user: $(cat "$T/miss.perm")"
 on n2 cat "$FWD" | grep -q '^hello-home$' || fail "root on n2 cannot read $FWD"
+# The guest's own image, read on n2: its freeze stats the forwarded file
+# (a request of n2's daemon to itself, then to n1) and must not hang.
+t0=$(now_ms)
+on n2 timeout 30 cp "/clondike/n2/$GUEST" "$T/miss.img" || fail "checkpoint of the guest on n2"
+"$CLD_BIN" inspect "$T/miss.img" >"$T/miss.inspect" 2>&1 || fail "inspect: $(cat "$T/miss.inspect")"
+grep -q "/clondike/n1/.fwd/$JOB/" "$T/miss.inspect" ||
+	fail "the guest's image does not name its forwarded file: $(grep -i fd "$T/miss.inspect" | head)"
+ok "the guest's checkpoint on n2 ($(($(now_ms) - t0)) ms) records the forwarded file as $FWD"
 touch "$T/miss.go"
 verify miss "$T/priv/sub/data"
 wait_for "$T/miss.st" status 10

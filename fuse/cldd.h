@@ -30,6 +30,7 @@ struct cldd_pairs;
 struct cldd_fwd;
 struct cldd_puts;
 struct cldd_commit;
+struct cldd_rfwd;
 
 struct cldd {
 	uv_loop_t *loop;
@@ -46,6 +47,7 @@ struct cldd {
 	struct cldd_fwd *fwd;	      /* fdio*.c: forwarded fds */
 	struct cldd_puts *put;	      /* put.c: images sent to restart */
 	struct cldd_commit *commit;   /* commit.c: migrations' commit */
+	struct cldd_rfwd *rfwd;	      /* fs_rfwd.c: forwarded files waiting */
 };
 
 #endif /* CLDD_CLDD_H */

@@ -18,6 +18,7 @@
 #include "commit.h"
 #include "fdio.h"
 #include "frozen.h"
+#include "fs_rfwd.h"
 #include "incoming.h"
 #include "migrate.h"
 #include "pairs.h"
@@ -477,6 +478,8 @@ static int init_state(struct cldd_daemon *dm)
 		ret = cldd_commit_init(d, l->guest_lost_ms,
 				       (l->test_drop_commit ? CLDD_FAULT_DROP_COMMIT : 0) |
 					       (l->test_lose_ready ? CLDD_FAULT_LOSE_READY : 0));
+	if (!ret)
+		ret = cldd_rfwd_init(d, l->guest_lost_ms);
 	if (!ret)
 		cldd_in_set_remote(d, cldd_put_start);
 	if (!ret && !(d->cluster = cldd_cluster_new(d->loop)))

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "clondike/proto.h"
+#include "log.h"
 #include "peer.h"
 #include "procs.h"
 
@@ -14,6 +16,8 @@
 #define RFWD_TIMEOUT 0.0
 /* A write or an fsync may wait for a slow disk at home. */
 #define RFWD_SLOW_MS 120000u
+/* How often requests waiting for their peer look for it. */
+#define WAIT_TICK_MS 100u
 
 static struct cldd_peer *peer_of(fuse_req_t req, unsigned int slot)
 {
@@ -104,7 +108,44 @@ struct rop {
 	struct cldd_ino n;
 	struct fuse_file_info fi; /* R_OPEN */
 	uid_t uid;		  /* R_LOOKUP: who asks */
+	struct cldd *d;
+	uint8_t *buf; /* the FILE request, to send again */
+	size_t size;
+	bool slow;
+	bool append;	      /* R_WRITE on an O_APPEND file: never sent twice */
+	uint64_t deadline_ns; /* waiting for the peer until then; 0: never waited */
+	struct rop *next;
 };
+
+/*
+ * d->rfwd: the requests that wait for their peer to come back.  A link
+ * that goes away for less than guest-lost-ms makes the guest's file
+ * operations wait, as its relayed fds do, not fail.  Each is sent again
+ * when the peer is back: all of them are idempotent (the offset travels
+ * with them), except a write on an O_APPEND file, which fails with EIO if
+ * the link went while it was in flight (it may have been done).
+ */
+struct cldd_rfwd {
+	struct cldd *d;
+	unsigned int lost_ms;
+	struct rop *waiting;
+	uv_timer_t timer; /* runs while some wait; data: this */
+};
+
+int cldd_rfwd_init(struct cldd *d, unsigned int lost_ms)
+{
+	struct cldd_rfwd *W = calloc(1, sizeof(*W));
+
+	if (!W)
+		return -ENOMEM;
+	W->d = d;
+	W->lost_ms = lost_ms;
+	uv_timer_init(d->loop, &W->timer);
+	uv_unref((uv_handle_t *)&W->timer);
+	W->timer.data = W;
+	d->rfwd = W;
+	return 0;
+}
 
 /* The link's failures are the file's I/O errors, as a disk's would be. */
 static int io_err(int status)
@@ -190,11 +231,28 @@ static void stat_done(struct rop *r, const uint8_t *data, size_t len)
 	}
 }
 
+static void rop_free(struct rop *r)
+{
+	free(r->buf);
+	free(r);
+}
+
+static void rop_wait(struct rop *r);
+
 static void file_done(void *arg, int status, const uint8_t *data, size_t len)
 {
 	struct rop *r = arg;
 	uint64_t n;
 
+	/* The connection went with it: sent again once the peer is back. */
+	if (status == -EHOSTDOWN && !r->append) {
+		rop_wait(r);
+		return;
+	}
+	/* Its process at home is gone (a new daemon there no longer has
+	 * it): the open file's I/O fails, as a disk's that went away. */
+	if (status == -ENOENT && r->kind != R_LOOKUP)
+		status = -EIO;
 	if (status) {
 		cldd_reply_err(r->req, io_err(status));
 		goto out;
@@ -219,14 +277,73 @@ static void file_done(void *arg, int status, const uint8_t *data, size_t len)
 		break;
 	}
 out:
-	free(r);
+	rop_free(r);
+}
+
+static void rop_send(struct rop *r)
+{
+	struct cldd_peer *p = cldd_peer_by_slot(r->d->cluster, r->n.slot);
+	int ret;
+
+	if (!p || p->removed) {
+		cldd_reply_err(r->req, EIO);
+		rop_free(r);
+		return;
+	}
+	ret = r->slow ?
+		      cldd_call_timeout(p, CLDP_FILE, r->buf, r->size, RFWD_SLOW_MS, file_done, r) :
+		      cldd_call(p, CLDP_FILE, r->buf, r->size, file_done, r);
+	if (ret == -EHOSTDOWN) {
+		rop_wait(r);
+	} else if (ret) {
+		cldd_reply_err(r->req, io_err(ret));
+		rop_free(r);
+	}
+}
+
+static void wait_tick(uv_timer_t *t)
+{
+	struct cldd_rfwd *W = t->data;
+	struct rop *r = W->waiting, *next;
+	uint64_t now = cldd_now_ns();
+
+	W->waiting = NULL;
+	uv_timer_stop(&W->timer); /* rop_wait starts it again for those left */
+	for (; r; r = next) {
+		struct cldd_peer *p = cldd_peer_by_slot(W->d->cluster, r->n.slot);
+
+		next = r->next;
+		r->next = NULL;
+		if (p && !p->removed && p->conn) {
+			rop_send(r);
+		} else if (now >= r->deadline_ns) {
+			cldd_reply_err(r->req, EIO);
+			rop_free(r);
+		} else {
+			rop_wait(r);
+		}
+	}
+}
+
+static void rop_wait(struct rop *r)
+{
+	struct cldd_rfwd *W = r->d->rfwd;
+
+	if (!r->deadline_ns) {
+		r->deadline_ns = cldd_now_ns() + (uint64_t)W->lost_ms * 1000000ull;
+		cldd_info("forwarded file %d of %d: its home is down; it waits for it", r->n.fd,
+			  (int)r->n.pid);
+	}
+	r->next = W->waiting;
+	W->waiting = r;
+	if (!uv_is_active((uv_handle_t *)&W->timer))
+		uv_timer_start(&W->timer, wait_tick, WAIT_TICK_MS, WAIT_TICK_MS);
 }
 
 /* Send op on n's file: the request, then the bytes of a write. */
 static void file_call(fuse_req_t req, const struct cldd_ino *n, enum rop_kind kind, uint32_t op,
 		      uint64_t off, uint32_t len, const void *data, const struct fuse_file_info *fi)
 {
-	struct cldd_peer *p = peer_of(req, n->slot);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct cldp_file_req q = {
 		.cred = { ctx->uid, ctx->gid },
@@ -236,42 +353,37 @@ static void file_call(fuse_req_t req, const struct cldd_ino *n, enum rop_kind ki
 		.len = len,
 		.off = off,
 	};
-	size_t size = sizeof(q) + (op == CLDP_FILE_WRITE ? len : 0);
-	bool slow = op == CLDP_FILE_WRITE || op == CLDP_FILE_TRUNC || op == CLDP_FILE_SYNC;
 	struct rop *r;
-	uint8_t *buf;
-	int ret;
 
-	if (!p) {
+	if (!peer_of(req, n->slot)) {
 		cldd_reply_err(req, ENOENT);
 		return;
 	}
 	r = calloc(1, sizeof(*r));
-	buf = malloc(size);
-	if (!r || !buf) {
+	if (r) {
+		r->size = sizeof(q) + (op == CLDP_FILE_WRITE ? len : 0);
+		r->buf = malloc(r->size);
+	}
+	if (!r || !r->buf) {
 		free(r);
-		free(buf);
 		cldd_reply_err(req, ENOMEM);
 		return;
 	}
+	r->d = cldd_of(req);
 	r->req = req;
 	r->kind = kind;
 	r->n = *n;
 	r->uid = ctx->uid;
+	r->slow = op == CLDP_FILE_WRITE || op == CLDP_FILE_TRUNC || op == CLDP_FILE_SYNC;
+	r->append = kind == R_WRITE && fi && (fi->flags & O_APPEND);
 	if (kind == R_LOOKUP)
 		q.cred.uid = q.cred.gid = 0;
 	if (fi)
 		r->fi = *fi;
-	memcpy(buf, &q, sizeof(q));
+	memcpy(r->buf, &q, sizeof(q));
 	if (op == CLDP_FILE_WRITE)
-		memcpy(buf + sizeof(q), data, len);
-	ret = slow ? cldd_call_timeout(p, CLDP_FILE, buf, size, RFWD_SLOW_MS, file_done, r) :
-		     cldd_call(p, CLDP_FILE, buf, size, file_done, r);
-	free(buf);
-	if (ret) {
-		cldd_reply_err(req, io_err(ret));
-		free(r);
-	}
+		memcpy(r->buf + sizeof(q), data, len);
+	rop_send(r);
 }
 
 /* ---- .fwd/<pid>/<fd> ------------------------------------------------------ */
@@ -338,10 +450,9 @@ static void fd_read(fuse_req_t req, const struct cldd_ino *n, size_t size, off_t
 static void fd_write(fuse_req_t req, const struct cldd_ino *n, const char *buf, size_t size,
 		     off_t off, struct fuse_file_info *fi)
 {
-	(void)fi;
 	if (size > CLDP_READ_MAX)
 		size = CLDP_READ_MAX; /* a short write: the kernel sends the rest */
-	file_call(req, n, R_WRITE, CLDP_FILE_WRITE, (uint64_t)off, (uint32_t)size, buf, NULL);
+	file_call(req, n, R_WRITE, CLDP_FILE_WRITE, (uint64_t)off, (uint32_t)size, buf, fi);
 }
 
 static void fd_fsync(fuse_req_t req, const struct cldd_ino *n, int datasync,

@@ -14,6 +14,9 @@
 
 #include "fs_kind.h"
 
+/* d->rfwd; requests whose peer is down wait up to lost_ms for it. */
+int cldd_rfwd_init(struct cldd *d, unsigned int lost_ms);
+
 /* Answer a lookup of .fwd in the directory of the peer in slot. */
 void cldd_rfwd_reply_entry(fuse_req_t req, unsigned int slot);
 

@@ -14,11 +14,14 @@
 #  - bash at home gets the guest's exit status;
 #  - only the owner or root may open the forwarded file on n2, and an
 #    unprivileged user's migrated process has its file forwarded too;
-#  - when n1's daemon dies, the guest's next write gets EIO, not silence.
+#  - with the link cut for less than guest-lost-ms, a write waits and then
+#    lands; when n1's daemon dies, the guest's next write gets EIO once
+#    guest-lost-ms has passed, not silence.
 . "$(dirname "$0")/cluster_lib.sh"
 . "$(dirname "$0")/user_lib.sh"
 
 [ -x "$CLD_PROGS/sh_file" ] || skip "sh_file is not built"
+CLU_LIMITS="guest-lost-ms=6000"
 test_user
 sim_up 2
 cluster_wait_up 15
@@ -89,7 +92,7 @@ grep -q "status 0" "$T/miss.st" || fail "miss: $(cat "$T/miss.st")"
 ok "a file n2 does not have: forwarded as $(awk '$2 == "private" {print $4}' "$T/miss.res"); $(grep -c '^OK' "$T/miss.res") checks passed on n2 (write, pwrite, pread, fstat, SEEK_END, O_APPEND, fsync, fdatasync, ftruncate); n1's file has the guest's bytes; the shared file was reopened on n2; bash got $(cat "$T/miss.st"); another user gets EACCES"
 
 # ---- A file n2 has under the same path, but another one ---------------------------
-job other "$T/priv/data" "$T/other.go2"
+job other "$T/priv/data" "$T/other.go2" "$T/other.go3"
 OTHER=$GUEST
 touch "$T/other.go"
 verify other "$T/priv/data"
@@ -112,11 +115,23 @@ wait_for "$T/u/user.st" status 10
 grep -q "status 0" "$T/u/user.st" || fail "user: $(cat "$T/u/user.st")"
 ok "$U's own process (uid $UID_U, restored eagerly as the user): its file is forwarded the same way, the checks pass"
 
+# ---- The link cut for less than guest-lost-ms ------------------------------------
+on n2 ip link set dev eth0 down
+touch "$T/other.go2"
+sleep 3
+grep -q '^AFTER 1' "$T/other.res" && fail "link cut: the write did not wait: $(grep '^AFTER' "$T/other.res")"
+on n2 ip link set dev eth0 up
+wait_for "$T/other.res" '^AFTER 1' 20
+grep -q '^AFTER 1 written' "$T/other.res" || fail "link cut: $(grep '^AFTER' "$T/other.res")"
+[ "$(on n1 head -c 5 "$T/priv/data")" = late1 ] || fail "link cut: n1's file has $(on n1 head -c 16 "$T/priv/data")"
+ok "the link cut for 3 s (guest-lost-ms 6 s): the guest's write waited, then landed in n1's file"
+
 # ---- Home's daemon gone -----------------------------------------------------------
 cluster_stop n1 KILL
-touch "$T/other.go2"
-wait_for "$T/other.res" '^AFTER' 20
-grep -q '^AFTER EIO' "$T/other.res" || fail "with n1's daemon gone: $(grep '^AFTER' "$T/other.res")"
+t0=$(now_ms)
+touch "$T/other.go3"
+wait_for "$T/other.res" '^AFTER 2' 20
+grep -q '^AFTER 2 EIO' "$T/other.res" || fail "with n1's daemon gone: $(grep '^AFTER' "$T/other.res")"
 on n2 kill -9 "$OTHER" 2>/dev/null || true
-ok "n1's daemon killed: the guest's next write on the forwarded file gets EIO"
+ok "n1's daemon killed: the guest's next write on the forwarded file waited $(($(now_ms) - t0)) ms (guest-lost-ms), then got EIO"
 exit 0

@@ -3,17 +3,18 @@
  * A process with regular files open, for the forwarded-file test
  * (tests/integration/test_shadow_file.sh):
  *
- *   sh_file RESULT PRIVATE SHARED GO [GO2]
+ *   sh_file RESULT PRIVATE SHARED GO [GO2...]
  *
  * Opens PRIVATE twice (read-write, and write-only with O_APPEND) and
  * SHARED read-write, writes a line into each, says "READY pid" in RESULT
  * and waits for the file GO (it is migrated meanwhile).  Then it uses the
  * files as a program would and appends a line per check to RESULT:
  * fstat, write, pwrite, pread, lseek SEEK_END, O_APPEND, fsync, fdatasync,
- * ftruncate, read, and where /proc/self/fd says each fd is.  With GO2, it
- * then waits for that file and reports what a pwrite gets ("AFTER <errno
- * name>"): the test kills the home's daemon meanwhile.  Exits 0 when every
- * check passed, 1 otherwise.
+ * ftruncate, read, and where /proc/self/fd says each fd is.  Then, for
+ * each further GOk, it waits for that file and writes "latek" at offset 0,
+ * and reports what the pwrite got ("AFTER k written", or "AFTER k <errno
+ * name>"): the test cuts the link or kills the home's daemon meanwhile.
+ * Exits 0 when every check passed, 1 otherwise.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -85,7 +86,7 @@ int main(int argc, char **argv)
 	int rw, ap, sh;
 	ssize_t n;
 
-	if (argc != 5 && argc != 6)
+	if (argc < 5)
 		return 2;
 	result = argv[1];
 	rw = open(argv[2], O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -119,10 +120,13 @@ int main(int argc, char **argv)
 	check(n < 0 && errno == EBADF, "read-of-write-only", (long)n);
 	check(write(sh, "from-guest\n", 11) == 11, "shared-write", 11);
 	say("DONE %s\n", failed ? "failed" : "ok");
-	if (argc == 6) {
-		wait_file(argv[5]);
-		n = pwrite(rw, "late", 4, 0);
-		say("AFTER %s\n", n < 0 ? strerrorname_np(errno) : "written");
+	for (int k = 1; k + 4 < argc; k++) {
+		char tag[8];
+
+		wait_file(argv[k + 4]);
+		snprintf(tag, sizeof(tag), "late%d", k % 10);
+		n = pwrite(rw, tag, 5, 0);
+		say("AFTER %d %s\n", k, n == 5 ? "written" : n < 0 ? strerrorname_np(errno) : "short");
 	}
 	return failed;
 }

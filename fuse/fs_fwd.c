@@ -198,21 +198,16 @@ static void pid_getattr(fuse_req_t req, const struct cldd_ino *n)
 
 static void pid_lookup(fuse_req_t req, const struct cldd_ino *dir, const char *name)
 {
+	int fd = cldd_parse_fd(name);
 	struct shadow_fds s;
 	struct stat st;
-	bool bad;
-	char *end;
-	long fd;
 	int ret;
 
-	errno = 0;
-	fd = strtol(name, &end, 10);
-	bad = errno || end == name || *end || fd < 0 || fd >= (1l << CLDD_FWDFD_BITS);
 	ret = shadow_of(req, dir->pid, &s);
-	if (!ret && (bad || !has_fd(&s, (int)fd)))
+	if (!ret && (fd < 0 || !has_fd(&s, fd)))
 		ret = -ENOENT;
 	if (!ret)
-		ret = fd_stat(dir->pid, (int)fd, &s, &st);
+		ret = fd_stat(dir->pid, fd, &s, &st);
 	if (ret)
 		cldd_reply_err(req, -ret);
 	else

@@ -125,6 +125,18 @@ void cldd_stat_time(struct stat *st, uint64_t ns)
 	st->st_ctim = st->st_mtim;
 }
 
+int cldd_parse_fd(const char *name)
+{
+	char *end;
+	long fd;
+
+	errno = 0;
+	fd = strtol(name, &end, 10);
+	if (errno || end == name || *end || fd < 0 || fd >= (1l << CLDD_FWDFD_BITS))
+		return -1;
+	return (int)fd;
+}
+
 void cldd_pentry_stat(const struct cldp_pentry *pe, fuse_ino_t ino, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));

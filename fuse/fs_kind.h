@@ -115,6 +115,9 @@ void cldd_dir_list(fuse_req_t req, const struct cldd_ino *n, fuse_ino_t parent,
 		   int (*add)(fuse_req_t req, const struct cldd_ino *n, struct cldd_dirbuf *b));
 
 void cldd_stat_time(struct stat *st, uint64_t ns);
+/* The fd a .fwd/<pid>/ entry names ("3"), below 2^CLDD_FWDFD_BITS; -1
+ * if the name is not one. */
+int cldd_parse_fd(const char *name);
 struct cldp_pentry;
 /* The stat of a process image described by pe (local or a peer's): exact
  * while frozen, estimated otherwise. */

@@ -164,9 +164,7 @@ static void file_stat(const struct cldd_ino *n, const struct cldp_file_stat *fs,
 	st->st_size = (off_t)fs->size;
 	st->st_blocks = (blkcnt_t)fs->blocks;
 	st->st_blksize = CLDD_BLKSIZE;
-	st->st_mtim.tv_sec = (time_t)(fs->mtime_ns / 1000000000ull);
-	st->st_mtim.tv_nsec = (long)(fs->mtime_ns % 1000000000ull);
-	st->st_atim = st->st_mtim;
+	cldd_stat_time(st, fs->mtime_ns);
 	st->st_ctim.tv_sec = (time_t)(fs->ctime_ns / 1000000000ull);
 	st->st_ctim.tv_nsec = (long)(fs->ctime_ns % 1000000000ull);
 }
@@ -310,17 +308,13 @@ static void wait_tick(uv_timer_t *t)
 	W->waiting = NULL;
 	uv_timer_stop(&W->timer); /* rop_wait starts it again for those left */
 	for (; r; r = next) {
-		struct cldd_peer *p = cldd_peer_by_slot(W->d->cluster, r->n.slot);
-
 		next = r->next;
 		r->next = NULL;
-		if (p && !p->removed && p->conn) {
-			rop_send(r);
-		} else if (now >= r->deadline_ns) {
+		if (now >= r->deadline_ns) {
 			cldd_reply_err(r->req, EIO);
 			rop_free(r);
 		} else {
-			rop_wait(r);
+			rop_send(r); /* waits again while the peer is down */
 		}
 	}
 }
@@ -391,17 +385,13 @@ static void file_call(fuse_req_t req, const struct cldd_ino *n, enum rop_kind ki
 static void rpid_lookup(fuse_req_t req, const struct cldd_ino *dir, const char *name)
 {
 	struct cldd_ino n = *dir;
-	char *end;
-	long fd;
 
-	errno = 0;
-	fd = strtol(name, &end, 10);
-	if (errno || end == name || *end || fd < 0 || fd >= (1l << CLDD_FWDFD_BITS)) {
+	n.fd = cldd_parse_fd(name);
+	if (n.fd < 0) {
 		cldd_reply_err(req, ENOENT);
 		return;
 	}
 	n.kind = CLDD_K_RFWDFD;
-	n.fd = (int)fd;
 	n.ino = cldd_ino_rfwdfd(dir->slot, dir->pid, n.fd);
 	file_call(req, &n, R_LOOKUP, CLDP_FILE_STAT, 0, 0, NULL, NULL);
 }
